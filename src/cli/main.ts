@@ -1,0 +1,32 @@
+/**
+ * The `relprop` command line. Each command lives in its own file; this one wires them up and turns
+ * errors into one readable line on stderr and a non-zero exit code.
+ */
+import { Command, CommanderError } from 'commander';
+import { RelpropError } from '../core/errors.js';
+import { explainCommand } from './explain.js';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command()
+    .name('relprop')
+    .description('Explain transformer predictions by relevance propagation (Chefer, Gur & Wolf, CVPR 2021) and the methods it is compared with.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+  program.addCommand(explainCommand());
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed the message (or the help text, whose exit code is 0).
+      return err.exitCode;
+    }
+    if (err instanceof RelpropError) {
+      process.stderr.write(`relprop: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`relprop: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,12 @@
+/** Option parsers shared by commands: each rejects a bad value with a message naming the option. */
+import { InvalidArgumentError } from 'commander';
+
+export function integer(name: string, min = 0) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${value}'`);
+    }
+    return n;
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * An explanation context: one model, one batch of inputs, and the work done on them so far. Every
+ * method asks the context for what it needs, so a compare grid runs one forward pass, not one per
+ * method. Dispose it to free the recorded activations.
+ */
+import { tf, type Tensor, type Tensor4D } from './tf.js';
+import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
+import { UsageError } from './errors.js';
+import type { RuleSet } from './relevance/rulesets.js';
+import type { RelevanceResult } from './relevance/vit.js';
+import { gradientsAt } from './gradients.js';
+
+/** Gradients of the target logits (one target per input; the batch's sum is differentiated). */
+export interface Gradients {
+  /** ∂y_t/∂A per layer, [B, H, T, T]: the paper's ∇A. */
+  readonly attention: readonly Tensor4D[];
+  /** ∂y_t/∂x on the (normalised) input pixels, [B, C, H, W]. */
+  readonly input: Tensor4D;
+}
+
+const key = (targets: readonly number[], extra = '') => `${targets.join(',')}|${extra}`;
+
+export class ExplainContext {
+  private fwd: ForwardResult | null = null;
+  private logitRows: Float32Array[] | null = null;
+  private readonly attnCache = new Map<number, Float32Array[]>();
+  private readonly gradCache = new Map<string, Gradients>();
+  private readonly relevanceCache = new Map<string, RelevanceResult>();
+
+  constructor(
+    readonly model: ClassifierModel,
+    readonly input: ModelInput,
+  ) {}
+
+  get batch(): number {
+    return this.input.pixels.shape[0];
+  }
+
+  /** The recorded forward pass (computed once). */
+  forward(): ForwardResult {
+    if (!this.fwd) this.fwd = this.model.forward(this.input);
+    return this.fwd;
+  }
+
+  /** Logits of each input, [B][C]. */
+  logits(): Float32Array[] {
+    if (!this.logitRows) {
+      const { logits } = this.forward();
+      const flat = logits.dataSync() as Float32Array;
+      const c = logits.shape[1];
+      this.logitRows = Array.from({ length: this.batch }, (_, b) => flat.slice(b * c, (b + 1) * c));
+    }
+    return this.logitRows;
+  }
+
+  /** Predicted class of each input. */
+  predictions(): number[] {
+    return this.logits().map((row) => row.indexOf(Math.max(...row)));
+  }
+
+  /** Attention probabilities of a layer for each input: [B][H·T·T]. */
+  attention(layer: number): Float32Array[] {
+    this.checkLayer(layer);
+    let rows = this.attnCache.get(layer);
+    if (!rows) {
+      const probs = this.forward().attention[layer]!.probs;
+      const flat = probs.dataSync() as Float32Array;
+      const per = flat.length / this.batch;
+      rows = Array.from({ length: this.batch }, (_, b) => flat.slice(b * per, (b + 1) * per));
+      this.attnCache.set(layer, rows);
+    }
+    return rows;
+  }
+
+  /**
+   * ∂(target logit)/∂A for every layer and ∂(target logit)/∂x, in one backward pass. Each input's
+   * own target logit is differentiated; inputs do not interact, so summing over the batch keeps
+   * them apart. The forward pass taken here is kept as the context's forward if there was none.
+   */
+  gradients(targets: readonly number[]): Gradients {
+    const k = key(targets);
+    const cached = this.gradCache.get(k);
+    if (cached) return cached;
+    const adopt = this.fwd === null;
+    const g = gradientsAt(this.model, this.input.pixels, targets, true, (fwd) => {
+      if (!adopt) return;
+      for (const t of tensorsOf(fwd)) tf.keep(t);
+      this.fwd = fwd;
+    });
+    const result: Gradients = { input: g.input, attention: g.attention };
+    this.gradCache.set(k, result);
+    return result;
+  }
+
+  /** The relevance pass under a rule set (computed once per rule set, targets and depth). */
+  relevance(rules: RuleSet, targets: readonly number[], toPixels = false): RelevanceResult {
+    // A pass to the pixels also holds everything a shorter pass gives, so reuse it when present.
+    const full = this.relevanceCache.get(key(targets, `${rules.id}|pixels`));
+    if (full) return full;
+    const k = key(targets, `${rules.id}|${toPixels ? 'pixels' : 'tokens'}`);
+    let r = this.relevanceCache.get(k);
+    if (!r) {
+      r = this.model.relevance(this.forward(), targets, rules, { toPixels });
+      this.relevanceCache.set(k, r);
+    }
+    return r;
+  }
+
+  /** Validate targets (one per input, or one for all) against the model's classes. */
+  resolveTargets(targets: number | readonly number[] | 'predicted'): number[] {
+    if (targets === 'predicted') return this.predictions();
+    const list = typeof targets === 'number' ? Array(this.batch).fill(targets) : [...targets];
+    if (list.length !== this.batch) throw new UsageError(`${list.length} targets given for ${this.batch} inputs`);
+    for (const t of list) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.model.numClasses) {
+        throw new UsageError(`target ${t} is out of range: model '${this.model.name}' has classes 0..${this.model.numClasses - 1}`);
+      }
+    }
+    return list;
+  }
+
+  checkLayer(layer: number, option = 'layer'): void {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.model.depth) {
+      throw new UsageError(`${option} ${layer} is out of range: model '${this.model.name}' has layers 0..${this.model.depth - 1}`);
+    }
+  }
+
+  dispose(): void {
+    if (this.fwd) tf.dispose(tensorsOf(this.fwd));
+    this.fwd = null;
+    for (const g of this.gradCache.values()) tf.dispose([g.input, ...g.attention]);
+    for (const r of this.relevanceCache.values()) tf.dispose([...r.attnCam, r.tokens, ...(r.pixels ? [r.pixels] : []), ...Object.values(r.captured)]);
+    this.gradCache.clear();
+    this.relevanceCache.clear();
+    this.logitRows = null;
+    this.attnCache.clear();
+  }
+}
+
+/** Every tensor inside a forward result (records are nested plain objects and arrays). */
+export function tensorsOf(value: unknown, out: Tensor[] = [], seen = new Set<unknown>()): Tensor[] {
+  if (value instanceof tf.Tensor) {
+    if (!seen.has(value)) {
+      seen.add(value);
+      out.push(value);
+    }
+  } else if (Array.isArray(value)) {
+    for (const v of value) tensorsOf(v, out, seen);
+  } else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    for (const v of Object.values(value)) tensorsOf(v, out, seen);
+  }
+  return out;
+}

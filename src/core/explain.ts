@@ -1,0 +1,23 @@
+/** The one-call entry point: explain a batch of inputs with one method. */
+import { ExplainContext } from './context.js';
+import { getMethod } from './methods/registry.js';
+import type { Explanation, MethodOptions } from './methods/types.js';
+import type { ClassifierModel, ModelInput } from './models/types.js';
+
+export interface ExplainRequest extends MethodOptions {
+  readonly method: string;
+  /** A class for all inputs, one per input, or 'predicted' (default). */
+  readonly target?: number | readonly number[] | 'predicted';
+}
+
+export async function explain(model: ClassifierModel, input: ModelInput, request: ExplainRequest): Promise<Explanation[]> {
+  const method = getMethod(request.method);
+  const ctx = new ExplainContext(model, input);
+  try {
+    const targets = ctx.resolveTargets(request.target ?? 'predicted');
+    const { method: _m, target: _t, ...options } = request;
+    return await method.attribute(ctx, targets, options);
+  } finally {
+    ctx.dispose();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Gradients of target logits, ∂y_t/∂x and ∂y_t/∂A, in one backward pass. TensorFlow.js has no
+ * hooks on intermediate tensors, so ∂/∂A is taken through a zero "probe" added to A in the forward.
+ */
+import { tf, type Tensor, type Tensor4D } from './tf.js';
+import type { ClassifierModel, ForwardResult } from './models/types.js';
+
+export interface GradientResult {
+  /** ∂y_t/∂A per layer, [B, H, T, T] (empty unless asked for). */
+  readonly attention: readonly Tensor4D[];
+  /** ∂y_t/∂x on the normalised input pixels, [B, C, H, W]. */
+  readonly input: Tensor4D;
+  /** The logits of this forward pass, [B, C] as numbers. */
+  readonly logits: Float32Array;
+}
+
+/**
+ * Each input's own target logit is differentiated; inputs in a batch do not interact, so the
+ * gradient of the batch sum keeps them apart. `onForward` receives the forward pass so a caller can
+ * keep it (tf.keep its tensors) instead of running another.
+ */
+export function gradientsAt(
+  model: ClassifierModel,
+  pixels: Tensor4D,
+  targets: readonly number[],
+  withAttention: boolean,
+  onForward?: (fwd: ForwardResult) => void,
+): GradientResult {
+  const B = pixels.shape[0];
+  const T = model.tokens;
+  const probes = withAttention ? Array.from({ length: model.depth }, () => tf.zeros([B, model.heads, T, T]) as Tensor4D) : [];
+  const oneHot = oneHotTargets(targets, model.numClasses);
+  let logits: Tensor | null = null;
+  const f = (...args: Tensor[]) => {
+    const [x, ...ps] = args as Tensor4D[];
+    const fwd = model.forward({ kind: 'image', pixels: x! }, withAttention ? { probes: ps } : {});
+    logits = tf.keep(fwd.logits.clone());
+    onForward?.(fwd);
+    return tf.sum(tf.mul(fwd.logits, oneHot));
+  };
+  const [input, ...attention] = tf.grads(f)([pixels, ...probes]) as Tensor4D[];
+  const values = (logits as Tensor | null)!.dataSync() as Float32Array;
+  tf.dispose([...probes, oneHot, logits!]);
+  return { input: input!, attention, logits: values };
+}
+
+/** One-hot rows for the targets, [B, C] float32. */
+export function oneHotTargets(targets: readonly number[], classes: number): Tensor {
+  return tf.tidy(() => tf.oneHot(tf.tensor1d([...targets], 'int32'), classes).toFloat());
+}

@@ -1,0 +1,14 @@
+/** relprop's public API (Node). */
+export { ensureBackend, BACKEND_CHOICES, type BackendChoice } from './backend.js';
+export { RelpropError, CheckpointError, InputError, UsageError } from './errors.js';
+export { loadModel, SUPPORTED_MODEL_TYPES, type LoadOptions } from './models/load.js';
+export type { ClassifierModel, ModelInput, ImageInput, ForwardResult, MapSpace } from './models/types.js';
+export { ViTModel, type ViTConfig } from './models/vit.js';
+export { ExplainContext } from './context.js';
+export { explain, type ExplainRequest } from './explain.js';
+export { listMethods, getMethod } from './methods/registry.js';
+export type { Explanation, ExplanationMethod, MethodOptions } from './methods/types.js';
+export type { LedgerEntry } from './relevance/ledger.js';
+export { loadImageFile, loadTensorFile, imageToInput, type LoadedImage } from './inputs.js';
+export { readSafetensors, parseSafetensors, encodeSafetensors, writeSafetensors } from './io/safetensors.js';
+export { readJsonTensor, parseJsonTensor } from './io/tensor-json.js';

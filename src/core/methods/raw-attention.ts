@@ -1,0 +1,25 @@
+/**
+ * Raw attention: the last layer's attention probabilities, averaged over heads, read from the CLS
+ * row. The authors' `last_layer_attn` (`attn_last_layer` in their scripts).
+ */
+import type { ExplanationMethod } from './types.js';
+import { meanOverHeads, row } from './matrix.js';
+
+export const rawAttention: ExplanationMethod = {
+  id: 'raw-attention',
+  title: 'Raw attention (last layer)',
+  reference: 'Chefer et al. 2021, baseline "raw attention"; Jain & Wallace 2019',
+  targetDependent: false,
+  signed: false,
+  options: [],
+  async attribute(ctx, targets, options) {
+    const { model } = ctx;
+    const T = model.tokens;
+    const logits = ctx.logits();
+    return ctx.attention(model.depth - 1).map((probs, b) => {
+      const a = meanOverHeads(probs, model.heads, T);
+      const { data, shape, space } = model.tokenRowToMap(row(a, T, 0));
+      return { method: 'raw-attention', target: targets[b]!, map: data, shape, space, ledger: null, logits: logits[b]!, options };
+    });
+  },
+};

@@ -1,0 +1,30 @@
+/**
+ * Attention rollout (Abnar & Zuidema 2020) as the authors' `Baselines.generate_rollout` computes it:
+ * per layer, attention averaged over heads plus the identity (for the skip connection), each row
+ * normalised to sum to 1; the product from `startLayer` to the top; the CLS row.
+ */
+import type { ExplanationMethod } from './types.js';
+import { addIdentity, meanOverHeads, rolloutProduct, row, rowNormalise } from './matrix.js';
+
+export const rollout: ExplanationMethod = {
+  id: 'rollout',
+  title: 'Attention rollout',
+  reference: 'Abnar & Zuidema 2020, as in Chefer et al. 2021 (Baselines.generate_rollout)',
+  targetDependent: false,
+  signed: false,
+  options: ['startLayer'],
+  async attribute(ctx, targets, options) {
+    const { model } = ctx;
+    const T = model.tokens;
+    const start = options.startLayer ?? 0;
+    ctx.checkLayer(start, 'start layer');
+    const logits = ctx.logits();
+    const perLayer = Array.from({ length: model.depth }, (_, l) => ctx.attention(l));
+    return targets.map((target, b) => {
+      const layers = perLayer.map((probs) => rowNormalise(addIdentity(meanOverHeads(probs[b]!, model.heads, T), T), T));
+      const joint = rolloutProduct(layers, T, start);
+      const { data, shape, space } = model.tokenRowToMap(row(joint, T, 0));
+      return { method: 'rollout', target, map: data, shape, space, ledger: null, logits: logits[b]!, options: { startLayer: start } };
+    });
+  },
+};

@@ -1,0 +1,47 @@
+/**
+ * One interface for every explanation method, in Captum's spirit: the same call shape
+ * (`attribute(context, targets, options)`) and results that carry their own metadata.
+ */
+import type { MapSpace } from '../models/types.js';
+import type { ExplainContext } from '../context.js';
+import type { LedgerEntry } from '../relevance/ledger.js';
+
+/** Every option any method takes. A method lists the ones it reads in `options`. */
+export interface MethodOptions {
+  /** First layer included in a rollout-style product (the authors' `start_layer`). */
+  readonly startLayer?: number;
+  /** Rule set for relevance propagation: 'paper' (Chefer et al.'s rules) or 'baseline' (their original-LRP baseline). */
+  readonly rules?: string;
+  /** Integration steps (integrated gradients). */
+  readonly steps?: number;
+}
+
+export type OptionName = keyof MethodOptions;
+
+export interface Explanation {
+  readonly method: string;
+  /** The class explained. Target-independent methods report the target they were asked for. */
+  readonly target: number;
+  /** The raw map (not normalised, not upsampled), row-major. */
+  readonly map: Float32Array;
+  readonly shape: readonly number[];
+  readonly space: MapSpace;
+  /** Relevance totals at every layer boundary crossed, for relevance-propagation methods. */
+  readonly ledger: readonly LedgerEntry[] | null;
+  readonly logits: Float32Array;
+  readonly options: MethodOptions;
+}
+
+export interface ExplanationMethod {
+  readonly id: string;
+  readonly title: string;
+  /** Where the method comes from, for help texts and reports. */
+  readonly reference: string;
+  /** False when the map does not depend on the target class (raw attention, rollout). */
+  readonly targetDependent: boolean;
+  /** True when the map is signed (positive and negative evidence): display it with a diverging colormap. */
+  readonly signed: boolean;
+  readonly options: readonly OptionName[];
+  /** One explanation per input of the context's batch; `targets[i]` is the class for input i. */
+  attribute(ctx: ExplainContext, targets: readonly number[], options: MethodOptions): Promise<Explanation[]>;
+}

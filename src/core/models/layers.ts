@@ -1,0 +1,103 @@
+/**
+ * Layers shared by every transformer family (ViT, BERT, …): multi-head self-attention and the MLP.
+ * Each forward returns what the relevance rules need later (the layer's inputs and intermediate
+ * values), so a relevance pass never has to recompute forward work.
+ */
+import { tf, type Tensor2D, type Tensor4D } from '../tf.js';
+import { gelu, linear, matmul, type Linear } from '../ops.js';
+
+export interface Attention {
+  readonly name: string;
+  /** Fused q|k|v projection: output columns are [q (all heads) | k | v], each head contiguous. */
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly heads: number;
+  readonly headDim: number;
+  /** 1/√d. Not a layer of its own: in the authors' code relevance passes through it unchanged. */
+  readonly scale: number;
+}
+
+/** What one attention layer saw and produced, for one forward pass of a batch. */
+export interface AttentionRecord {
+  /** Input of the qkv projection, [B·T, D]. */
+  readonly input: Tensor2D;
+  /** q|k|v, [B·T, 3D]. */
+  readonly qkv: Tensor2D;
+  /** The attention probabilities A (softmax output), [B, H, T, T]. */
+  readonly probs: Tensor4D;
+  /** A·V with heads concatenated: the input of `proj`, [B·T, D]. */
+  readonly context: Tensor2D;
+  /** Output of `proj`, [B·T, D]. */
+  readonly output: Tensor2D;
+}
+
+export interface AttentionOptions {
+  /** Additive mask on the scaled scores, [B, T] (0 = attend, large negative = ignore). */
+  readonly mask?: Tensor2D;
+  /**
+   * Added to A. It is zero; its gradient is ∂(target)/∂A, which gradient-weighted methods
+   * (the paper's ∇A ⊙ R^A) need and which TensorFlow.js cannot give for an intermediate tensor otherwise.
+   */
+  readonly probe?: Tensor4D;
+}
+
+/**
+ * Multi-head self-attention on a batch flattened to [B·T, D]. Each (sample, head) pair is a pair of
+ * 2-D products, the only fast matmul on wasm.
+ */
+export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: number, options: AttentionOptions = {}): AttentionRecord {
+  const { heads, headDim: d } = layer;
+  const width = heads * d;
+  const qkv = linear(layer.qkv, x);
+  const probsPerSample: Tensor4D[] = [];
+  const contextPerSample: Tensor2D[] = [];
+  for (let b = 0; b < batch; b++) {
+    const rows = tf.slice(qkv, [b * tokens, 0], [tokens, 3 * width]) as Tensor2D;
+    const maskRow = options.mask ? (tf.slice(options.mask, [b, 0], [1, tokens]) as Tensor2D) : null;
+    const probs: Tensor2D[] = [];
+    const context: Tensor2D[] = [];
+    for (let h = 0; h < heads; h++) {
+      const q = tf.slice(rows, [0, h * d], [tokens, d]) as Tensor2D;
+      const k = tf.slice(rows, [0, width + h * d], [tokens, d]) as Tensor2D;
+      const v = tf.slice(rows, [0, 2 * width + h * d], [tokens, d]) as Tensor2D;
+      let scores = tf.mul(matmul(q, tf.transpose(k)), layer.scale) as Tensor2D;
+      if (maskRow) scores = tf.add(scores, maskRow);
+      let a = tf.softmax(scores) as Tensor2D;
+      if (options.probe) a = tf.add(a, tf.reshape(tf.slice(options.probe, [b, h, 0, 0], [1, 1, tokens, tokens]), [tokens, tokens]));
+      probs.push(a);
+      context.push(matmul(a, v));
+    }
+    probsPerSample.push(tf.reshape(tf.stack(probs), [1, heads, tokens, tokens]) as Tensor4D);
+    contextPerSample.push(tf.concat(context, 1) as Tensor2D);
+  }
+  const context = tf.concat(contextPerSample, 0) as Tensor2D;
+  return {
+    input: x,
+    qkv,
+    probs: (batch === 1 ? probsPerSample[0] : tf.concat(probsPerSample, 0)) as Tensor4D,
+    context,
+    output: linear(layer.proj, context),
+  };
+}
+
+export interface Mlp {
+  readonly name: string;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+}
+
+export interface MlpRecord {
+  /** Input of fc1. */
+  readonly input: Tensor2D;
+  /** fc1 output, before GELU. */
+  readonly hidden: Tensor2D;
+  /** GELU output: the input of fc2. */
+  readonly activated: Tensor2D;
+  readonly output: Tensor2D;
+}
+
+export function mlp(layer: Mlp, x: Tensor2D): MlpRecord {
+  const hidden = linear(layer.fc1, x);
+  const activated = gelu(hidden) as Tensor2D;
+  return { input: x, hidden, activated, output: linear(layer.fc2, activated) };
+}

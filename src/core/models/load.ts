@@ -1,0 +1,154 @@
+/**
+ * Load a model folder: `config.json` + one or more `*.safetensors` (+ `preprocessor_config.json`).
+ * Dispatches on `model_type` to the family's own file.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { CheckpointError } from '../errors.js';
+import { tidy } from '../ops.js';
+import { readSafetensors, type SafetensorsFile } from '../io/safetensors.js';
+import type { Preprocessing } from '../image/preprocess.js';
+import { ensureBackend } from '../backend.js';
+import { WeightReader } from './weights.js';
+import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
+import type { ClassifierModel } from './types.js';
+
+type Json = Record<string, unknown>;
+
+export interface LoadOptions {
+  /** Called with non-fatal findings (e.g. tensors in the checkpoint that no layer uses). */
+  readonly warn?: (message: string) => void;
+}
+
+async function readJson(file: string, required: boolean): Promise<Json | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CheckpointError(`cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, file);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new CheckpointError(`not valid JSON: ${(err as Error).message}`, file);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new CheckpointError('expected a JSON object', file);
+  return value as Json;
+}
+
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit'] as const;
+
+export async function loadModel(dir: string, options: LoadOptions = {}): Promise<ClassifierModel> {
+  await ensureBackend();
+  let stat;
+  try {
+    stat = await fs.stat(dir);
+  } catch {
+    throw new CheckpointError('model folder not found', dir);
+  }
+  if (!stat.isDirectory()) throw new CheckpointError('expected a model folder holding config.json and *.safetensors', dir);
+
+  const configFile = path.join(dir, 'config.json');
+  const config = (await readJson(configFile, true))!;
+  const entries = (await fs.readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
+  if (entries.length === 0) throw new CheckpointError('no *.safetensors file in the model folder', dir);
+  const files: SafetensorsFile[] = [];
+  for (const f of entries) files.push(await readSafetensors(path.join(dir, f)));
+  const reader = new WeightReader(files, configFile);
+
+  const modelType = String(config['model_type'] ?? (typeof config['architecture'] === 'string' ? 'vit' : ''));
+  const name = path.basename(path.resolve(dir));
+  let model: ClassifierModel;
+  switch (modelType) {
+    case 'vit':
+    case 'deit': {
+      const { config: cfg, layout } = parseViTConfig(config, reader, configFile);
+      // tidy: a load that fails half-way disposes the tensors it had already made.
+      const weights = tidy(() => loadViTWeights(cfg, layout, reader));
+      const preprocessing = await readPreprocessing(dir, config, cfg.imageSize);
+      model = new ViTModel(name, cfg, weights, readLabels(config, cfg.numClasses), preprocessing);
+      break;
+    }
+    default:
+      throw new CheckpointError(
+        `unknown model_type '${modelType}' (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
+        configFile,
+      );
+  }
+  const unused = reader.unused();
+  if (unused.length > 0 && options.warn) {
+    options.warn(`${dir}: ${unused.length} tensor(s) in the checkpoint are not used: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`);
+  }
+  return model;
+}
+
+export function readLabels(config: Json, numClasses: number): string[] {
+  const labels = Array.from({ length: numClasses }, (_, i) => `class ${i}`);
+  const id2label = config['id2label'];
+  if (id2label && typeof id2label === 'object') {
+    for (const [k, v] of Object.entries(id2label as Json)) {
+      const i = Number(k);
+      if (Number.isInteger(i) && i >= 0 && i < numClasses && typeof v === 'string') labels[i] = v;
+    }
+  }
+  return labels;
+}
+
+const RESAMPLE: Record<number, Preprocessing['resample']> = { 0: 'nearest', 2: 'bilinear', 3: 'bicubic' };
+
+function triple(v: unknown, fallback: [number, number, number]): [number, number, number] {
+  if (typeof v === 'number') return [v, v, v];
+  if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return v as [number, number, number];
+  return fallback;
+}
+
+/**
+ * The model's image preprocessing, from (in order) HF's preprocessor_config.json, timm's
+ * pretrained_cfg, or mean/std keys in config.json. The fallback, mean = std = 0.5, is timm's
+ * default for the original ViT weights.
+ */
+async function readPreprocessing(dir: string, config: Json, imageSize: [number, number]): Promise<Preprocessing> {
+  const hf = await readJson(path.join(dir, 'preprocessor_config.json'), false);
+  const base: Preprocessing = {
+    size: imageSize,
+    mean: triple(config['mean'], [0.5, 0.5, 0.5]),
+    std: triple(config['std'], [0.5, 0.5, 0.5]),
+    rescaleFactor: 1 / 255,
+    resample: 'bilinear',
+  };
+  if (hf) {
+    const crop = hf['do_center_crop'] === true;
+    const sizeField = hf['size'];
+    let resizeShortestEdge: number | undefined;
+    if (crop) {
+      if (typeof sizeField === 'number') resizeShortestEdge = sizeField;
+      else if (sizeField && typeof sizeField === 'object') {
+        const s = sizeField as Json;
+        resizeShortestEdge = (s['shortest_edge'] as number | undefined) ?? (s['height'] as number | undefined);
+      }
+    }
+    return {
+      ...base,
+      resizeShortestEdge,
+      mean: triple(hf['image_mean'], base.mean),
+      std: triple(hf['image_std'], base.std),
+      rescaleFactor: typeof hf['rescale_factor'] === 'number' ? (hf['rescale_factor'] as number) : base.rescaleFactor,
+      resample: RESAMPLE[hf['resample'] as number] ?? base.resample,
+    };
+  }
+  const timm = config['pretrained_cfg'];
+  if (timm && typeof timm === 'object') {
+    const t = timm as Json;
+    const cropPct = typeof t['crop_pct'] === 'number' ? (t['crop_pct'] as number) : undefined;
+    return {
+      ...base,
+      mean: triple(t['mean'], base.mean),
+      std: triple(t['std'], base.std),
+      resizeShortestEdge: cropPct && cropPct < 1 ? Math.floor(imageSize[0] / cropPct) : undefined,
+      resample: t['interpolation'] === 'bicubic' ? 'bicubic' : t['interpolation'] === 'nearest' ? 'nearest' : 'bilinear',
+    };
+  }
+  return base;
+}

@@ -1,0 +1,411 @@
+/**
+ * Vision Transformer (Dosovitskiy et al.) and DeiT (Touvron et al.): pre-LN blocks, exact-erf GELU,
+ * a CLS token (plus DeiT's distillation token), learned position embeddings.
+ *
+ * The forward pass is first, top to bottom; checkpoint loading (timm and HuggingFace layouts) follows.
+ */
+import { tf, type Tensor2D, type Tensor4D } from '../tf.js';
+import { layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
+import { attention, mlp, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import type { ClassifierModel, ForwardOptions, ForwardResult, ModelInput } from './types.js';
+import type { Preprocessing } from '../image/preprocess.js';
+import { CheckpointError, InputError } from '../errors.js';
+import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
+import type { RuleSet } from '../relevance/rulesets.js';
+import { vitRelevance, type RelevanceOptions, type RelevanceResult } from '../relevance/vit.js';
+
+export interface ViTConfig {
+  readonly imageSize: [number, number];
+  readonly patchSize: number;
+  readonly channels: number;
+  readonly dim: number;
+  readonly depth: number;
+  readonly heads: number;
+  readonly mlpDim: number;
+  readonly numClasses: number;
+  readonly qkvBias: boolean;
+  /** LayerNorm eps inside the blocks, and of the final norm (the authors' ViT_LRP uses 1e-6 and 1e-5). */
+  readonly lnEps: number;
+  readonly lnEpsFinal: number;
+  /** 1: CLS. 2: CLS + distillation token (DeiT). */
+  readonly prefixTokens: 1 | 2;
+  /** 'cls': head on the CLS token. 'cls+dist': mean of the CLS head and the distillation head (DeiT with teacher). */
+  readonly pooling: 'cls' | 'cls+dist';
+}
+
+export interface ViTBlock {
+  readonly name: string;
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+}
+
+export interface ViTWeights {
+  /** The patch-embedding convolution as a Linear on flattened (c, kh, kw) patches. */
+  readonly patchEmbed: Linear;
+  /** CLS (and distillation) token rows, [prefixTokens, D]. */
+  readonly prefix: Tensor2D;
+  readonly posEmbed: Tensor2D;
+  readonly blocks: readonly ViTBlock[];
+  readonly norm: LayerNorm;
+  /** One head, or [CLS head, distillation head] for 'cls+dist'. */
+  readonly heads: readonly Linear[];
+}
+
+export interface ViTBlockRecord {
+  readonly input: Tensor2D;
+  readonly norm1Out: Tensor2D;
+  readonly attn: AttentionRecord;
+  /** input + attention output: the residual stream between the two Adds. */
+  readonly mid: Tensor2D;
+  readonly norm2Out: Tensor2D;
+  readonly mlp: MlpRecord;
+  readonly output: Tensor2D;
+}
+
+/** Everything a relevance pass through a ViT needs; all [B·T, D] unless stated. */
+export interface ViTRecord {
+  /** Flattened patches, [B·N, C·p·p]: the input of the patch embedding. */
+  readonly patches: Tensor2D;
+  /** Token embeddings before the position embedding is added (prefix tokens + patch embeddings). */
+  readonly tokenEmbeds: Tensor2D;
+  /** The position embedding tiled over the batch. */
+  readonly posEmbeds: Tensor2D;
+  readonly blocks: readonly ViTBlockRecord[];
+  /** Final LayerNorm output. */
+  readonly normOut: Tensor2D;
+  /** The rows the heads read: [B, D] per head. */
+  readonly pooled: readonly Tensor2D[];
+}
+
+/** [B, C, H, W] → [B·N, C·p·p], patches in row-major grid order, each flattened as (c, kh, kw) like the conv weight. */
+function patchify(pixels: Tensor4D, p: number): Tensor2D {
+  const [b, c, h, w] = pixels.shape;
+  const gh = h / p;
+  const gw = w / p;
+  return tf.tidy(() => {
+    // Rank ≤ 5 at every step: [B·C·gh, p, gw, p] → [B·C·gh, gw, p, p] → [B, C, gh·gw, p·p] → [B, gh·gw, C, p·p].
+    const rows = tf.transpose(tf.reshape(pixels, [b * c * gh, p, gw, p]), [0, 2, 1, 3]);
+    const grouped = tf.transpose(tf.reshape(rows, [b, c, gh * gw, p * p]), [0, 2, 1, 3]);
+    return tf.reshape(grouped, [b * gh * gw, c * p * p]) as Tensor2D;
+  });
+}
+
+export class ViTModel implements ClassifierModel {
+  readonly family = 'vit';
+  readonly numClasses: number;
+  readonly depth: number;
+  readonly heads: number;
+  readonly tokens: number;
+  readonly prefixTokens: number;
+  readonly grid: [number, number];
+
+  constructor(
+    readonly name: string,
+    readonly config: ViTConfig,
+    readonly weights: ViTWeights,
+    readonly labels: readonly string[],
+    readonly preprocessing: Preprocessing,
+  ) {
+    this.numClasses = config.numClasses;
+    this.depth = config.depth;
+    this.heads = config.heads;
+    this.prefixTokens = config.prefixTokens;
+    this.grid = [config.imageSize[0] / config.patchSize, config.imageSize[1] / config.patchSize];
+    this.tokens = config.prefixTokens + this.grid[0] * this.grid[1];
+  }
+
+  forward(input: ModelInput, options: ForwardOptions = {}): ForwardResult<ViTRecord> {
+    const { config: cfg, weights: W } = this;
+    const pixels = input.pixels;
+    this.checkPixels(pixels);
+    const B = pixels.shape[0];
+    const T = this.tokens;
+    const D = cfg.dim;
+    return tidy(() => {
+      // Embedding: patch projection, prefix tokens in front, position embedding added.
+      const patches = patchify(pixels, cfg.patchSize);
+      const patchEmbeds = tf.reshape(linear(W.patchEmbed, patches), [B, T - cfg.prefixTokens, D]);
+      const prefix = tf.broadcastTo(tf.reshape(W.prefix, [1, cfg.prefixTokens, D]), [B, cfg.prefixTokens, D]);
+      const tokenEmbeds = tf.reshape(tf.concat([prefix, patchEmbeds], 1), [B * T, D]) as Tensor2D;
+      // A copy even for B = 1: records are disposed as a whole, and must never own a weight.
+      const posEmbeds = tf.tile(W.posEmbed, [B, 1]) as Tensor2D;
+      let x = tf.add(tokenEmbeds, posEmbeds) as Tensor2D;
+
+      // Pre-LN blocks: x + Attn(LN(x)), then + MLP(LN(·)).
+      const blocks: ViTBlockRecord[] = W.blocks.map((block, l) => {
+        const input = x;
+        const norm1Out = layerNorm(block.norm1, input);
+        const attn = attention(block.attn, norm1Out, B, T, { probe: options.probes?.[l] });
+        const mid = tf.add(input, attn.output) as Tensor2D;
+        const norm2Out = layerNorm(block.norm2, mid);
+        const m = mlp(block.mlp, norm2Out);
+        x = tf.add(mid, m.output) as Tensor2D;
+        return { input, norm1Out, attn, mid, norm2Out, mlp: m, output: x };
+      });
+
+      // Head(s) on the prefix token(s) after the final norm.
+      const normOut = layerNorm(W.norm, x);
+      const byToken = tf.reshape(normOut, [B, T, D]);
+      const pooled = W.heads.map((_, i) => tf.reshape(tf.slice(byToken, [0, i, 0], [B, 1, D]), [B, D]) as Tensor2D);
+      const headLogits = W.heads.map((head, i) => linear(head, pooled[i]!));
+      const logits = (headLogits.length === 1 ? headLogits[0]! : tf.div(tf.addN(headLogits), headLogits.length)) as Tensor2D;
+
+      const record: ViTRecord = { patches, tokenEmbeds, posEmbeds, blocks, normOut, pooled };
+      return { logits, attention: blocks.map((b) => b.attn), record, batch: B };
+    });
+  }
+
+  relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
+    return vitRelevance(this, fwd as ForwardResult<ViTRecord>, targets, rules, options);
+  }
+
+  tokenRowToMap(row: ArrayLike<number>) {
+    const n = this.grid[0] * this.grid[1];
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = row[this.prefixTokens + i]!;
+    return { data, shape: [...this.grid], space: 'patch' as const };
+  }
+
+  private checkPixels(pixels: Tensor4D): void {
+    const [, c, h, w] = pixels.shape;
+    const [eh, ew] = this.config.imageSize;
+    if (pixels.rank !== 4 || c !== this.config.channels || h !== eh || w !== ew) {
+      throw new InputError(
+        `image tensor has shape [${pixels.shape.join(', ')}] but model '${this.name}' expects [B, ${this.config.channels}, ${eh}, ${ew}]`,
+      );
+    }
+  }
+
+  dispose(): void {
+    const W = this.weights;
+    const linears = [W.patchEmbed, ...W.heads, ...W.blocks.flatMap((b) => [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2])];
+    const norms = [W.norm, ...W.blocks.flatMap((b) => [b.norm1, b.norm2])];
+    tf.dispose([W.prefix, W.posEmbed, ...linears.flatMap((l) => (l.b ? [l.wT, l.b] : [l.wT])), ...norms.flatMap((n) => [n.gamma, n.beta])]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Checkpoints. Three config styles are read:
+//  - timm-style (the golden models): img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, …
+//  - timm hub folders: `architecture` + `pretrained_cfg`; sizes are read off the weights
+//  - HuggingFace ViTForImageClassification / DeiTForImageClassification(WithTeacher): hidden_size, …
+// Internally every parameter has its timm name; `names` maps it to the checkpoint's own.
+
+type Json = Record<string, unknown>;
+
+interface Layout {
+  readonly kind: 'timm' | 'hf';
+  /** HF: 'vit.' or 'deit.'. */
+  readonly prefix: string;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+function pair(v: unknown): [number, number] | undefined {
+  if (typeof v === 'number') return [v, v];
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [v[0] as number, v[1] as number];
+  return undefined;
+}
+
+/** timm's architecture names carry the head count only implicitly, through the size word. */
+const TIMM_HEADS: Record<string, number> = { tiny: 3, small: 6, base: 12, large: 16, huge: 16, giant: 16 };
+
+function need(value: number | undefined, key: string, file: string): number {
+  if (value === undefined || !Number.isInteger(value) || value <= 0) {
+    throw new CheckpointError(`'${key}' must be a positive integer`, file);
+  }
+  return value;
+}
+
+/** Work out the ViT hyper-parameters and the parameter-name layout from config.json and the weights present. */
+export function parseViTConfig(json: Json, reader: WeightReader, file: string): { config: ViTConfig; layout: Layout } {
+  const modelType = String(json['model_type'] ?? '');
+  if (typeof json['hidden_size'] === 'number') {
+    const prefix = modelType === 'deit' ? 'deit.' : 'vit.';
+    const dim = need(num(json['hidden_size']), 'hidden_size', file);
+    const act = String(json['hidden_act'] ?? 'gelu');
+    if (act !== 'gelu') throw new CheckpointError(`hidden_act '${act}' is not supported (only exact 'gelu')`, file);
+    const teacher = reader.has('cls_classifier.weight');
+    const head = teacher ? 'cls_classifier.weight' : 'classifier.weight';
+    const labels = json['id2label'] && typeof json['id2label'] === 'object' ? Object.keys(json['id2label'] as Json).length : undefined;
+    const numClasses = reader.shapeOf(head)?.[0] ?? num(json['num_labels']) ?? labels;
+    const imageSize = pair(json['image_size']) ?? [224, 224];
+    const eps = num(json['layer_norm_eps']) ?? 1e-12;
+    const config: ViTConfig = {
+      imageSize,
+      patchSize: need(num(json['patch_size']) ?? 16, 'patch_size', file),
+      channels: need(num(json['num_channels']) ?? 3, 'num_channels', file),
+      dim,
+      depth: need(num(json['num_hidden_layers']), 'num_hidden_layers', file),
+      heads: need(num(json['num_attention_heads']), 'num_attention_heads', file),
+      mlpDim: need(num(json['intermediate_size']) ?? 4 * dim, 'intermediate_size', file),
+      numClasses: need(numClasses, 'num_labels', file),
+      qkvBias: json['qkv_bias'] !== false,
+      lnEps: eps,
+      lnEpsFinal: eps,
+      prefixTokens: modelType === 'deit' ? 2 : 1,
+      pooling: teacher ? 'cls+dist' : 'cls',
+    };
+    return { config: check(config, file), layout: { kind: 'hf', prefix } };
+  }
+
+  if (typeof json['embed_dim'] === 'number') {
+    const dim = need(num(json['embed_dim']), 'embed_dim', file);
+    const distilled = reader.has('dist_token');
+    const config: ViTConfig = {
+      imageSize: pair(json['img_size']) ?? [224, 224],
+      patchSize: need(num(json['patch_size']) ?? 16, 'patch_size', file),
+      channels: need(num(json['in_chans']) ?? 3, 'in_chans', file),
+      dim,
+      depth: need(num(json['depth']), 'depth', file),
+      heads: need(num(json['num_heads']), 'num_heads', file),
+      mlpDim: need(num(json['mlp_hidden']) ?? Math.round(dim * (num(json['mlp_ratio']) ?? 4)), 'mlp_ratio', file),
+      numClasses: need(num(json['num_classes']), 'num_classes', file),
+      qkvBias: json['qkv_bias'] !== false,
+      lnEps: num(json['ln_eps_blocks']) ?? num(json['ln_eps']) ?? 1e-6,
+      lnEpsFinal: num(json['ln_eps_final']) ?? num(json['ln_eps']) ?? 1e-6,
+      prefixTokens: distilled ? 2 : 1,
+      pooling: distilled ? 'cls+dist' : 'cls',
+    };
+    return { config: check(config, file), layout: { kind: 'timm', prefix: '' } };
+  }
+
+  if (typeof json['architecture'] === 'string') {
+    // A timm hub folder: the config names the architecture; sizes come from the weights themselves.
+    const arch = json['architecture'] as string;
+    const size = /_(tiny|small|base|large|huge|giant)_/.exec(`_${arch}_`)?.[1];
+    const patchW = reader.shapeOf('patch_embed.proj.weight');
+    const pos = reader.shapeOf('pos_embed');
+    const fc1 = reader.shapeOf('blocks.0.mlp.fc1.weight');
+    const head = reader.shapeOf('head.weight');
+    if (!size || !patchW || !pos || !fc1 || !head) {
+      throw new CheckpointError(`timm architecture '${arch}' is not a ViT/DeiT this loader understands (needs patch_embed, pos_embed, blocks, head)`, file);
+    }
+    if (json['global_pool'] !== undefined && json['global_pool'] !== 'token') {
+      throw new CheckpointError(`global_pool '${String(json['global_pool'])}' is not supported (only 'token')`, file);
+    }
+    let depth = 0;
+    while (reader.has(`blocks.${depth}.norm1.weight`)) depth++;
+    const distilled = reader.has('dist_token');
+    const prefixTokens = distilled ? 2 : 1;
+    const side = Math.round(Math.sqrt(pos[1]! - prefixTokens)) * patchW[2]!;
+    const config: ViTConfig = {
+      imageSize: [side, side],
+      patchSize: patchW[2]!,
+      channels: patchW[1]!,
+      dim: patchW[0]!,
+      depth,
+      heads: TIMM_HEADS[size]!,
+      mlpDim: fc1[0]!,
+      numClasses: head[0]!,
+      qkvBias: reader.has('blocks.0.attn.qkv.bias'),
+      lnEps: 1e-6,
+      lnEpsFinal: 1e-6,
+      prefixTokens,
+      pooling: distilled ? 'cls+dist' : 'cls',
+    };
+    return { config: check(config, file), layout: { kind: 'timm', prefix: '' } };
+  }
+
+  throw new CheckpointError(
+    `cannot tell the ViT layout: expected HuggingFace keys (hidden_size, …), timm-style keys (embed_dim, depth, num_heads, …) or a timm 'architecture'`,
+    file,
+  );
+}
+
+function check(c: ViTConfig, file: string): ViTConfig {
+  if (c.dim % c.heads !== 0) throw new CheckpointError(`width ${c.dim} is not divisible by ${c.heads} heads`, file);
+  if (c.imageSize[0] % c.patchSize !== 0 || c.imageSize[1] % c.patchSize !== 0) {
+    throw new CheckpointError(`image size ${c.imageSize.join('×')} is not divisible by patch size ${c.patchSize}`, file);
+  }
+  return c;
+}
+
+/** Read every parameter the config implies, checking its shape, into our (timm-named) weight layout. */
+export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightReader): ViTWeights {
+  const D = cfg.dim;
+  const P = cfg.patchSize;
+  const T = cfg.prefixTokens + (cfg.imageSize[0] / P) * (cfg.imageSize[1] / P);
+  const hf = layout.kind === 'hf';
+  const p = layout.prefix;
+  const blockName = (l: number, part: string) =>
+    hf
+      ? `${p}encoder.layer.${l}.${
+          {
+            norm1: 'layernorm_before',
+            norm2: 'layernorm_after',
+            'attn.proj': 'attention.output.dense',
+            'mlp.fc1': 'intermediate.dense',
+            'mlp.fc2': 'output.dense',
+          }[part]
+        }`
+      : `blocks.${l}.${part}`;
+  const lin = (name: string, ckpt: string, out: number, inDim: number, bias = true): Linear =>
+    makeLinear(name, [reader.read(`${ckpt}.weight`, [out, inDim])], [bias ? reader.read(`${ckpt}.bias`, [out]) : null], inDim);
+  const ln = (name: string, ckpt: string, eps: number): LayerNorm =>
+    makeLayerNorm(name, reader.read(`${ckpt}.weight`, [D]), reader.read(`${ckpt}.bias`, [D]), eps);
+
+  const patchCkpt = hf ? `${p}embeddings.patch_embeddings.projection` : 'patch_embed.proj';
+  const patchEmbed = makeLinear(
+    'patch_embed.proj',
+    [reader.read(`${patchCkpt}.weight`, [D, cfg.channels, P, P])],
+    [reader.read(`${patchCkpt}.bias`, [D])],
+    cfg.channels * P * P,
+  );
+  const prefixNames = hf
+    ? [`${p}embeddings.cls_token`, `${p}embeddings.distillation_token`]
+    : ['cls_token', 'dist_token'];
+  const prefixRows = prefixNames.slice(0, cfg.prefixTokens).map((n) => reader.read(n, [1, 1, D]));
+  const prefixData = new Float32Array(cfg.prefixTokens * D);
+  prefixRows.forEach((row, i) => prefixData.set(row, i * D));
+  const prefix = tf.tensor2d(prefixData, [cfg.prefixTokens, D]);
+  const posEmbed = tf.tensor2d(reader.read(hf ? `${p}embeddings.position_embeddings` : 'pos_embed', [1, T, D]), [T, D]);
+
+  const heads = cfg.heads;
+  const blocks: ViTBlock[] = [];
+  for (let l = 0; l < cfg.depth; l++) {
+    const name = `blocks.${l}`;
+    let qkv: Linear;
+    if (hf) {
+      const parts = ['query', 'key', 'value'].map((k) => `${p}encoder.layer.${l}.attention.attention.${k}`);
+      qkv = makeLinear(
+        `${name}.attn.qkv`,
+        parts.map((n) => reader.read(`${n}.weight`, [D, D])),
+        parts.map((n) => (cfg.qkvBias ? reader.read(`${n}.bias`, [D]) : null)),
+        D,
+      );
+    } else {
+      qkv = lin(`${name}.attn.qkv`, `${name}.attn.qkv`, 3 * D, D, cfg.qkvBias);
+    }
+    blocks.push({
+      name,
+      norm1: ln(`${name}.norm1`, blockName(l, 'norm1'), cfg.lnEps),
+      attn: {
+        name: `${name}.attn`,
+        qkv,
+        proj: lin(`${name}.attn.proj`, blockName(l, 'attn.proj'), D, D),
+        heads,
+        headDim: D / heads,
+        scale: 1 / Math.sqrt(D / heads),
+      },
+      norm2: ln(`${name}.norm2`, blockName(l, 'norm2'), cfg.lnEps),
+      mlp: {
+        name: `${name}.mlp`,
+        fc1: lin(`${name}.mlp.fc1`, blockName(l, 'mlp.fc1'), cfg.mlpDim, D),
+        fc2: lin(`${name}.mlp.fc2`, blockName(l, 'mlp.fc2'), D, cfg.mlpDim),
+      },
+    });
+  }
+  const norm = ln('norm', hf ? `${p}layernorm` : 'norm', cfg.lnEpsFinal);
+  const headNames = hf
+    ? cfg.pooling === 'cls+dist'
+      ? ['cls_classifier', 'distillation_classifier']
+      : ['classifier']
+    : cfg.pooling === 'cls+dist'
+      ? ['head', 'head_dist']
+      : ['head'];
+  const headLayers = headNames.map((n, i) => lin(i === 0 ? 'head' : 'head_dist', n, cfg.numClasses, D));
+  return { patchEmbed, prefix, posEmbed, blocks, norm, heads: headLayers };
+}

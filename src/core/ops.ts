@@ -1,0 +1,71 @@
+/**
+ * Tensor ops every model and rule shares, written for TensorFlow.js-wasm's fast path: 2-D matMul with
+ * no transpose flags is ~25× faster there than a batched or transposed one, so every product is 2-D
+ * and transposes are explicit (their cost is linear, the naive kernel's is not).
+ */
+import { tf, type Tensor, type Tensor1D, type Tensor2D } from './tf.js';
+
+/** a·b for 2-D operands, with gradients that also stay on the 2-D, no-transpose-flag path. */
+export const matmul = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+  const [a, b, save] = args as [Tensor2D, Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [sa, sb] = saved as [Tensor2D, Tensor2D];
+      return [tf.matMul(dy as Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as Tensor2D)];
+    },
+  };
+}) as (a: Tensor2D, b: Tensor2D) => Tensor2D;
+
+/**
+ * tf.tidy for functions returning typed records of tensors (interfaces, not index-signature
+ * containers): tidy walks any nested object at run time, only its type is narrower.
+ */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+/** A fully connected layer. `wT` is the PyTorch weight transposed once at load, [in, out]. */
+export interface Linear {
+  readonly name: string;
+  readonly wT: Tensor2D;
+  readonly b: Tensor1D | null;
+}
+
+export function linear(layer: Linear, x: Tensor2D): Tensor2D {
+  const y = matmul(x, layer.wT);
+  return layer.b ? tf.add(y, layer.b) : y;
+}
+
+export interface LayerNorm {
+  readonly name: string;
+  readonly gamma: Tensor1D;
+  readonly beta: Tensor1D;
+  readonly eps: number;
+}
+
+export function layerNorm(ln: LayerNorm, x: Tensor2D): Tensor2D {
+  return tf.tidy(() => {
+    const mean = tf.mean(x, -1, true);
+    const centred = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centred), -1, true);
+    return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, ln.eps))), ln.gamma), ln.beta);
+  });
+}
+
+/** Exact GELU, x·Φ(x) with erf, as torch.nn.GELU() and HF's "gelu" compute it. */
+export function gelu(x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
+
+/** Dispose every tensor found in a (possibly nested) structure of arrays and plain objects. */
+export function disposeAll(value: unknown): void {
+  if (value instanceof tf.Tensor) {
+    value.dispose();
+  } else if (Array.isArray(value)) {
+    for (const v of value) disposeAll(v);
+  } else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    for (const v of Object.values(value)) disposeAll(v);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The relevance pass through a ViT, in the order of the authors' ViT_LRP.relprop: head, CLS pooling,
+ * final norm, the blocks in reverse (add2 → MLP → norm2 → clone2 → add1 → attention → norm1 →
+ * clone1), and, for pixel-level LRP, the position-embedding Add and the patch embedding.
+ * Which rule each layer gets comes from the rule set; this file only knows the graph.
+ */
+import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
+import { linear, tidy } from '../ops.js';
+import type { ForwardResult } from '../models/types.js';
+import type { ViTModel, ViTRecord } from '../models/vit.js';
+import type { RuleSet } from './rulesets.js';
+import { LedgerRecorder, type LedgerEntry } from './ledger.js';
+import { attentionRelevance } from './attention.js';
+
+export interface RelevanceOptions {
+  /** Continue past block 0 through the embeddings to the pixels (the `lrp` method). */
+  readonly toPixels?: boolean;
+  /** Keep the relevance tensor at every module boundary, keyed like golden `ours.relevance` (tests, the app's layer view). */
+  readonly capture?: boolean;
+}
+
+export interface RelevanceResult {
+  /** R^(A) of every layer, [B, H, T, T]. */
+  readonly attnCam: readonly Tensor4D[];
+  /** Relevance at the input of block 0 (tokens + position embeddings), [B·T, D]. */
+  readonly tokens: Tensor2D;
+  /** Pixel relevance summed over channels, [B, H, W] (when toPixels). */
+  readonly pixels: Tensor3D | null;
+  readonly ledger: readonly (readonly LedgerEntry[])[];
+  readonly captured: Readonly<Record<string, Tensor>>;
+}
+
+/** Inverse of the model's patchify: [B·N, C·p·p] → [B, C, H, W]. */
+function unpatchify(x: Tensor2D, batch: number, channels: number, grid: readonly [number, number], p: number): Tensor4D {
+  const [gh, gw] = grid;
+  const byPatch = tf.transpose(tf.reshape(x, [batch, gh * gw, channels, p * p]), [0, 2, 1, 3]);
+  const rows = tf.transpose(tf.reshape(byPatch, [batch * channels * gh, gw, p, p]), [0, 2, 1, 3]);
+  return tf.reshape(rows, [batch, channels, gh * p, gw * p]) as Tensor4D;
+}
+
+export function vitRelevance(
+  model: ViTModel,
+  fwd: ForwardResult<ViTRecord>,
+  targets: readonly number[],
+  rules: RuleSet,
+  options: RelevanceOptions = {},
+): RelevanceResult {
+  const B = fwd.batch;
+  const T = model.tokens;
+  const D = model.config.dim;
+  const W = model.weights;
+  const rec = fwd.record;
+  const ledger = new LedgerRecorder(B);
+  const captured: Record<string, Tensor> = {};
+  const keep = (key: string, t: Tensor) => {
+    if (options.capture) captured[key] = tf.keep(t.clone());
+  };
+
+  const result = tidy(() => {
+    // The start: one-hot at the target class (not the logit value), as the authors' generate_LRP.
+    const R0 = tf.oneHot(tf.tensor1d([...targets], 'int32'), model.numClasses).toFloat() as Tensor2D;
+
+    // Heads: one, or DeiT's two whose mean is the logit (an Add of the two halves).
+    let rPooled: Tensor2D[];
+    if (W.heads.length === 1) {
+      rPooled = [rules.linear(W.heads[0]!, rec.pooled[0]!, R0)];
+      ledger.record('head', 'Linear', R0, rPooled);
+    } else {
+      const halves = W.heads.map((h, i) => tf.mul(linear(h, rec.pooled[i]!), 0.5) as Tensor2D);
+      const [r1, r2] = rules.add(halves[0]!, halves[1]!, R0, B);
+      ledger.record('head.mean', 'Add', R0, [r1, r2]);
+      rPooled = [rules.linear(W.heads[0]!, rec.pooled[0]!, r1), rules.linear(W.heads[1]!, rec.pooled[1]!, r2)];
+      ledger.record('head', 'Linear', r1, [rPooled[0]!]);
+      ledger.record('head_dist', 'Linear', r2, [rPooled[1]!]);
+    }
+    keep('head(pre_head_features)', rPooled[0]!);
+
+    // CLS pooling: relevance lands on the pooled token rows, zero elsewhere.
+    const prefixRows = rPooled.map((r, i) => tf.reshape(rules.pool(rec.pooled[i]!, r), [B, 1, D]));
+    const rest = tf.zeros([B, T - prefixRows.length, D]);
+    let R = tf.reshape(tf.concat([...prefixRows, rest], 1), [B * T, D]) as Tensor2D;
+    ledger.record('pool', 'IndexSelect', rPooled, [R]);
+    keep('pool(tokens_after_final_norm)', R);
+    const rNorm = rules.layerNorm(R);
+    ledger.record('norm', 'LayerNorm', R, [rNorm]);
+    R = rNorm;
+    keep('norm(output_of_last_block)', R);
+
+    const attnCam: Tensor4D[] = new Array(model.depth);
+    for (let l = model.depth - 1; l >= 0; l--) {
+      const blk = W.blocks[l]!;
+      const r = rec.blocks[l]!;
+      const n = blk.name;
+      const block = ledger.open(n, 'Block', R);
+
+      const [rRes2, rMlpOut] = rules.add(r.mid, r.mlp.output, R, B);
+      ledger.record(`${n}.add2`, 'Add', R, [rRes2, rMlpOut]);
+      keep(`${n}.add2.residual`, rRes2);
+      keep(`${n}.add2.mlp_branch`, rMlpOut);
+      const mlp = ledger.open(`${n}.mlp`, 'Mlp', rMlpOut);
+      ledger.record(`${n}.mlp.drop`, 'Dropout', rMlpOut, [rMlpOut]);
+      const rAct = rules.linear(blk.mlp.fc2, r.mlp.activated, rMlpOut);
+      ledger.record(`${n}.mlp.fc2`, 'Linear', rMlpOut, [rAct]);
+      const rHidden = rules.gelu(rAct);
+      ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
+      const rMlpIn = rules.linear(blk.mlp.fc1, r.mlp.input, rHidden);
+      ledger.record(`${n}.mlp.fc1`, 'Linear', rHidden, [rMlpIn]);
+      ledger.close(mlp, [rMlpIn]);
+      keep(`${n}.mlp(=norm2 out)`, rMlpIn);
+      const rNorm2 = rules.layerNorm(rMlpIn);
+      ledger.record(`${n}.norm2`, 'LayerNorm', rMlpIn, [rNorm2]);
+      const rMid = rules.clone(r.mid, [rRes2, rNorm2]);
+      ledger.record(`${n}.clone2`, 'Clone', [rRes2, rNorm2], [rMid]);
+      keep(`${n}.clone2(mid)`, rMid);
+
+      const [rRes1, rAttnOut] = rules.add(r.input, r.attn.output, rMid, B);
+      ledger.record(`${n}.add1`, 'Add', rMid, [rRes1, rAttnOut]);
+      keep(`${n}.add1.residual`, rRes1);
+      keep(`${n}.add1.attn_branch`, rAttnOut);
+      const att = attentionRelevance(blk.attn, r.attn, rAttnOut, B, T, rules, ledger);
+      attnCam[l] = att.attnCam;
+      keep(`${n}.attn(=norm1 out)`, att.input);
+      const rNorm1 = rules.layerNorm(att.input);
+      ledger.record(`${n}.norm1`, 'LayerNorm', att.input, [rNorm1]);
+      R = rules.clone(r.input, [rRes1, rNorm1]);
+      ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [R]);
+      ledger.close(block, [R]);
+      keep(`${n}.block_input`, R);
+    }
+
+    let pixels: Tensor3D | null = null;
+    if (options.toPixels) {
+      // The position embedding's share is dropped, and so are the prefix tokens' rows: only the patch
+      // rows continue through the patch embedding to the pixels.
+      const [rTok, rPos] = rules.add(rec.tokenEmbeds, rec.posEmbeds, R, B);
+      ledger.record('add', 'Add', R, [rTok, rPos]);
+      keep('embedding.add.tokens', rTok);
+      keep('embedding.add.pos_embed', rPos);
+      const P = model.prefixTokens;
+      const rPatches = tf.reshape(tf.slice(tf.reshape(rTok, [B, T, D]), [0, P, 0], [B, T - P, D]), [B * (T - P), D]) as Tensor2D;
+      const pe = ledger.open('patch_embed', 'PatchEmbed', rPatches);
+      const rIn = rules.patchEmbed(W.patchEmbed, rec.patches, rPatches, B);
+      ledger.record('patch_embed.proj', 'Conv2d', rPatches, [rIn]);
+      ledger.close(pe, [rIn]);
+      const perChannel = unpatchify(rIn, B, model.config.channels, model.grid, model.config.patchSize);
+      keep('patch_embed(pixels,per_channel)', perChannel);
+      pixels = tf.sum(perChannel, 1) as Tensor3D;
+    }
+    return { attnCam, tokens: R, pixels };
+  });
+  return { ...result, ledger: ledger.finish(), captured };
+}
