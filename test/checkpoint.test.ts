@@ -145,7 +145,7 @@ describe('checkpoint layouts', () => {
     expect(model.prefixTokens).toBe(2);
     // The mean of the two heads, recomputed from the pooled CLS and distillation rows.
     const fwd = model.forward({ kind: 'image', pixels });
-    const rec = fwd.record as { pooled: tf.Tensor2D[] };
+    const rec = fwd.record as { pooled: readonly tf.Tensor2D[] };
     const [cls, dist] = rec.pooled.map((p) => p.dataSync());
     const w1 = deitTimm['head.weight']!.data, b1 = deitTimm['head.bias']!.data;
     const w2 = deitTimm['head_dist.weight']!.data, b2 = deitTimm['head_dist.bias']!.data;

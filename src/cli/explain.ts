@@ -9,6 +9,8 @@ import { loadImageFile, loadTensorFile, type LoadedImage } from '../core/inputs.
 import { loadModel } from '../core/models/load.js';
 import { ViTModel } from '../core/models/vit.js';
 import { listMethods, getMethod } from '../core/methods/registry.js';
+import { RULE_SETS, getRuleSet } from '../core/relevance/rulesets.js';
+import { conservationReport } from '../core/relevance/ledger.js';
 import type { Explanation } from '../core/methods/types.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
 import { writePng } from '../core/image/io.js';
@@ -22,11 +24,13 @@ interface ExplainFlags {
   method: string;
   target?: number;
   startLayer?: number;
+  rules?: string;
+  steps?: number;
   out?: string;
   json?: boolean;
   listMethods?: boolean;
   backend?: string;
-  colormap: ColormapName;
+  colormap?: ColormapName;
   alpha: number;
 }
 
@@ -41,7 +45,7 @@ export function explanationJson(e: Explanation, model: { name: string; labels: r
     prediction: argmax(e.logits),
     options: e.options,
     map: { shape: [...e.shape], space: e.space, data: Array.from(e.map) },
-    ledger: e.ledger,
+    ledger: e.ledger?.map(({ layer, kind, relevanceIn, relevanceOut, branches }) => ({ layer, kind, relevanceIn, relevanceOut, ...(branches ? { branches } : {}) })) ?? null,
   };
 }
 
@@ -59,11 +63,13 @@ function softmax(xs: ArrayLike<number>): number[] {
 }
 
 function methodList(): string {
+  const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps' };
   const rows = listMethods().map((m) => {
-    const opts = m.options.length ? ` [options: ${m.options.join(', ')}]` : '';
+    const opts = m.options.length ? ` [${m.options.map((o) => flag[o] ?? o).join(', ')}]` : '';
     return `  ${m.id.padEnd(26)} ${m.title}${m.targetDependent ? '' : ' (target-independent)'}${opts}\n  ${''.padEnd(26)} ${m.reference}`;
   });
-  return `Methods:\n${rows.join('\n')}\n`;
+  const rules = RULE_SETS.map((r) => `  ${r.id.padEnd(26)} ${r.description}`);
+  return `Methods:\n${rows.join('\n')}\n\nRule sets (--rules):\n${rules.join('\n')}\n`;
 }
 
 function summary(e: Explanation, model: { name: string; labels: readonly string[] }): string {
@@ -77,6 +83,15 @@ function summary(e: Explanation, model: { name: string; labels: readonly string[
     ...top.map(([p, i]) => `  ${String(i).padStart(4)}  ${(100 * p).toFixed(2).padStart(6)} %  ${model.labels[i]}`),
     `map     ${e.space}, shape [${e.shape.join(', ')}]`,
   ];
+  if (e.ledger) {
+    const worst = conservationReport(e.ledger).reduce((a, b) => (b.drift > a.drift ? b : a));
+    const first = e.ledger[0]!;
+    const last = e.ledger[e.ledger.length - 1]!;
+    lines.push(
+      `ledger  ${e.ledger.length} boundaries; relevance ${first.relevanceIn.toPrecision(6)} at ${first.layer} → ${last.relevanceOut.toPrecision(6)} at ${last.layer}`,
+      `        largest drift ${worst.drift.toExponential(2)} at ${worst.layer} (${worst.drift <= 1e-3 ? 'conserved to 1e-3' : 'NOT conserved'}); --json prints every boundary`,
+    );
+  }
   if (e.shape.length === 2 && e.shape[0]! <= 16 && e.shape[1]! <= 16) {
     for (let r = 0; r < e.shape[0]!; r++) {
       const row = Array.from(e.map.subarray(r * e.shape[1]!, (r + 1) * e.shape[1]!), (v) => v.toExponential(2).padStart(10));
@@ -92,7 +107,13 @@ async function run(flags: ExplainFlags): Promise<void> {
     return;
   }
   // Validate what costs nothing before loading anything.
-  getMethod(flags.method);
+  const method = getMethod(flags.method);
+  if (flags.rules !== undefined) getRuleSet(flags.rules);
+  for (const [flag, option] of [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps']] as const) {
+    if (flags[option] !== undefined && !method.options.includes(option)) {
+      throw new UsageError(`${flag} does not apply to method '${method.id}' (it takes: ${method.options.join(', ') || 'no options'})`);
+    }
+  }
   if (!flags.model) throw new UsageError('--model DIR is required (a folder with config.json and *.safetensors)');
   if (!!flags.image === !!flags.tensor) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json');
   if (flags.out && !/\.(png|json)$/i.test(flags.out)) throw new UsageError(`--out must end in .png or .json, got '${flags.out}'`);
@@ -108,6 +129,8 @@ async function run(flags: ExplainFlags): Promise<void> {
       method: flags.method,
       target: flags.target ?? 'predicted',
       startLayer: flags.startLayer,
+      rules: flags.rules,
+      steps: flags.steps,
     });
     const result = e!;
     const json = explanationJson(result, model);
@@ -117,7 +140,9 @@ async function run(flags: ExplainFlags): Promise<void> {
         await fs.writeFile(flags.out, JSON.stringify(json) + '\n');
       } else {
         const base = loaded.original ?? loaded.view;
-        const overlay = overlayHeatmap(base, result.map, result.shape as [number, number], { colormap: flags.colormap, alpha: flags.alpha });
+        // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
+        const colormap = flags.colormap ?? (method.signed ? 'bwr' : 'jet');
+        const overlay = overlayHeatmap(base, result.map, result.shape as [number, number], { colormap, alpha: flags.alpha });
         await writePng(flags.out, overlay);
       }
     }
@@ -138,10 +163,12 @@ export function explainCommand(): Command {
     .option('--method <id>', 'explanation method (see --list-methods)', 'rollout')
     .option('--target <k>', 'class to explain (default: the predicted class)', integer('--target'))
     .option('--start-layer <n>', 'first layer of rollout-style products (the authors\' start_layer; default 0)', integer('--start-layer'))
+    .option('--rules <id>', 'rule set for relevance methods: paper (Chefer et al.) or baseline (their original-LRP baseline)')
+    .option('--steps <n>', 'integration steps for integrated-gradients (default 50)', integer('--steps', 1))
     .option('--out <file>', 'write the result: FILE.png (heatmap overlaid on the input) or FILE.json')
     .option('--json', 'print one JSON object to stdout: {method, target, logits, map: {shape, data}, ledger, …}')
     .option('--list-methods', 'list the available methods and exit')
-    .addOption(new Option('--colormap <name>', 'overlay colormap').choices([...COLORMAPS]).default('jet'))
+    .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))
     .option('--alpha <a>', 'overlay opacity, 0..1', Number, 0.5)
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: ExplainFlags) => run(flags));

@@ -2,7 +2,7 @@
  * Gradients of target logits, ∂y_t/∂x and ∂y_t/∂A, in one backward pass. TensorFlow.js has no
  * hooks on intermediate tensors, so ∂/∂A is taken through a zero "probe" added to A in the forward.
  */
-import { tf, type Tensor, type Tensor4D } from './tf.js';
+import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
 import type { ClassifierModel, ForwardResult } from './models/types.js';
 
 export interface GradientResult {
@@ -28,20 +28,26 @@ export function gradientsAt(
 ): GradientResult {
   const B = pixels.shape[0];
   const T = model.tokens;
-  const probes = withAttention ? Array.from({ length: model.depth }, () => tf.zeros([B, model.heads, T, T]) as Tensor4D) : [];
+  const H = model.heads;
+  const perLayer = withAttention ? B * H : 0;
+  const probes = Array.from({ length: model.depth * perLayer }, () => tf.zeros([T, T]) as Tensor2D);
   const oneHot = oneHotTargets(targets, model.numClasses);
   let logits: Tensor | null = null;
   const f = (...args: Tensor[]) => {
-    const [x, ...ps] = args as Tensor4D[];
-    const fwd = model.forward({ kind: 'image', pixels: x! }, withAttention ? { probes: ps } : {});
+    const [x, ...ps] = args as [Tensor4D, ...Tensor2D[]];
+    const layers = Array.from({ length: model.depth }, (_, l) => ps.slice(l * perLayer, (l + 1) * perLayer));
+    const fwd = model.forward({ kind: 'image', pixels: x }, withAttention ? { probes: layers } : {});
     logits = tf.keep(fwd.logits.clone());
     onForward?.(fwd);
     return tf.sum(tf.mul(fwd.logits, oneHot));
   };
-  const [input, ...attention] = tf.grads(f)([pixels, ...probes]) as Tensor4D[];
+  const [input, ...perHead] = tf.grads(f)([pixels, ...probes]);
   const values = (logits as Tensor | null)!.dataSync() as Float32Array;
-  tf.dispose([...probes, oneHot, logits!]);
-  return { input: input!, attention, logits: values };
+  const attention = Array.from({ length: withAttention ? model.depth : 0 }, (_, l) =>
+    tf.tidy(() => tf.reshape(tf.stack(perHead.slice(l * perLayer, (l + 1) * perLayer)), [B, H, T, T]) as Tensor4D),
+  );
+  tf.dispose([...probes, ...perHead, oneHot, logits!]);
+  return { input: input as Tensor4D, attention, logits: values };
 }
 
 /** One-hot rows for the targets, [B, C] float32. */

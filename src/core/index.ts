@@ -12,3 +12,7 @@ export type { LedgerEntry } from './relevance/ledger.js';
 export { loadImageFile, loadTensorFile, imageToInput, type LoadedImage } from './inputs.js';
 export { readSafetensors, parseSafetensors, encodeSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readJsonTensor, parseJsonTensor } from './io/tensor-json.js';
+export { conservationReport, conservationViolations, type Drift } from './relevance/ledger.js';
+export { RULE_SETS, PAPER_RULES, BASELINE_RULES, getRuleSet, type RuleSet } from './relevance/rulesets.js';
+export { randomViT, VIT_B16 } from './models/random.js';
+export { gradientsAt } from './gradients.js';

@@ -12,8 +12,14 @@ import { gradientsAt } from '../gradients.js';
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
 
-/** Interpolated images per forward/backward pass: bounds memory on large models. */
-const CHUNK = 16;
+/**
+ * Interpolated images per forward/backward pass. The backward keeps every head's T×T attention
+ * alive, so the chunk shrinks with T²·H·depth: 16 for tiny models, 1 for ViT-B/16 (whose single
+ * gradient pass already takes ~1 GB of wasm's 4 GB heap).
+ */
+function chunkSize(model: { tokens: number; heads: number; depth: number }): number {
+  return Math.max(1, Math.min(16, Math.floor(4e6 / (model.tokens ** 2 * model.heads * model.depth))));
+}
 
 export const integratedGradients: ExplanationMethod = {
   id: 'integrated-gradients',
@@ -28,6 +34,7 @@ export const integratedGradients: ExplanationMethod = {
     const { pixels } = ctx.input;
     const [, c, h, w] = pixels.shape;
     const nodes = gaussLegendre(steps);
+    const CHUNK = chunkSize(ctx.model);
     return targets.map((target, b) => {
       const x = tf.slice(pixels, [b, 0, 0, 0], [1, c, h, w]) as Tensor4D;
       const total = tf.zeros([1, c, h, w]) as Tensor4D;

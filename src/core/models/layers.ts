@@ -35,42 +35,44 @@ export interface AttentionOptions {
   /** Additive mask on the scaled scores, [B, T] (0 = attend, large negative = ignore). */
   readonly mask?: Tensor2D;
   /**
-   * Added to A. It is zero; its gradient is ∂(target)/∂A, which gradient-weighted methods
-   * (the paper's ∇A ⊙ R^A) need and which TensorFlow.js cannot give for an intermediate tensor otherwise.
+   * Zero [T, T] tensors, one per (sample, head) in that order, added to A. Their gradient is
+   * ∂(target)/∂A, which gradient-weighted methods (the paper's ∇A ⊙ R^A) need and which
+   * TensorFlow.js cannot give for an intermediate tensor otherwise. One small probe per head, not one
+   * big one sliced: a slice's gradient is a full-size pad, and those add up to gigabytes on ViT-B.
    */
-  readonly probe?: Tensor4D;
+  readonly probes?: readonly Tensor2D[];
 }
 
 /**
  * Multi-head self-attention on a batch flattened to [B·T, D]. Each (sample, head) pair is a pair of
- * 2-D products, the only fast matmul on wasm.
+ * 2-D products, the only fast matmul on wasm. q, k, v are cut with split (its gradient is a concat)
+ * rather than slice (its gradient pads every piece back to full size).
  */
 export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: number, options: AttentionOptions = {}): AttentionRecord {
-  const { heads, headDim: d } = layer;
-  const width = heads * d;
+  const { heads } = layer;
   const qkv = linear(layer.qkv, x);
+  const samples = batch === 1 ? [qkv] : (tf.split(qkv, batch, 0) as Tensor2D[]);
   const probsPerSample: Tensor4D[] = [];
   const contextPerSample: Tensor2D[] = [];
-  for (let b = 0; b < batch; b++) {
-    const rows = tf.slice(qkv, [b * tokens, 0], [tokens, 3 * width]) as Tensor2D;
+  samples.forEach((rows, b) => {
+    const pieces = tf.split(rows, 3 * heads, 1) as Tensor2D[];
     const maskRow = options.mask ? (tf.slice(options.mask, [b, 0], [1, tokens]) as Tensor2D) : null;
     const probs: Tensor2D[] = [];
     const context: Tensor2D[] = [];
     for (let h = 0; h < heads; h++) {
-      const q = tf.slice(rows, [0, h * d], [tokens, d]) as Tensor2D;
-      const k = tf.slice(rows, [0, width + h * d], [tokens, d]) as Tensor2D;
-      const v = tf.slice(rows, [0, 2 * width + h * d], [tokens, d]) as Tensor2D;
+      const [q, k, v] = [pieces[h]!, pieces[heads + h]!, pieces[2 * heads + h]!];
       let scores = tf.mul(matmul(q, tf.transpose(k)), layer.scale) as Tensor2D;
       if (maskRow) scores = tf.add(scores, maskRow);
       let a = tf.softmax(scores) as Tensor2D;
-      if (options.probe) a = tf.add(a, tf.reshape(tf.slice(options.probe, [b, h, 0, 0], [1, 1, tokens, tokens]), [tokens, tokens]));
+      const probe = options.probes?.[b * heads + h];
+      if (probe) a = tf.add(a, probe);
       probs.push(a);
       context.push(matmul(a, v));
     }
     probsPerSample.push(tf.reshape(tf.stack(probs), [1, heads, tokens, tokens]) as Tensor4D);
     contextPerSample.push(tf.concat(context, 1) as Tensor2D);
-  }
-  const context = tf.concat(contextPerSample, 0) as Tensor2D;
+  });
+  const context = (batch === 1 ? contextPerSample[0]! : tf.concat(contextPerSample, 0)) as Tensor2D;
   return {
     input: x,
     qkv,

@@ -17,8 +17,8 @@ export interface ImageInput {
 export type ModelInput = ImageInput;
 
 export interface ForwardOptions {
-  /** One zero tensor per layer, [B, H, T, T], added to A so that ∂(target)/∂A can be taken. */
-  readonly probes?: readonly Tensor4D[];
+  /** Per layer, zero [T, T] tensors for each (sample, head), added to A so that ∂(target)/∂A can be taken. */
+  readonly probes?: readonly (readonly Tensor2D[])[];
 }
 
 /** The result of a forward pass: logits plus every layer's attention record. */

@@ -137,7 +137,7 @@ export class ViTModel implements ClassifierModel {
       const blocks: ViTBlockRecord[] = W.blocks.map((block, l) => {
         const input = x;
         const norm1Out = layerNorm(block.norm1, input);
-        const attn = attention(block.attn, norm1Out, B, T, { probe: options.probes?.[l] });
+        const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l] });
         const mid = tf.add(input, attn.output) as Tensor2D;
         const norm2Out = layerNorm(block.norm2, mid);
         const m = mlp(block.mlp, norm2Out);

@@ -63,7 +63,7 @@ export class LedgerRecorder {
   /** One ledger per sample. Disposes the collected sums. */
   finish(): LedgerEntry[][] {
     const all = this.entries.flatMap((e) => [e.inSums!, ...e.outSums]);
-    let values = new Float32Array();
+    let values: Float32Array = new Float32Array();
     if (all.length) {
       const stacked = tf.stack(all);
       values = stacked.dataSync() as Float32Array;
@@ -91,10 +91,29 @@ export class LedgerRecorder {
   }
 }
 
-/** Largest relative drift |out − in| / |in| per layer, for "is this rule conservative?" reports. */
-export function conservationReport(ledger: readonly LedgerEntry[]): { layer: string; drift: number }[] {
-  return ledger.map((e) => ({
-    layer: e.layer,
-    drift: Math.abs(e.relevanceOut - e.relevanceIn) / Math.max(Math.abs(e.relevanceIn), 1e-12),
-  }));
+export interface Drift {
+  readonly layer: string;
+  readonly kind: string;
+  /** |out − in| / |in|; for the attention matmuls, the worst operand (each should carry all of R). */
+  readonly drift: number;
+}
+
+/**
+ * Relative drift of every ledger entry. The attention matmuls' gradient × input hands all of R to
+ * each operand before the rule set's share is applied, so each branch is compared with the input.
+ */
+export function conservationReport(ledger: readonly LedgerEntry[]): Drift[] {
+  return ledger.map((e) => {
+    const scale = Math.max(Math.abs(e.relevanceIn), 1e-12);
+    const drift =
+      e.kind === 'einsum' && e.branches
+        ? Math.max(...e.branches.map((b) => Math.abs(b - e.relevanceIn) / scale))
+        : Math.abs(e.relevanceOut - e.relevanceIn) / scale;
+    return { layer: e.layer, kind: e.kind, drift };
+  });
+}
+
+/** The layers whose drift exceeds `tolerance` (an empty list means conserved everywhere). */
+export function conservationViolations(ledger: readonly LedgerEntry[], tolerance: number): Drift[] {
+  return conservationReport(ledger).filter((d) => !(d.drift <= tolerance));
 }

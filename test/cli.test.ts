@@ -1,0 +1,113 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { FIXTURES, GOLDEN_DIR, loadGolden, tensor, expectClose } from './helpers/golden.js';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(FIXTURES, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'relprop.js');
+const MODEL = path.join(GOLDEN_DIR, 'vit-tiny-a');
+const golden = loadGolden('vit-tiny-a');
+let tmp: string;
+
+/** Run the real CLI (built by `npm test`'s pretest step) and capture everything. */
+async function relprop(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-cli-'));
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('relprop explain', () => {
+  it('--tensor … --method rollout --json prints the specified object, map equal to the golden rollout', async () => {
+    const r = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img0.json'), '--method', 'rollout', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ method: 'rollout', target: golden.results[0].argmax, map: { shape: [4, 4] }, ledger: null });
+    expectClose(out.logits, tensor(golden.results[0].logits).data, 1e-5, 'logits');
+    expectClose(out.map.data, tensor(golden.results[0].target_independent['baselines.generate_rollout.start_layer_0'].output).data, 1e-5, 'rollout');
+  });
+
+  it('--method transformer-attribution --target 4 --json prints the map and the ledger (golden img1 argmin)', async () => {
+    const r = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img1.json'), '--method', 'transformer-attribution', '--target', '4', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.target).toBe(4);
+    const g = golden.results[1].targets.find((t: { target: number }) => t.target === 4);
+    expectClose(out.map.data, tensor(g.methods['ours.transformer_attribution.start_layer_0'].output).data, 5e-3, 'transformer-attribution');
+    expect(out.ledger[0]).toEqual({ layer: 'head', kind: 'Linear', relevanceIn: 1, relevanceOut: expect.closeTo(1, 5) });
+    expect(out.ledger.find((e: { layer: string }) => e.layer === 'blocks.2.add1').branches).toHaveLength(2);
+    expect(out.ledger.every((e: { relevanceIn: unknown; relevanceOut: unknown }) => typeof e.relevanceIn === 'number' && typeof e.relevanceOut === 'number')).toBe(true);
+  });
+
+  it('--image … --out overlay.png writes an overlay at the image\'s own size; --out x.json writes the JSON', async () => {
+    const png = path.join(tmp, 'overlay.png');
+    const image = path.join(FIXTURES, 'images', 'halves-32x16.jpg');
+    const r = await relprop('explain', '--model', MODEL, '--image', image, '--method', 'lrp', '--out', png);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*overlay\.png/);
+    const meta = await sharp(png).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 32, 16]);
+    const json = path.join(tmp, 'sub', 'e.json');
+    expect((await relprop('explain', '--model', MODEL, '--image', image, '--method', 'lrp', '--out', json)).code).toBe(0);
+    const saved = JSON.parse(await fs.readFile(json, 'utf8'));
+    expect(saved.map.shape).toEqual([32, 32]);
+    expect(saved.map.space).toBe('pixel');
+  });
+
+  it('--list-methods lists every method id and rule set; --help describes every option', async () => {
+    const list = await relprop('explain', '--list-methods');
+    for (const id of ['transformer-attribution', 'lrp', 'partial-lrp', 'attention-gradcam', 'raw-attention', 'rollout', 'saliency', 'gradient-input', 'integrated-gradients', 'paper', 'baseline']) {
+      expect(list.stdout).toContain(id);
+    }
+    const help = await relprop('explain', '--help');
+    for (const opt of ['--model', '--image', '--tensor', '--method', '--target', '--start-layer', '--rules', '--steps', '--out', '--json', '--list-methods', '--backend']) {
+      expect(help.stdout).toContain(opt);
+    }
+    expect((await relprop('--help')).stdout).toContain('explain');
+  });
+
+  it.each([
+    [['--method', 'magic'], /unknown method 'magic'/],
+    [['--target', '9'], /target 9 is out of range/],
+    [['--start-layer', '5', '--method', 'rollout'], /start layer 5 is out of range/],
+    [['--rules', 'weird', '--method', 'lrp'], /unknown rule set 'weird'/],
+    [['--steps', '4', '--method', 'rollout'], /--steps does not apply to method 'rollout'/],
+  ])('bad request %j fails with a clear message and exit code 1', async (extra, message) => {
+    const r = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img0.json'), ...extra);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('bad inputs name the file and the problem', async () => {
+    const corrupt = path.join(FIXTURES, 'images', 'corrupt.png');
+    let r = await relprop('explain', '--model', MODEL, '--image', corrupt);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('corrupt.png');
+    const wrong = path.join(tmp, 'wrong.json');
+    await fs.writeFile(wrong, JSON.stringify({ dtype: 'float32', shape: [1, 3, 2, 2], data: [[[[0, 0], [0, 0]], [[0, 0], [0, 0]], [[0, 0], [0, 0]]]] }));
+    r = await relprop('explain', '--model', MODEL, '--tensor', wrong);
+    expect(r.stderr).toMatch(/wrong\.json: tensor has shape \[1, 3, 2, 2\] but model 'vit-tiny-a' expects \[1, 3, 32, 32\]/);
+    r = await relprop('explain', '--model', path.join(tmp, 'no-such-model'), '--tensor', wrong);
+    expect(r.stderr).toMatch(/no-such-model: model folder not found/);
+    r = await relprop('explain', '--model', MODEL);
+    expect(r.stderr).toMatch(/give exactly one input/);
+    r = await relprop('explain', '--model', MODEL, '--tensor', wrong, '--out', 'x.gif');
+    expect(r.stderr).toMatch(/--out must end in \.png or \.json/);
+  });
+});
