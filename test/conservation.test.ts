@@ -28,9 +28,9 @@ afterAll(() => {
 
 function ledgerOf(rules: RuleSet, targets: number[]) {
   const fwd = model.forward({ kind: 'image', pixels });
-  const rel = model.relevance(fwd, targets, rules, { toPixels: true });
-  const pix = rel.pixels!.dataSync().slice();
-  tf.dispose([...tensorsOf(fwd), ...rel.attnCam, rel.tokens, rel.pixels!]);
+  const rel = model.relevance(fwd, targets, rules, { toInput: true });
+  const pix = (rel.input as tf.Tensor3D).dataSync().slice();
+  tf.dispose([...tensorsOf(fwd), ...rel.attnCam, rel.tokens, (rel.input as tf.Tensor3D)]);
   return { ledgers: rel.ledger, pixels: pix };
 }
 

@@ -23,14 +23,14 @@ function run(i: number, target: number, rules: RuleSet) {
   const t = tensor(golden.inputs[i].pixel_values);
   const pixels = tf.tensor4d(t.data, t.shape as [number, number, number, number]);
   const fwd = model.forward({ kind: 'image', pixels });
-  const rel = model.relevance(fwd, [target], rules, { toPixels: true, capture: true });
+  const rel = model.relevance(fwd, [target], rules, { toInput: true, capture: true });
   const out = {
     attnCam: rel.attnCam.map((a) => a.dataSync() as Float32Array),
     captured: Object.fromEntries(Object.entries(rel.captured).map(([k, v]) => [k, v.dataSync() as Float32Array])),
-    pixels: rel.pixels!.dataSync() as Float32Array,
+    pixels: (rel.input as tf.Tensor3D).dataSync() as Float32Array,
     ledger: rel.ledger[0]!,
   };
-  tf.dispose([pixels, ...tensorsOf(fwd), ...rel.attnCam, rel.tokens, rel.pixels!, ...Object.values(rel.captured)]);
+  tf.dispose([pixels, ...tensorsOf(fwd), ...rel.attnCam, rel.tokens, (rel.input as tf.Tensor3D), ...Object.values(rel.captured)]);
   return out;
 }
 

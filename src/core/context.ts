@@ -4,18 +4,18 @@
  * method. Dispose it to free the recorded activations.
  */
 import { tf, type Tensor, type Tensor4D } from './tf.js';
-import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
+import { batchSize, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
 import { UsageError } from './errors.js';
 import type { RuleSet } from './relevance/rulesets.js';
-import type { RelevanceResult } from './relevance/vit.js';
+import { disposeRelevance, type RelevanceResult } from './relevance/result.js';
 import { gradientsAt } from './gradients.js';
 
 /** Gradients of the target logits (one target per input; the batch's sum is differentiated). */
 export interface Gradients {
   /** ∂y_t/∂A per layer, [B, H, T, T]: the paper's ∇A. */
   readonly attention: readonly Tensor4D[];
-  /** ∂y_t/∂x on the (normalised) input pixels, [B, C, H, W]. */
-  readonly input: Tensor4D;
+  /** ∂y_t/∂x for the model's differentiable input (pixels, or word embeddings for text). */
+  readonly input: Tensor;
 }
 
 const key = (targets: readonly number[], extra = '') => `${targets.join(',')}|${extra}`;
@@ -33,7 +33,12 @@ export class ExplainContext {
   ) {}
 
   get batch(): number {
-    return this.input.pixels.shape[0];
+    return batchSize(this.input);
+  }
+
+  /** Sequence length T of this context's input. */
+  get tokens(): number {
+    return this.model.tokensOf(this.input);
   }
 
   /** The recorded forward pass (computed once). */
@@ -82,10 +87,12 @@ export class ExplainContext {
     const cached = this.gradCache.get(k);
     if (cached) return cached;
     const adopt = this.fwd === null;
-    const g = gradientsAt(this.model, this.input.pixels, targets, true, (fwd) => {
-      if (!adopt) return;
-      for (const t of tensorsOf(fwd)) tf.keep(t);
-      this.fwd = fwd;
+    const g = gradientsAt(this.model, this.input, targets, true, {
+      onForward: (fwd) => {
+        if (!adopt) return;
+        for (const t of tensorsOf(fwd)) tf.keep(t);
+        this.fwd = fwd;
+      },
     });
     const result: Gradients = { input: g.input, attention: g.attention };
     this.gradCache.set(k, result);
@@ -93,14 +100,14 @@ export class ExplainContext {
   }
 
   /** The relevance pass under a rule set (computed once per rule set, targets and depth). */
-  relevance(rules: RuleSet, targets: readonly number[], toPixels = false): RelevanceResult {
-    // A pass to the pixels also holds everything a shorter pass gives, so reuse it when present.
-    const full = this.relevanceCache.get(key(targets, `${rules.id}|pixels`));
+  relevance(rules: RuleSet, targets: readonly number[], toInput = false): RelevanceResult {
+    // A pass to the input also holds everything a shorter pass gives, so reuse it when present.
+    const full = this.relevanceCache.get(key(targets, `${rules.id}|input`));
     if (full) return full;
-    const k = key(targets, `${rules.id}|${toPixels ? 'pixels' : 'tokens'}`);
+    const k = key(targets, `${rules.id}|${toInput ? 'input' : 'tokens'}`);
     let r = this.relevanceCache.get(k);
     if (!r) {
-      r = this.model.relevance(this.forward(), targets, rules, { toPixels });
+      r = this.model.relevance(this.forward(), targets, rules, { toInput });
       this.relevanceCache.set(k, r);
     }
     return r;
@@ -129,7 +136,7 @@ export class ExplainContext {
     if (this.fwd) tf.dispose(tensorsOf(this.fwd));
     this.fwd = null;
     for (const g of this.gradCache.values()) tf.dispose([g.input, ...g.attention]);
-    for (const r of this.relevanceCache.values()) tf.dispose([...r.attnCam, r.tokens, ...(r.pixels ? [r.pixels] : []), ...Object.values(r.captured)]);
+    for (const r of this.relevanceCache.values()) disposeRelevance(r);
     this.gradCache.clear();
     this.relevanceCache.clear();
     this.logitRows = null;

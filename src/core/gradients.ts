@@ -3,51 +3,54 @@
  * hooks on intermediate tensors, so ∂/∂A is taken through a zero "probe" added to A in the forward.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
-import type { ClassifierModel, ForwardResult } from './models/types.js';
+import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
 
 export interface GradientResult {
   /** ∂y_t/∂A per layer, [B, H, T, T] (empty unless asked for). */
   readonly attention: readonly Tensor4D[];
-  /** ∂y_t/∂x on the normalised input pixels, [B, C, H, W]. */
-  readonly input: Tensor4D;
+  /** ∂y_t/∂x for the model's differentiable input x (pixels, or word embeddings for text). */
+  readonly input: Tensor;
   /** The logits of this forward pass, [B, C] as numbers. */
   readonly logits: Float32Array;
 }
 
 /**
  * Each input's own target logit is differentiated; inputs in a batch do not interact, so the
- * gradient of the batch sum keeps them apart. `onForward` receives the forward pass so a caller can
- * keep it (tf.keep its tensors) instead of running another.
+ * gradient of the batch sum keeps them apart. `x` is the differentiable input (defaults to
+ * model.gradientInput(input)); its batch may be n × the input's when the input has one sample.
+ * `onForward` receives the forward pass so a caller can keep it instead of running another.
  */
 export function gradientsAt(
   model: ClassifierModel,
-  pixels: Tensor4D,
+  input: ModelInput,
   targets: readonly number[],
   withAttention: boolean,
-  onForward?: (fwd: ForwardResult) => void,
+  options: { x?: Tensor; onForward?: (fwd: ForwardResult) => void } = {},
 ): GradientResult {
-  const B = pixels.shape[0];
-  const T = model.tokens;
+  const B = targets.length;
+  const T = model.tokensOf(input);
   const H = model.heads;
   const perLayer = withAttention ? B * H : 0;
+  const x = options.x ?? model.gradientInput(input);
   const probes = Array.from({ length: model.depth * perLayer }, () => tf.zeros([T, T]) as Tensor2D);
   const oneHot = oneHotTargets(targets, model.numClasses);
   let logits: Tensor | null = null;
   const f = (...args: Tensor[]) => {
-    const [x, ...ps] = args as [Tensor4D, ...Tensor2D[]];
+    const [value, ...ps] = args as [Tensor, ...Tensor2D[]];
     const layers = Array.from({ length: model.depth }, (_, l) => ps.slice(l * perLayer, (l + 1) * perLayer));
-    const fwd = model.forward({ kind: 'image', pixels: x }, withAttention ? { probes: layers } : {});
+    const fwd = model.forward(input, { inputValue: value, ...(withAttention ? { probes: layers } : {}) });
     logits = tf.keep(fwd.logits.clone());
-    onForward?.(fwd);
+    options.onForward?.(fwd);
     return tf.sum(tf.mul(fwd.logits, oneHot));
   };
-  const [input, ...perHead] = tf.grads(f)([pixels, ...probes]);
+  const [inputGrad, ...perHead] = tf.grads(f)([x, ...probes]);
   const values = (logits as Tensor | null)!.dataSync() as Float32Array;
   const attention = Array.from({ length: withAttention ? model.depth : 0 }, (_, l) =>
     tf.tidy(() => tf.reshape(tf.stack(perHead.slice(l * perLayer, (l + 1) * perLayer)), [B, H, T, T]) as Tensor4D),
   );
   tf.dispose([...probes, ...perHead, oneHot, logits!]);
-  return { input: input as Tensor4D, attention, logits: values };
+  if (!options.x) x.dispose();
+  return { input: inputGrad!, attention, logits: values };
 }
 
 /** One-hot rows for the targets, [B, C] float32. */

@@ -1,10 +1,10 @@
 /**
- * Gradient × input (Shrikumar et al. 2016), summed over colour channels, on the normalised pixels
- * the model sees.
+ * Gradient × input (Shrikumar et al. 2016) on the model's input — the normalised pixels (summed over
+ * colour channels) or the word embeddings (summed over the hidden axis).
  */
 import { tf } from '../tf.js';
 import type { ExplanationMethod } from './types.js';
-import { computePerSample, result } from './common.js';
+import { result } from './common.js';
 
 export const gradientInput: ExplanationMethod = {
   id: 'gradient-input',
@@ -15,8 +15,10 @@ export const gradientInput: ExplanationMethod = {
   options: [],
   async attribute(ctx, targets, options) {
     const grad = ctx.gradients(targets).input;
-    const [, , h, w] = grad.shape;
-    const maps = computePerSample(() => tf.sum(tf.mul(grad, ctx.input.pixels), 1), ctx.batch);
-    return targets.map((target, b) => result(ctx, b, { method: 'gradient-input', target, map: maps[b]!, shape: [h, w], space: 'pixel', options }));
+    const x = ctx.model.gradientInput(ctx.input);
+    const product = tf.mul(grad, x);
+    const { maps, shape, space } = ctx.model.attributionMaps(product, ctx.batch, 'signed');
+    tf.dispose([x, product]);
+    return targets.map((target, b) => result(ctx, b, { method: 'gradient-input', target, map: maps[b]!, shape, space, options }));
   },
 };

@@ -6,19 +6,20 @@
  * visibly off on sharp models), summed over colour channels. Completeness — Σ map = y_t(x) − y_t(x′)
  * — holds to the quadrature error.
  */
-import { tf, type Tensor4D } from '../tf.js';
+import { tf } from '../tf.js';
+import { disposeInput } from '../models/types.js';
 import { UsageError } from '../errors.js';
 import { gradientsAt } from '../gradients.js';
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
 
 /**
- * Interpolated images per forward/backward pass. The backward keeps every head's T×T attention
+ * Interpolated inputs per forward/backward pass. The backward keeps every head's T×T attention
  * alive, so the chunk shrinks with T²·H·depth: 16 for tiny models, 1 for ViT-B/16 (whose single
  * gradient pass already takes ~1 GB of wasm's 4 GB heap).
  */
-function chunkSize(model: { tokens: number; heads: number; depth: number }): number {
-  return Math.max(1, Math.min(16, Math.floor(4e6 / (model.tokens ** 2 * model.heads * model.depth))));
+function chunkSize(tokens: number, heads: number, depth: number): number {
+  return Math.max(1, Math.min(16, Math.floor(4e6 / (tokens ** 2 * heads * depth))));
 }
 
 export const integratedGradients: ExplanationMethod = {
@@ -31,28 +32,33 @@ export const integratedGradients: ExplanationMethod = {
   async attribute(ctx, targets, options) {
     const steps = options.steps ?? 50;
     if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`steps must be a positive integer, got ${steps}`);
-    const { pixels } = ctx.input;
-    const [, c, h, w] = pixels.shape;
+    const { model } = ctx;
     const nodes = gaussLegendre(steps);
-    const CHUNK = chunkSize(ctx.model);
+    const chunk = chunkSize(ctx.tokens, model.heads, model.depth);
     return targets.map((target, b) => {
-      const x = tf.slice(pixels, [b, 0, 0, 0], [1, c, h, w]) as Tensor4D;
-      const total = tf.zeros([1, c, h, w]) as Tensor4D;
-      let acc = total;
-      for (let s0 = 0; s0 < steps; s0 += CHUNK) {
-        const n = Math.min(CHUNK, steps - s0);
+      const sample = model.sampleOf(ctx.input, b);
+      const x = model.gradientInput(sample);
+      const x0 = model.gradientBaseline(sample);
+      const diff = tf.sub(x, x0);
+      let acc = tf.zerosLike(x);
+      for (let s0 = 0; s0 < steps; s0 += chunk) {
+        const n = Math.min(chunk, steps - s0);
         const alphas = nodes.alphas.slice(s0, s0 + n);
         const weights = nodes.weights.slice(s0, s0 + n);
-        const batch = tf.tidy(() => tf.mul(tf.reshape(tf.tensor1d(alphas), [n, 1, 1, 1]), tf.tile(x, [n, 1, 1, 1])) as Tensor4D);
-        const g = gradientsAt(ctx.model, batch, Array(n).fill(target), false);
-        const next = tf.tidy(() => tf.add(acc, tf.sum(tf.mul(g.input, tf.reshape(tf.tensor1d(weights), [n, 1, 1, 1])), 0, true)) as Tensor4D);
-        tf.dispose([batch, g.input, acc]);
+        // The path points stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
+        const path = tf.tidy(() => tf.concat(alphas.map((a) => tf.add(x0, tf.mul(diff, a))), 0));
+        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path });
+        const next = tf.tidy(() =>
+          tf.add(acc, tf.reshape(tf.sum(tf.mul(tf.reshape(g.input, [n, -1]), tf.tensor2d(weights, [n, 1])), 0), x.shape)),
+        );
+        tf.dispose([path, g.input, acc]);
         acc = next;
       }
-      const map = tf.tidy(() => tf.sum(tf.mul(acc, x), [0, 1]));
-      const data = map.dataSync() as Float32Array;
-      tf.dispose([x, acc, map]);
-      return result(ctx, b, { method: 'integrated-gradients', target, map: data, shape: [h, w], space: 'pixel', options: { steps } });
+      const attribution = tf.mul(diff, acc);
+      const { maps, shape, space } = model.attributionMaps(attribution, 1, 'signed');
+      tf.dispose([x, x0, diff, acc, attribution]);
+      disposeInput(sample);
+      return result(ctx, b, { method: 'integrated-gradients', target, map: maps[0]!, shape, space, options: { steps } });
     });
   },
 };

@@ -1,6 +1,8 @@
 /**
- * Full LRP to the pixels: relevance through every block, the position-embedding Add (its share
- * dropped) and the patch embedding (zᴮ rule), summed over colour channels. With the paper's rules
+ * Full LRP to the input: for ViT, relevance through every block, the position-embedding Add (its
+ * share dropped) and the patch embedding (zᴮ rule) to the pixels, summed over colour channels; for
+ * text, the relevance at the encoder input summed over the hidden axis, one value per token (the
+ * authors' generate_full_lrp also zeroes CLS; we keep it, so the map shows where relevance went). With the paper's rules
  * this is the authors' `full` method; with `rules: 'baseline'` it is the paper's "LRP" baseline.
  */
 import { getRuleSet, PAPER_RULES } from '../relevance/rulesets.js';
@@ -18,11 +20,12 @@ export const lrp: ExplanationMethod = {
   async attribute(ctx, targets, options) {
     const rules = getRuleSet(options.rules, PAPER_RULES);
     const rel = ctx.relevance(rules, targets, true);
-    if (!rel.pixels) throw new UsageError(`model '${ctx.model.name}' has no pixel input for full LRP`);
-    const [, h, w] = rel.pixels.shape;
-    const maps = perSample(rel.pixels, ctx.batch);
+    if (!rel.input) throw new UsageError(`model '${ctx.model.name}' gives no input-level relevance`);
+    const shape = rel.input.shape.slice(1);
+    const maps = perSample(rel.input, ctx.batch);
+    const space = shape.length === 2 ? 'pixel' : 'token';
     return targets.map((target, b) =>
-      result(ctx, b, { method: 'lrp', target, map: maps[b]!, shape: [h, w], space: 'pixel', ledger: rel.ledger[b], options: { rules: rules.id } }),
+      result(ctx, b, { method: 'lrp', target, map: maps[b]!, shape, space, ledger: rel.ledger[b], options: { rules: rules.id } }),
     );
   },
 };

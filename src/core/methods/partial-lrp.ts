@@ -21,7 +21,7 @@ export const partialLrp: ExplanationMethod = {
     const rel = ctx.relevance(rules, targets);
     const maps = positiveHeadMean(rel.attnCam[model.depth - 1]!, ctx.batch);
     return targets.map((target, b) => {
-      const { data, shape, space } = model.tokenRowToMap(row(Float64Array.from(maps[b]!), model.tokens, 0));
+      const { data, shape, space } = model.tokenRowToMap(row(Float64Array.from(maps[b]!), ctx.tokens, 0), 'zero');
       return result(ctx, b, { method: 'partial-lrp', target, map: data, shape, space, ledger: rel.ledger[b], options: { rules: rules.id } });
     });
   },

@@ -14,11 +14,11 @@ export const rawAttention: ExplanationMethod = {
   options: [],
   async attribute(ctx, targets, options) {
     const { model } = ctx;
-    const T = model.tokens;
+    const T = ctx.tokens;
     const logits = ctx.logits();
     return ctx.attention(model.depth - 1).map((probs, b) => {
       const a = meanOverHeads(probs, model.heads, T);
-      const { data, shape, space } = model.tokenRowToMap(row(a, T, 0));
+      const { data, shape, space } = model.tokenRowToMap(row(a, T, 0), 'zero');
       return { method: 'raw-attention', target: targets[b]!, map: data, shape, space, ledger: null, logits: logits[b]!, options };
     });
   },

@@ -15,7 +15,7 @@ export const rollout: ExplanationMethod = {
   options: ['startLayer'],
   async attribute(ctx, targets, options) {
     const { model } = ctx;
-    const T = model.tokens;
+    const T = ctx.tokens;
     const start = options.startLayer ?? 0;
     ctx.checkLayer(start, 'start layer');
     const logits = ctx.logits();
@@ -23,7 +23,7 @@ export const rollout: ExplanationMethod = {
     return targets.map((target, b) => {
       const layers = perLayer.map((probs) => rowNormalise(addIdentity(meanOverHeads(probs[b]!, model.heads, T), T), T));
       const joint = rolloutProduct(layers, T, start);
-      const { data, shape, space } = model.tokenRowToMap(row(joint, T, 0));
+      const { data, shape, space } = model.tokenRowToMap(row(joint, T, 0), 'zero');
       return { method: 'rollout', target, map: data, shape, space, ledger: null, logits: logits[b]!, options: { startLayer: start } };
     });
   },

@@ -1,7 +1,9 @@
-/** Saliency (Simonyan et al. 2014): max over colour channels of |∂y_t/∂x|. */
-import { tf } from '../tf.js';
+/**
+ * Saliency (Simonyan et al. 2014): |∂y_t/∂x| on the model's input — max over colour channels for
+ * images, summed over the hidden axis of the word embeddings for text.
+ */
 import type { ExplanationMethod } from './types.js';
-import { computePerSample, result } from './common.js';
+import { result } from './common.js';
 
 export const saliency: ExplanationMethod = {
   id: 'saliency',
@@ -11,9 +13,7 @@ export const saliency: ExplanationMethod = {
   signed: false,
   options: [],
   async attribute(ctx, targets, options) {
-    const grad = ctx.gradients(targets).input;
-    const [, , h, w] = grad.shape;
-    const maps = computePerSample(() => tf.max(tf.abs(grad), 1), ctx.batch);
-    return targets.map((target, b) => result(ctx, b, { method: 'saliency', target, map: maps[b]!, shape: [h, w], space: 'pixel', options }));
+    const { maps, shape, space } = ctx.model.attributionMaps(ctx.gradients(targets).input, ctx.batch, 'abs');
+    return targets.map((target, b) => result(ctx, b, { method: 'saliency', target, map: maps[b]!, shape, space, options }));
   },
 };

@@ -3,10 +3,10 @@
  * is family-specific (the order of the relevance pass, how tokens map back to pixels or words) lives
  * in the family's own file.
  */
-import type { Tensor2D, Tensor4D } from '../tf.js';
+import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
 import type { AttentionRecord } from './layers.js';
 import type { RuleSet } from '../relevance/rulesets.js';
-import type { RelevanceOptions, RelevanceResult } from '../relevance/vit.js';
+import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 
 /** Images, already preprocessed: [B, C, H, W], normalised as the model expects. */
 export interface ImageInput {
@@ -14,11 +14,34 @@ export interface ImageInput {
   readonly pixels: Tensor4D;
 }
 
-export type ModelInput = ImageInput;
+/** Token ids with their attention mask (1 = token, 0 = padding) and segment ids, each [B, T] int32. */
+export interface TokenInput {
+  readonly kind: 'tokens';
+  readonly ids: Tensor2D;
+  readonly attentionMask: Tensor2D;
+  readonly typeIds?: Tensor2D;
+}
+
+export type ModelInput = ImageInput | TokenInput;
+
+export function batchSize(input: ModelInput): number {
+  return input.kind === 'image' ? input.pixels.shape[0] : input.ids.shape[0];
+}
+
+export function disposeInput(input: ModelInput): void {
+  if (input.kind === 'image') input.pixels.dispose();
+  else for (const t of [input.ids, input.attentionMask, input.typeIds]) t?.dispose();
+}
 
 export interface ForwardOptions {
   /** Per layer, zero [T, T] tensors for each (sample, head), added to A so that ∂(target)/∂A can be taken. */
   readonly probes?: readonly (readonly Tensor2D[])[];
+  /**
+   * A replacement for the differentiable input (see ClassifierModel.gradientInput): pixels for images,
+   * word embeddings for text. Its batch may be a multiple n of the input's when the input has one
+   * sample (integrated gradients' interpolation path).
+   */
+  readonly inputValue?: Tensor;
 }
 
 /** The result of a forward pass: logits plus every layer's attention record. */
@@ -33,6 +56,20 @@ export interface ForwardResult<R = unknown> {
 /** Where a token-level map lives in input space. */
 export type MapSpace = 'patch' | 'pixel' | 'token';
 
+/**
+ * The authors' ViT and BERT code differ in small ways that change numbers; each family states its
+ * own, so the method files need no family checks.
+ */
+export interface MethodConventions {
+  /** Row-normalise Ā + I in the transformer-attribution rollout (BERT's ExplanationGenerator does; ViT_LRP does not). */
+  readonly attributionRolloutRowNormalise: boolean;
+  /** Attention GradCAM: head weights from the CLS row over input tokens ('cls-row', ViT) or from the whole T×T gradient, min-max normalised over the whole map ('whole-map', BERT). */
+  readonly gradcam: 'cls-row' | 'whole-map';
+}
+
+/** How a CLS-row map treats the CLS position itself (text maps keep every position). */
+export type ClsEntry = 'zero' | 'row-min' | 'keep';
+
 export interface ClassifierModel {
   readonly family: string;
   /** Folder name or a label; shown in outputs. */
@@ -42,17 +79,26 @@ export interface ClassifierModel {
   /** Number of encoder layers. */
   readonly depth: number;
   readonly heads: number;
-  /** Sequence length T, prefix tokens included. */
-  readonly tokens: number;
   /** Tokens before the input's own tokens (CLS, DeiT's distillation token). */
   readonly prefixTokens: number;
+  readonly conventions: MethodConventions;
+  /** Sequence length T of this input, prefix tokens included. */
+  tokensOf(input: ModelInput): number;
   forward(input: ModelInput, options?: ForwardOptions): ForwardResult;
   /** The family's relevance pass (its graph, in reverse) under a rule set, starting from one-hot targets. */
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult;
   /**
    * Turn a row over all T tokens (e.g. the CLS row of a rollout) into a map over the input: for ViT,
-   * the patch tokens laid out on the patch grid.
+   * the patch tokens laid out on the patch grid; for text, every token position.
    */
-  tokenRowToMap(row: ArrayLike<number>): { data: Float32Array; shape: number[]; space: MapSpace };
+  tokenRowToMap(row: ArrayLike<number>, cls?: ClsEntry): { data: Float32Array; shape: number[]; space: MapSpace };
+  /** The tensor gradient methods differentiate (pixels [B, C, H, W], or word embeddings [B·T, D]); the caller disposes it. */
+  gradientInput(input: ModelInput): Tensor;
+  /** The integrated-gradients reference point for one sample's gradient input (batch 1); the caller disposes it. */
+  gradientBaseline(input: ModelInput): Tensor;
+  /** Per-sample maps from attributions shaped like gradientInput: 'abs' (saliency) or 'signed' (× input, IG). */
+  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'signed'): { maps: Float32Array[]; shape: number[]; space: MapSpace };
+  /** One sample of a batched input, as an input of batch 1 (the caller disposes its tensors). */
+  sampleOf(input: ModelInput, b: number): ModelInput;
   dispose(): void;
 }

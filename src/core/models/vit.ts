@@ -4,15 +4,16 @@
  *
  * The forward pass is first, top to bottom; checkpoint loading (timm and HuggingFace layouts) follows.
  */
-import { tf, type Tensor2D, type Tensor4D } from '../tf.js';
+import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import { layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, mlp, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, ModelInput } from './types.js';
+import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput } from './types.js';
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
-import { vitRelevance, type RelevanceOptions, type RelevanceResult } from '../relevance/vit.js';
+import { vitRelevance } from '../relevance/vit.js';
+import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 
 export interface ViTConfig {
   readonly imageSize: [number, number];
@@ -100,6 +101,8 @@ export class ViTModel implements ClassifierModel {
   readonly tokens: number;
   readonly prefixTokens: number;
   readonly grid: [number, number];
+  /** ViT_LRP's conventions: rollout of Ā + I without row normalisation; GradCAM weights from the CLS row. */
+  readonly conventions: MethodConventions = { attributionRolloutRowNormalise: false, gradcam: 'cls-row' };
 
   constructor(
     readonly name: string,
@@ -118,7 +121,7 @@ export class ViTModel implements ClassifierModel {
 
   forward(input: ModelInput, options: ForwardOptions = {}): ForwardResult<ViTRecord> {
     const { config: cfg, weights: W } = this;
-    const pixels = input.pixels;
+    const pixels = (options.inputValue as Tensor4D | undefined) ?? this.pixelsOf(input);
     this.checkPixels(pixels);
     const B = pixels.shape[0];
     const T = this.tokens;
@@ -159,6 +162,41 @@ export class ViTModel implements ClassifierModel {
 
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
     return vitRelevance(this, fwd as ForwardResult<ViTRecord>, targets, rules, options);
+  }
+
+  tokensOf(): number {
+    return this.tokens;
+  }
+
+  gradientInput(input: ModelInput): Tensor {
+    return this.pixelsOf(input).clone();
+  }
+
+  /** All zeros in normalised space: the dataset-mean image for mean/std-normalised models (Captum's default). */
+  gradientBaseline(input: ModelInput): Tensor {
+    const [, c, h, w] = this.pixelsOf(input).shape;
+    return tf.zeros([1, c, h, w]);
+  }
+
+  /** Over colour channels: max |·| for saliency (Simonyan et al.), sum for signed attributions. */
+  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'signed') {
+    const [, , h, w] = attribution.shape as [number, number, number, number];
+    const reduced = tf.tidy(() => (mode === 'abs' ? tf.max(tf.abs(attribution), 1) : tf.sum(attribution, 1)));
+    const flat = reduced.dataSync() as Float32Array;
+    reduced.dispose();
+    const n = h * w;
+    return { maps: Array.from({ length: batch }, (_, b) => flat.slice(b * n, (b + 1) * n)), shape: [h, w], space: 'pixel' as const };
+  }
+
+  sampleOf(input: ModelInput, b: number): ModelInput {
+    const p = this.pixelsOf(input);
+    const [, c, h, w] = p.shape;
+    return { kind: 'image', pixels: tf.slice(p, [b, 0, 0, 0], [1, c, h, w]) as Tensor4D };
+  }
+
+  private pixelsOf(input: ModelInput): Tensor4D {
+    if (input.kind !== 'image') throw new InputError(`model '${this.name}' takes images, not ${input.kind}`);
+    return input.pixels;
   }
 
   tokenRowToMap(row: ArrayLike<number>) {

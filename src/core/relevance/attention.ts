@@ -1,89 +1,141 @@
 /**
- * Relevance through one multi-head self-attention layer (shared by every family): proj, then A·V,
- * the normaliser (softmax), then Q·Kᵀ, then the fused qkv projection — the order of the authors'
- * Attention.relprop. Returns R at the layer's input and R at the attention probabilities
- * (the paper's R^(A), "attn_cam"), which the attention-based methods read.
+ * Relevance through the core of multi-head self-attention, shared by every family: from R at the
+ * context (A·V with heads concatenated) back through A·V, the normaliser (softmax), the mask Add
+ * where there is a mask, Q·Kᵀ, and the q/k/v projections — the order of the authors'
+ * Attention.relprop (ViT) and BertSelfAttention.relprop (BERT). Returns R at the layer's input and R
+ * at the attention probabilities (the paper's R^(A), "attn_cam"), which attention-based methods read.
  */
 import { tf, type Tensor2D, type Tensor4D } from '../tf.js';
-import { tidy } from '../ops.js';
+import { tidy, type Linear } from '../ops.js';
 import type { Attention, AttentionRecord } from '../models/layers.js';
 import type { RuleSet } from './rulesets.js';
 import type { LedgerRecorder } from './ledger.js';
 
+/** How the family's module tree names the pieces, so the ledger lines up with the authors' trace. */
+export interface AttentionNames {
+  /** e.g. 'blocks.0.attn' (ViT) or 'bert.encoder.layer.0.attention.self' (BERT). */
+  readonly scope: string;
+  /** The authors' class for the two products: 'einsum' (ViT) or 'MatMul' (BERT). */
+  readonly matmulKind: string;
+  /** The dropout on A: 'attn_drop' (ViT) or 'dropout' (BERT). */
+  readonly dropout: string;
+  /** One fused qkv Linear (ViT), or query/key/value Linears joined by a 3-way Clone (BERT). */
+  readonly qkv: 'fused' | 'separate';
+}
+
 export interface AttentionRelevance {
-  /** Relevance at the attention input (the qkv Linear's input), [B·T, D]. */
+  /** Relevance at the attention input (the q/k/v projections' input), [B·T, D]. */
   readonly input: Tensor2D;
   /** Relevance at A after the operand share, [B, H, T, T]. */
   readonly attnCam: Tensor4D;
 }
 
-export function attentionRelevance(
+/** A view of some output columns of a fused Linear (q, k or v of qkv). */
+function columns(layer: Linear, name: string, from: number, width: number): Linear {
+  return {
+    name,
+    wT: tf.slice(layer.wT, [0, from], [layer.wT.shape[0], width]) as Tensor2D,
+    b: layer.b ? tf.slice(layer.b, [from], [width]) : null,
+  };
+}
+
+export function attentionCoreRelevance(
   layer: Attention,
   rec: AttentionRecord,
-  R: Tensor2D,
+  rContext: Tensor2D,
   batch: number,
   tokens: number,
   rules: RuleSet,
   ledger: LedgerRecorder,
+  names: AttentionNames,
+  /** The additive mask on the scaled scores, [B, T], when the family has one. */
+  mask?: Tensor2D,
 ): AttentionRelevance {
   return tidy(() => {
-    const { heads, headDim: d, name } = layer;
+    const { heads, headDim: d } = layer;
+    const { scope } = names;
     const width = heads * d;
-    const top = ledger.open(name, 'Attention', R);
-    ledger.record(`${name}.proj_drop`, 'Dropout', R, [R]);
-    const rContext = rules.linear(layer.proj, rec.context, R);
-    ledger.record(`${name}.proj`, 'Linear', R, [rContext]);
-
-    const rA: Tensor2D[] = [];
-    const rScores: Tensor2D[] = [];
-    const rVRows: Tensor2D[] = [];
-    const rQRows: Tensor2D[] = [];
-    const rKRows: Tensor2D[] = [];
-    const rawSums = { a: [] as Tensor2D[], v: [] as Tensor2D[], q: [] as Tensor2D[], k: [] as Tensor2D[] };
     const share = rules.matmulShare;
+    const sums = { a: [] as Tensor2D[], v: [] as Tensor2D[], s: [] as Tensor2D[], scores: [] as Tensor2D[], mask: [] as Tensor2D[], q: [] as Tensor2D[], k: [] as Tensor2D[] };
+    const rA: Tensor2D[] = [];
+    const rQ: Tensor2D[] = [];
+    const rK: Tensor2D[] = [];
+    const rV: Tensor2D[] = [];
     for (let b = 0; b < batch; b++) {
-      const rows = tf.slice(rec.qkv, [b * tokens, 0], [tokens, 3 * width]) as Tensor2D;
-      const rCtx = tf.slice(rContext, [b * tokens, 0], [tokens, width]) as Tensor2D;
+      const pieces = tf.split(tf.slice(rec.qkv, [b * tokens, 0], [tokens, 3 * width]), 3 * heads, 1) as Tensor2D[];
+      const rCtx = tf.split(tf.slice(rContext, [b * tokens, 0], [tokens, width]), heads, 1) as Tensor2D[];
+      const rS: Tensor2D[] = [];
       const rv: Tensor2D[] = [];
+      for (let h = 0; h < heads; h++) {
+        const a = tf.reshape(tf.slice(rec.probs, [b, h, 0, 0], [1, 1, tokens, tokens]), [tokens, tokens]) as Tensor2D;
+        // A·V: relevance of the attention probabilities and of the values.
+        const [ra, rvh] = rules.matmul(a, pieces[2 * heads + h]!, rCtx[h]!);
+        sums.a.push(ra);
+        sums.v.push(rvh);
+        const shared = tf.mul(ra, share) as Tensor2D;
+        rA.push(shared);
+        rS.push(rules.softmax(shared));
+        rv.push(tf.mul(rvh, share) as Tensor2D);
+      }
+      let rScores = rS;
+      if (mask) {
+        // The mask Add, over all heads of the sample at once: the authors' Add renormalises over the
+        // whole [H, T, T] tensor, not per head. The mask's share is dropped.
+        const qk = Array.from({ length: heads }, (_, h) =>
+          tf.mul(tf.matMul(pieces[h]!, tf.transpose(pieces[heads + h]!)), layer.scale),
+        );
+        const scores = tf.reshape(tf.stack(qk), [heads * tokens, tokens]) as Tensor2D;
+        const maskRows = tf.broadcastTo(tf.slice(mask, [b, 0], [1, tokens]), [heads * tokens, tokens]) as Tensor2D;
+        const rIn = tf.reshape(tf.stack(rS), [heads * tokens, tokens]) as Tensor2D;
+        const [rs, rm] = rules.add(scores, maskRows, rIn, 1);
+        sums.scores.push(rs);
+        sums.mask.push(rm);
+        rScores = tf.split(rs, heads, 0) as Tensor2D[];
+      }
       const rq: Tensor2D[] = [];
       const rk: Tensor2D[] = [];
       for (let h = 0; h < heads; h++) {
-        const q = tf.slice(rows, [0, h * d], [tokens, d]) as Tensor2D;
-        const k = tf.slice(rows, [0, width + h * d], [tokens, d]) as Tensor2D;
-        const v = tf.slice(rows, [0, 2 * width + h * d], [tokens, d]) as Tensor2D;
-        const a = tf.reshape(tf.slice(rec.probs, [b, h, 0, 0], [1, 1, tokens, tokens]), [tokens, tokens]) as Tensor2D;
-        // A·V: relevance of the attention probabilities and of the values.
-        const [ra, rvh] = rules.matmul(a, v, tf.slice(rCtx, [0, h * d], [tokens, d]) as Tensor2D);
-        rawSums.a.push(ra);
-        rawSums.v.push(rvh);
-        const raShared = tf.mul(ra, share) as Tensor2D;
-        rA.push(raShared);
-        // The normaliser, then Q·Kᵀ (unscaled: 1/√d is not a layer, relevance passes through it).
-        const rs = rules.softmax(raShared);
-        rScores.push(rs);
-        const [rqh, rkT] = rules.matmul(q, tf.transpose(k) as Tensor2D, rs);
+        // Q·Kᵀ, unscaled: 1/√d is not a layer, relevance passes through it.
+        const [rqh, rkT] = rules.matmul(pieces[h]!, tf.transpose(pieces[heads + h]!) as Tensor2D, rScores[h]!);
         const rkh = tf.transpose(rkT) as Tensor2D;
-        rawSums.q.push(rqh);
-        rawSums.k.push(rkh);
-        rv.push(tf.mul(rvh, share) as Tensor2D);
+        sums.s.push(rS[h]!);
+        sums.q.push(rqh);
+        sums.k.push(rkh);
         rq.push(tf.mul(rqh, share) as Tensor2D);
         rk.push(tf.mul(rkh, share) as Tensor2D);
       }
-      rVRows.push(tf.concat(rv, 1) as Tensor2D);
-      rQRows.push(tf.concat(rq, 1) as Tensor2D);
-      rKRows.push(tf.concat(rk, 1) as Tensor2D);
+      rQ.push(tf.concat(rq, 1) as Tensor2D);
+      rK.push(tf.concat(rk, 1) as Tensor2D);
+      rV.push(tf.concat(rv, 1) as Tensor2D);
     }
-    const perSample = (xs: Tensor2D[]) => tf.reshape(tf.stack(xs), [batch, -1]);
+    // Per-sample stacks, so the ledger's per-sample sums see each sample's pieces together.
+    const perSample = (xs: Tensor2D[]) => tf.reshape(tf.stack(xs.map((x) => tf.reshape(x, [-1]))), [batch, -1]);
     const attnCam = tf.reshape(tf.stack(rA), [batch, heads, tokens, tokens]) as Tensor4D;
-    ledger.record(`${name}.matmul2`, 'einsum', rContext, [perSample(rawSums.a), perSample(rawSums.v)]);
-    ledger.record(`${name}.attn_drop`, 'Dropout', attnCam, [attnCam]);
-    const rS = perSample(rScores);
-    ledger.record(`${name}.softmax`, 'Softmax', attnCam, [rS]);
-    ledger.record(`${name}.matmul1`, 'einsum', rS, [perSample(rawSums.q), perSample(rawSums.k)]);
-    const rQkv = tf.concat([tf.concat(rQRows, 0), tf.concat(rKRows, 0), tf.concat(rVRows, 0)], 1) as Tensor2D;
-    const input = rules.linear(layer.qkv, rec.input, rQkv);
-    ledger.record(`${name}.qkv`, 'Linear', rQkv, [input]);
-    ledger.close(top, [input]);
+    const rSoftmaxIn = perSample(sums.s);
+    ledger.record(`${scope}.matmul2`, names.matmulKind, rContext, [perSample(sums.a), perSample(sums.v)]);
+    ledger.record(`${scope}.${names.dropout}`, 'Dropout', attnCam, [attnCam]);
+    ledger.record(`${scope}.softmax`, 'Softmax', attnCam, [rSoftmaxIn]);
+    const rMatmul1 = mask ? perSample(sums.scores) : rSoftmaxIn;
+    if (mask) ledger.record(`${scope}.add`, 'Add', rSoftmaxIn, [rMatmul1, perSample(sums.mask)]);
+    ledger.record(`${scope}.matmul1`, names.matmulKind, rMatmul1, [perSample(sums.q), perSample(sums.k)]);
+
+    const [q, k, v] = [tf.concat(rQ, 0), tf.concat(rK, 0), tf.concat(rV, 0)] as Tensor2D[];
+    let input: Tensor2D;
+    if (names.qkv === 'fused') {
+      const rQkv = tf.concat([q!, k!, v!], 1) as Tensor2D;
+      input = rules.linear(layer.qkv, rec.input, rQkv);
+      ledger.record(`${scope}.qkv`, 'Linear', rQkv, [input]);
+    } else {
+      const parts = (['query', 'key', 'value'] as const).map((part, i) => {
+        const view = columns(layer.qkv, `${scope}.${part}`, i * width, width);
+        const rOut = [q!, k!, v!][i]!;
+        const r = rules.linear(view, rec.input, rOut);
+        ledger.record(view.name, 'Linear', rOut, [r]);
+        return r;
+      });
+      input = rules.clone(rec.input, parts);
+      ledger.record(`${scope}.clone`, 'Clone', parts, [input]);
+    }
     return { input, attnCam };
   });
 }

@@ -5,30 +5,13 @@
  * Which rule each layer gets comes from the rule set; this file only knows the graph.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
+import type { RelevanceOptions, RelevanceResult } from './result.js';
 import { linear, tidy } from '../ops.js';
 import type { ForwardResult } from '../models/types.js';
 import type { ViTModel, ViTRecord } from '../models/vit.js';
 import type { RuleSet } from './rulesets.js';
-import { LedgerRecorder, type LedgerEntry } from './ledger.js';
-import { attentionRelevance } from './attention.js';
-
-export interface RelevanceOptions {
-  /** Continue past block 0 through the embeddings to the pixels (the `lrp` method). */
-  readonly toPixels?: boolean;
-  /** Keep the relevance tensor at every module boundary, keyed like golden `ours.relevance` (tests, the app's layer view). */
-  readonly capture?: boolean;
-}
-
-export interface RelevanceResult {
-  /** R^(A) of every layer, [B, H, T, T]. */
-  readonly attnCam: readonly Tensor4D[];
-  /** Relevance at the input of block 0 (tokens + position embeddings), [B·T, D]. */
-  readonly tokens: Tensor2D;
-  /** Pixel relevance summed over channels, [B, H, W] (when toPixels). */
-  readonly pixels: Tensor3D | null;
-  readonly ledger: readonly (readonly LedgerEntry[])[];
-  readonly captured: Readonly<Record<string, Tensor>>;
-}
+import { LedgerRecorder } from './ledger.js';
+import { attentionCoreRelevance } from './attention.js';
 
 /** Inverse of the model's patchify: [B·N, C·p·p] → [B, C, H, W]. */
 function unpatchify(x: Tensor2D, batch: number, channels: number, grid: readonly [number, number], p: number): Tensor4D {
@@ -117,7 +100,17 @@ export function vitRelevance(
       ledger.record(`${n}.add1`, 'Add', rMid, [rRes1, rAttnOut]);
       keep(`${n}.add1.residual`, rRes1);
       keep(`${n}.add1.attn_branch`, rAttnOut);
-      const att = attentionRelevance(blk.attn, r.attn, rAttnOut, B, T, rules, ledger);
+      const attn = ledger.open(blk.attn.name, 'Attention', rAttnOut);
+      ledger.record(`${blk.attn.name}.proj_drop`, 'Dropout', rAttnOut, [rAttnOut]);
+      const rContext = rules.linear(blk.attn.proj, r.attn.context, rAttnOut);
+      ledger.record(`${blk.attn.name}.proj`, 'Linear', rAttnOut, [rContext]);
+      const att = attentionCoreRelevance(blk.attn, r.attn, rContext, B, T, rules, ledger, {
+        scope: blk.attn.name,
+        matmulKind: 'einsum',
+        dropout: 'attn_drop',
+        qkv: 'fused',
+      });
+      ledger.close(attn, [att.input]);
       attnCam[l] = att.attnCam;
       keep(`${n}.attn(=norm1 out)`, att.input);
       const rNorm1 = rules.layerNorm(att.input);
@@ -129,7 +122,7 @@ export function vitRelevance(
     }
 
     let pixels: Tensor3D | null = null;
-    if (options.toPixels) {
+    if (options.toInput) {
       // The position embedding's share is dropped, and so are the prefix tokens' rows: only the patch
       // rows continue through the patch embedding to the pixels.
       const [rTok, rPos] = rules.add(rec.tokenEmbeds, rec.posEmbeds, R, B);
@@ -146,7 +139,7 @@ export function vitRelevance(
       keep('patch_embed(pixels,per_channel)', perChannel);
       pixels = tf.sum(perChannel, 1) as Tensor3D;
     }
-    return { attnCam, tokens: R, pixels };
+    return { attnCam, tokens: R, input: pixels };
   });
   return { ...result, ledger: ledger.finish(), captured };
 }
