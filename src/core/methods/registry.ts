@@ -10,6 +10,7 @@ import { attentionGradcam } from './attention-gradcam.js';
 import { saliency } from './saliency.js';
 import { gradientInput } from './gradient-input.js';
 import { integratedGradients } from './integrated-gradients.js';
+import { occlusion } from './occlusion.js';
 
 const METHODS: readonly ExplanationMethod[] = [
   transformerAttribution,
@@ -21,6 +22,7 @@ const METHODS: readonly ExplanationMethod[] = [
   saliency,
   gradientInput,
   integratedGradients,
+  occlusion,
 ];
 
 export function listMethods(): readonly ExplanationMethod[] {

@@ -2,7 +2,7 @@
  * One interface for every explanation method, in Captum's spirit: the same call shape
  * (`attribute(context, targets, options)`) and results that carry their own metadata.
  */
-import type { MapSpace } from '../models/types.js';
+import type { MapSpace, OcclusionMode } from '../models/types.js';
 import type { ExplainContext } from '../context.js';
 import type { LedgerEntry } from '../relevance/ledger.js';
 
@@ -14,6 +14,8 @@ export interface MethodOptions {
   readonly rules?: string;
   /** Integration steps (integrated gradients). */
   readonly steps?: number;
+  /** What occlusion puts in a unit's place: 'mask' / 'unk' token, 'remove' it (text), or the 'baseline' (images). */
+  readonly occlusion?: OcclusionMode;
 }
 
 export type OptionName = keyof MethodOptions;

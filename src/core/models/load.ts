@@ -11,6 +11,7 @@ import type { Preprocessing } from '../image/preprocess.js';
 import { ensureBackend } from '../backend.js';
 import { WeightReader } from './weights.js';
 import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
+import { BertModel, loadBertWeights, parseBertConfig } from './bert.js';
 import type { ClassifierModel } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -38,7 +39,7 @@ async function readJson(file: string, required: boolean): Promise<Json | undefin
   return value as Json;
 }
 
-export const SUPPORTED_MODEL_TYPES = ['vit', 'deit'] as const;
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'bert', 'roberta', 'distilbert'] as const;
 
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<ClassifierModel> {
   await ensureBackend();
@@ -69,6 +70,14 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
       const weights = tidy(() => loadViTWeights(cfg, layout, reader));
       const preprocessing = await readPreprocessing(dir, config, cfg.imageSize);
       model = new ViTModel(name, cfg, weights, readLabels(config, cfg.numClasses), preprocessing);
+      break;
+    }
+    case 'bert':
+    case 'roberta':
+    case 'distilbert': {
+      const cfg = parseBertConfig(config, reader, configFile);
+      const weights = tidy(() => loadBertWeights(cfg, reader));
+      model = new BertModel(name, cfg, weights, readLabels(config, cfg.numClasses));
       break;
     }
     default:

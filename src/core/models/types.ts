@@ -67,6 +67,20 @@ export interface MethodConventions {
   readonly gradcam: 'cls-row' | 'whole-map';
 }
 
+/** 'auto': [MASK], else [UNK], else removal for text; the baseline for images. */
+export type OcclusionMode = 'auto' | 'mask' | 'unk' | 'remove' | 'baseline';
+
+export interface Occlusions {
+  /** One input per occluded unit, in batches small enough to run. */
+  readonly batches: readonly ModelInput[];
+  /** Map position of each variant, in order across batches. */
+  readonly positions: readonly number[];
+  readonly shape: number[];
+  readonly space: MapSpace;
+  /** The mode actually used (e.g. 'mask' falls back to 'unk' when the tokenizer has no [MASK]). */
+  readonly mode: OcclusionMode;
+}
+
 /** How a CLS-row map treats the CLS position itself (text maps keep every position). */
 export type ClsEntry = 'zero' | 'row-min' | 'keep';
 
@@ -85,6 +99,14 @@ export interface ClassifierModel {
   /** Sequence length T of this input, prefix tokens included. */
   tokensOf(input: ModelInput): number;
   forward(input: ModelInput, options?: ForwardOptions): ForwardResult;
+  /** Logits only, [B, C], freeing each layer's activations as it goes (occlusion, perturbation tests). */
+  predict(input: ModelInput): Tensor2D;
+  /**
+   * Variants of sample b with one input unit occluded each (a token masked or removed, a patch set to
+   * the baseline), batched, and where each unit sits in the map. Units not occluded (special tokens,
+   * padding) score 0.
+   */
+  occlusions(input: ModelInput, b: number, mode: OcclusionMode): Occlusions;
   /** The family's relevance pass (its graph, in reverse) under a rule set, starting from one-hot targets. */
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult;
   /**

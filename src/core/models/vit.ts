@@ -7,7 +7,10 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import { layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, mlp, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput } from './types.js';
+import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, Occlusions } from './types.js';
+
+/** Occluded variants per forward pass: the lean forward keeps one layer's activations alive at a time. */
+export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
@@ -162,6 +165,57 @@ export class ViTModel implements ClassifierModel {
 
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
     return vitRelevance(this, fwd as ForwardResult<ViTRecord>, targets, rules, options);
+  }
+
+  predict(input: ModelInput): Tensor2D {
+    const { config: cfg, weights: W } = this;
+    const pixels = this.pixelsOf(input);
+    this.checkPixels(pixels);
+    const B = pixels.shape[0];
+    const T = this.tokens;
+    const D = cfg.dim;
+    return tf.tidy(() => {
+      const patchEmbeds = tf.reshape(linear(W.patchEmbed, patchify(pixels, cfg.patchSize)), [B, T - cfg.prefixTokens, D]);
+      const prefix = tf.broadcastTo(tf.reshape(W.prefix, [1, cfg.prefixTokens, D]), [B, cfg.prefixTokens, D]);
+      let x = tf.add(tf.reshape(tf.concat([prefix, patchEmbeds], 1), [B * T, D]), tf.tile(W.posEmbed, [B, 1])) as Tensor2D;
+      for (const block of W.blocks) {
+        const prev = x;
+        // One tidy per block: only the residual stream outlives it.
+        x = tf.tidy(() => {
+          const mid = tf.add(prev, attention(block.attn, layerNorm(block.norm1, prev), B, T).output) as Tensor2D;
+          return tf.add(mid, mlp(block.mlp, layerNorm(block.norm2, mid)).output) as Tensor2D;
+        });
+        prev.dispose();
+      }
+      const byToken = tf.reshape(layerNorm(W.norm, x), [B, T, D]);
+      const heads = W.heads.map((head, i) => linear(head, tf.reshape(tf.slice(byToken, [0, i, 0], [B, 1, D]), [B, D]) as Tensor2D));
+      return (heads.length === 1 ? heads[0]! : tf.div(tf.addN(heads), heads.length)) as Tensor2D;
+    });
+  }
+
+  /** Each patch in turn set to the baseline (0 in normalised space, the mean colour). */
+  occlusions(input: ModelInput, b: number): Occlusions {
+    const pixels = this.pixelsOf(input);
+    const [, c, h, w] = pixels.shape;
+    const p = this.config.patchSize;
+    const [gh, gw] = this.grid;
+    const sample = tf.slice(pixels, [b, 0, 0, 0], [1, c, h, w]);
+    const positions = Array.from({ length: gh * gw }, (_, i) => i);
+    const batches: ModelInput[] = [];
+    for (let s = 0; s < positions.length; s += OCCLUSION_BATCH) {
+      const group = positions.slice(s, s + OCCLUSION_BATCH);
+      const keep = new Float32Array(group.length * h * w).fill(1);
+      group.forEach((pos, k) => {
+        const [r, q] = [Math.floor(pos / gw), pos % gw];
+        for (let y = r * p; y < (r + 1) * p; y++) keep.fill(0, k * h * w + y * w + q * p, k * h * w + y * w + (q + 1) * p);
+      });
+      batches.push({
+        kind: 'image',
+        pixels: tf.tidy(() => tf.mul(tf.tile(sample, [group.length, 1, 1, 1]), tf.tensor4d(keep, [group.length, 1, h, w])) as Tensor4D),
+      });
+    }
+    sample.dispose();
+    return { batches, positions, shape: [gh, gw], space: 'patch', mode: 'baseline' };
   }
 
   tokensOf(): number {

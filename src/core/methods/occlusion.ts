@@ -1,0 +1,43 @@
+/**
+ * Occlusion (Zeiler & Fergus 2014; leave-one-out for text, as Jain & Wallace compare attention
+ * with): the drop of the target logit when one input unit is occluded — a token replaced by [MASK]
+ * or [UNK] or removed, or an image patch set to the baseline (0 in normalised space). Positive
+ * values mean the unit supported the target.
+ */
+import { tf } from '../tf.js';
+import { UsageError } from '../errors.js';
+import { disposeInput, type OcclusionMode } from '../models/types.js';
+import type { ExplanationMethod } from './types.js';
+import { result } from './common.js';
+
+const MODES: readonly OcclusionMode[] = ['auto', 'mask', 'unk', 'remove', 'baseline'];
+
+export const occlusion: ExplanationMethod = {
+  id: 'occlusion',
+  title: 'Occlusion (leave one out)',
+  reference: 'Zeiler & Fergus 2014; leave-one-out as in Jain & Wallace 2019',
+  targetDependent: true,
+  signed: true,
+  options: ['occlusion'],
+  async attribute(ctx, targets, options) {
+    const { model } = ctx;
+    const requested = options.occlusion ?? 'auto';
+    if (!MODES.includes(requested)) throw new UsageError(`unknown occlusion '${requested}' (choose one of ${MODES.join(', ')})`);
+    const logits = ctx.logits();
+    return targets.map((target, b) => {
+      const occ = model.occlusions(ctx.input, b, requested);
+      const full = logits[b]![target]!;
+      const map = new Float32Array(occ.shape.reduce((a, n) => a * n, 1));
+      let at = 0;
+      for (const batch of occ.batches) {
+        const out = model.predict(batch);
+        const values = out.dataSync();
+        const C = out.shape[1];
+        for (let i = 0; i < out.shape[0]; i++) map[occ.positions[at++]!] = full - values[i * C + target]!;
+        out.dispose();
+        disposeInput(batch);
+      }
+      return result(ctx, b, { method: 'occlusion', target, map, shape: occ.shape, space: occ.space, options: { occlusion: occ.mode } });
+    });
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * The relevance pass through a BERT-style classifier, in the order and with the module names of
+ * the authors' BertForSequenceClassification.relprop: classifier, pooler (activation, dense, CLS
+ * pooling), then each layer in reverse — BertOutput (LayerNorm, Add [dense branch, residual], dense),
+ * BertIntermediate (GELU, dense), the layer's Clone, BertAttention (BertSelfOutput, then
+ * BertSelfAttention with its mask Add and q/k/v Linears, then the attention Clone). It stops at the
+ * encoder input (after the embedding LayerNorm), as theirs does.
+ */
+import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
+import { tidy } from '../ops.js';
+import type { ForwardResult } from '../models/types.js';
+import type { BertModel, BertRecord } from '../models/bert.js';
+import type { RuleSet } from './rulesets.js';
+import type { RelevanceOptions, RelevanceResult } from './result.js';
+import { LedgerRecorder } from './ledger.js';
+import { attentionCoreRelevance } from './attention.js';
+import { oneHotTargets } from '../gradients.js';
+
+export function bertRelevance(
+  model: BertModel,
+  fwd: ForwardResult<BertRecord>,
+  targets: readonly number[],
+  rules: RuleSet,
+  options: RelevanceOptions = {},
+): RelevanceResult {
+  const B = fwd.batch;
+  const D = model.config.dim;
+  const W = model.weights;
+  const rec = fwd.record;
+  const T = rec.embeddings.shape[0] / B;
+  const ledger = new LedgerRecorder(B);
+  const captured: Record<string, Tensor> = {};
+  const keep = (key: string, t: Tensor) => {
+    if (options.capture) captured[key] = tf.keep(t.clone());
+  };
+
+  const result = tidy(() => {
+    const R0 = oneHotTargets(targets, model.numClasses) as Tensor2D;
+    let rPooled = rules.linear(W.classifier, rec.pooled, R0);
+    ledger.record('classifier', 'Linear', R0, [rPooled]);
+    ledger.record('dropout', 'Dropout', rPooled, [rPooled]);
+    keep('classifier(pooled)', rPooled);
+
+    const bert = ledger.open('bert', 'BertModel', rPooled);
+    const pooler = ledger.open('bert.pooler', 'BertPooler', rPooled);
+    ledger.record('bert.pooler.activation', model.config.poolerActivation === 'tanh' ? 'Tanh' : 'ReLU', rPooled, [rPooled]);
+    rPooled = rules.linear(W.pooler, rec.poolInput, rPooled);
+    ledger.record('bert.pooler.dense', 'Linear', rPooled, [rPooled]);
+    // The pooler reads the first token: relevance lands on its row, zero elsewhere.
+    const first = tf.reshape(rules.pool(rec.poolInput, rPooled), [B, 1, D]);
+    let R = tf.reshape(tf.concat([first, tf.zeros([B, T - 1, D])], 1), [B * T, D]) as Tensor2D;
+    ledger.record('bert.pooler.pool', 'IndexSelect', rPooled, [R]);
+    ledger.close(pooler, [R]);
+    keep('pooler(tokens)', R);
+
+    const encoder = ledger.open('bert.encoder', 'BertEncoder', R);
+    const attnCam: Tensor4D[] = new Array(model.depth);
+    for (let l = model.depth - 1; l >= 0; l--) {
+      const layer = W.layers[l]!;
+      const r = rec.layers[l]!;
+      const n = layer.name;
+      const key = (k: string) => `layers.${l}.${k}`;
+      const top = ledger.open(n, 'BertLayer', R);
+
+      // BertOutput: LN(dense(FFN) + residual).
+      const out = ledger.open(`${n}.output`, 'BertOutput', R);
+      ledger.record(`${n}.output.LayerNorm`, 'LayerNorm', R, [rules.layerNorm(R)]);
+      const [rDense, rRes] = rules.add(r.mlp.output, r.norm1Out, rules.layerNorm(R), B);
+      ledger.record(`${n}.output.add`, 'Add', R, [rDense, rRes]);
+      ledger.record(`${n}.output.dropout`, 'Dropout', rDense, [rDense]);
+      const rAct = rules.linear(layer.mlp.fc2, r.mlp.activated, rDense);
+      ledger.record(`${n}.output.dense`, 'Linear', rDense, [rAct]);
+      ledger.close(out, [rAct, rRes]);
+      keep(key('output.dense_branch(intermediate_act_out)'), rAct);
+      keep(key('output.residual'), rRes);
+
+      const inter = ledger.open(`${n}.intermediate`, 'BertIntermediate', rAct);
+      const rHidden = rules.gelu(rAct);
+      ledger.record(`${n}.intermediate.intermediate_act_fn`, 'GELU', rAct, [rHidden]);
+      const rFfnIn = rules.linear(layer.mlp.fc1, r.mlp.input, rHidden);
+      ledger.record(`${n}.intermediate.dense`, 'Linear', rHidden, [rFfnIn]);
+      ledger.close(inter, [rFfnIn]);
+      keep(key('intermediate(=attention_output, ffn branch)'), rFfnIn);
+
+      const rAttnOut = rules.clone(r.norm1Out, [rFfnIn, rRes]);
+      ledger.record(`${n}.clone`, 'Clone', [rFfnIn, rRes], [rAttnOut]);
+      keep(key('clone(attention_output)'), rAttnOut);
+
+      // BertAttention: BertSelfOutput (LN(dense(context) + residual)), then self-attention.
+      const attn = ledger.open(`${n}.attention`, 'BertAttention', rAttnOut);
+      const selfOut = ledger.open(`${n}.attention.output`, 'BertSelfOutput', rAttnOut);
+      ledger.record(`${n}.attention.output.LayerNorm`, 'LayerNorm', rAttnOut, [rules.layerNorm(rAttnOut)]);
+      const [rProj, rRes1] = rules.add(r.attn.output, r.input, rules.layerNorm(rAttnOut), B);
+      ledger.record(`${n}.attention.output.add`, 'Add', rAttnOut, [rProj, rRes1]);
+      ledger.record(`${n}.attention.output.dropout`, 'Dropout', rProj, [rProj]);
+      const rContext = rules.linear(layer.attn.proj, r.attn.context, rProj);
+      ledger.record(`${n}.attention.output.dense`, 'Linear', rProj, [rContext]);
+      ledger.close(selfOut, [rContext, rRes1]);
+      keep(key('attention.output.dense_branch(context)'), rContext);
+      keep(key('attention.output.residual'), rRes1);
+
+      const selfAttn = ledger.open(`${n}.attention.self`, 'BertSelfAttention', rContext);
+      const core = attentionCoreRelevance(
+        layer.attn,
+        r.attn,
+        rContext,
+        B,
+        T,
+        rules,
+        ledger,
+        { scope: `${n}.attention.self`, matmulKind: 'MatMul', dropout: 'dropout', qkv: 'separate' },
+        rec.mask,
+      );
+      ledger.close(selfAttn, [core.input]);
+      attnCam[l] = core.attnCam;
+      keep(key('attention.self(input, via q/k/v)'), core.input);
+
+      R = rules.clone(r.input, [core.input, rRes1]);
+      ledger.record(`${n}.attention.clone`, 'Clone', [core.input, rRes1], [R]);
+      ledger.close(attn, [R]);
+      ledger.close(top, [R]);
+      keep(key('layer_input(attention.clone)'), R);
+    }
+    ledger.close(encoder, [R]);
+    ledger.close(bert, [R]);
+    let input: Tensor | null = null;
+    if (options.toInput) {
+      // Past the authors' stopping point: the embedding LayerNorm (its rule from the rule set), then
+      // one value per token, summed over the hidden axis.
+      const rEmb = rules.layerNorm(R);
+      ledger.record('bert.embeddings.LayerNorm', 'LayerNorm', R, [rEmb]);
+      input = tf.reshape(tf.sum(rEmb, 1), [B, T]);
+    }
+    return { attnCam, tokens: R, input };
+  });
+  return { ...result, ledger: ledger.finish(), captured };
+}
