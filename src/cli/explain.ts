@@ -5,7 +5,13 @@ import path from 'node:path';
 import { ensureBackend, BACKEND_CHOICES } from '../core/backend.js';
 import { UsageError } from '../core/errors.js';
 import { explain } from '../core/explain.js';
-import { loadImageFile, loadTensorFile, type LoadedImage } from '../core/inputs.js';
+import { loadImageFile, loadTensorFile } from '../core/inputs.js';
+import { encodeText, highlightWords, idsToText, type LoadedText } from '../core/text-inputs.js';
+import { readTextFile } from '../core/text/tokenizer.js';
+import { tokenHighlightHtml, type TokenHighlightInput } from '../core/report/token-highlight.js';
+import { BertModel } from '../core/models/bert.js';
+import type { ClassifierModel, OcclusionMode } from '../core/models/types.js';
+import { disposeInput } from '../core/models/types.js';
 import { loadModel } from '../core/models/load.js';
 import { ViTModel } from '../core/models/vit.js';
 import { listMethods, getMethod } from '../core/methods/registry.js';
@@ -21,6 +27,10 @@ interface ExplainFlags {
   model?: string;
   image?: string;
   tensor?: string;
+  text?: string;
+  textFile?: string;
+  ids?: string;
+  occlusion?: string;
   method: string;
   target?: number;
   startLayer?: number;
@@ -65,7 +75,7 @@ function softmax(xs: ArrayLike<number>): number[] {
 function methodList(): string {
   const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps' };
   const rows = listMethods().map((m) => {
-    const opts = m.options.length ? ` [${m.options.map((o) => flag[o] ?? o).join(', ')}]` : '';
+    const opts = m.options.length ? ` [${m.options.map((o) => flag[o] ?? `--${o}`).join(', ')}]` : '';
     return `  ${m.id.padEnd(26)} ${m.title}${m.targetDependent ? '' : ' (target-independent)'}${opts}\n  ${''.padEnd(26)} ${m.reference}`;
   });
   const rules = RULE_SETS.map((r) => `  ${r.id.padEnd(26)} ${r.description}`);
@@ -109,63 +119,160 @@ async function run(flags: ExplainFlags): Promise<void> {
   // Validate what costs nothing before loading anything.
   const method = getMethod(flags.method);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
-  for (const [flag, option] of [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps']] as const) {
+  for (const [flag, option] of [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--occlusion', 'occlusion']] as const) {
     if (flags[option] !== undefined && !method.options.includes(option)) {
       throw new UsageError(`${flag} does not apply to method '${method.id}' (it takes: ${method.options.join(', ') || 'no options'})`);
     }
   }
   if (!flags.model) throw new UsageError('--model DIR is required (a folder with config.json and *.safetensors)');
-  if (!!flags.image === !!flags.tensor) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json');
-  if (flags.out && !/\.(png|json)$/i.test(flags.out)) throw new UsageError(`--out must end in .png or .json, got '${flags.out}'`);
+  const given = [flags.image, flags.tensor, flags.text, flags.textFile, flags.ids].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
+  if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
   if (!(flags.alpha >= 0 && flags.alpha <= 1)) throw new UsageError(`--alpha must be between 0 and 1, got '${flags.alpha}'`);
 
   await ensureBackend(flags.backend);
-  const model = await loadModel(flags.model, { warn: (m) => process.stderr.write(`relprop: warning: ${m}\n`) });
-  let loaded: LoadedImage | null = null;
+  const warn = (m: string) => process.stderr.write(`relprop: warning: ${m}\n`);
+  const model = await loadModel(flags.model, { warn });
   try {
-    if (!(model instanceof ViTModel)) throw new UsageError(`model '${model.name}' does not take images`);
-    loaded = flags.image ? await loadImageFile(model, flags.image) : await loadTensorFile(model, flags.tensor!);
-    const [e] = await explain(model, loaded.input, {
+    const request = {
       method: flags.method,
-      target: flags.target ?? 'predicted',
+      target: flags.target ?? ('predicted' as const),
       startLayer: flags.startLayer,
       rules: flags.rules,
       steps: flags.steps,
-    });
-    const result = e!;
-    const json = explanationJson(result, model);
-    if (flags.out) {
-      await fs.mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
-      if (/\.json$/i.test(flags.out)) {
-        await fs.writeFile(flags.out, JSON.stringify(json) + '\n');
-      } else {
-        const base = loaded.original ?? loaded.view;
-        // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
-        const colormap = flags.colormap ?? (method.signed ? 'bwr' : 'jet');
-        const overlay = overlayHeatmap(base, result.map, result.shape as [number, number], { colormap, alpha: flags.alpha });
-        await writePng(flags.out, overlay);
-      }
-    }
-    if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
-    else process.stdout.write(summary(result, model) + (flags.out ? `wrote ${flags.out}\n` : ''));
+      occlusion: flags.occlusion as OcclusionMode | undefined,
+    };
+    if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed);
+    else if (model instanceof BertModel) await explainText(model, flags, request, warn);
+    else throw new UsageError(`model '${model.name}' is of a family the CLI does not handle`);
   } finally {
-    loaded?.input.pixels.dispose();
     model.dispose();
   }
+}
+
+type Request = Parameters<typeof explain>[2];
+
+async function writeOut(file: string, content: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await fs.writeFile(file, content);
+}
+
+async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean): Promise<void> {
+  if (flags.text !== undefined || flags.textFile || flags.ids) throw new UsageError(`model '${model.name}' takes images: use --image or --tensor`);
+  if (flags.out && /\.html$/i.test(flags.out)) throw new UsageError('--out FILE.html is for text models; use .png or .json');
+  const loaded = flags.image ? await loadImageFile(model, flags.image) : await loadTensorFile(model, flags.tensor!);
+  try {
+    const [result] = await explain(model, loaded.input, request);
+    const e = result!;
+    const json = explanationJson(e, model);
+    if (flags.out && /\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
+    else if (flags.out) {
+      // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
+      const colormap = flags.colormap ?? (signed ? 'bwr' : 'jet');
+      const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha });
+      await fs.mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
+      await writePng(flags.out, overlay);
+    }
+    if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
+    else process.stdout.write(summary(e, model) + (flags.out ? `wrote ${flags.out}\n` : ''));
+  } finally {
+    loaded.input.pixels.dispose();
+  }
+}
+
+async function explainText(model: BertModel, flags: ExplainFlags, request: Request, warn: (m: string) => void): Promise<void> {
+  if (flags.image || flags.tensor) throw new UsageError(`model '${model.name}' takes text: use --text, --text-file or --ids`);
+  if (flags.out && /\.png$/i.test(flags.out)) throw new UsageError('--out FILE.png is for image models; use .html or .json');
+  let loaded: LoadedText;
+  if (flags.ids !== undefined) {
+    const ids = flags.ids.split(',').map((s) => s.trim());
+    if (ids.some((s) => !/^\d+$/.test(s))) throw new UsageError(`--ids must be comma-separated non-negative integers, got '${flags.ids}'`);
+    loaded = idsToText(model, ids.map(Number));
+  } else {
+    const text = flags.text ?? (await readTextFile(flags.textFile!));
+    loaded = encodeText(model, text, warn);
+  }
+  try {
+    const [result] = await explain(model, loaded.input, request);
+    const e = result!;
+    const json = { ...explanationJson(e, model), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
+    if (flags.out) {
+      if (/\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
+      else await writeOut(flags.out, tokenHighlightHtml(highlightInput(e, model, loaded)));
+    }
+    if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
+    else process.stdout.write(summary(e, model) + tokenTable(e, loaded) + (flags.out ? `wrote ${flags.out}\n` : ''));
+  } finally {
+    disposeInput(loaded.input);
+  }
+}
+
+/** The token-highlight report's input: words of the text, or each token as a "word" for raw ids. */
+function highlightInput(e: Explanation, model: ClassifierModel, loaded: LoadedText): TokenHighlightInput {
+  const probs = softmax(e.logits);
+  const pred = argmax(e.logits);
+  let text: string;
+  let words: TokenHighlightInput['words'];
+  const specials: Array<{ token: string; relevance: number }> = [];
+  if (loaded.encoding && loaded.text !== null) {
+    text = loaded.text;
+    words = highlightWords(loaded.encoding, e.map);
+    loaded.encoding.special.forEach((s, t) => s && specials.push({ token: loaded.tokens[t]!, relevance: e.map[t]! }));
+  } else {
+    // Raw ids: show the tokens themselves, space-separated.
+    let at = 0;
+    words = loaded.tokens.map((token, t) => {
+      const w = { text: token, start: at, end: at + token.length, relevance: e.map[t]! };
+      at += token.length + 1;
+      return w;
+    });
+    text = loaded.tokens.join(' ');
+  }
+  const m = getMethod(e.method);
+  return {
+    text,
+    words,
+    method: e.method,
+    methodTitle: m.title,
+    target: { id: e.target, label: model.labels[e.target] ?? String(e.target) },
+    prediction: { id: pred, label: model.labels[pred] ?? String(pred), probability: probs[pred]! },
+    model: model.name,
+    ...(specials.length ? { specialTokens: specials } : {}),
+    ...(e.ledger ? { ledgerSummary: ledgerLine(e) } : {}),
+  };
+}
+
+function ledgerLine(e: Explanation): string {
+  const worst = conservationReport(e.ledger!).reduce((a, b) => (b.drift > a.drift ? b : a));
+  return `${worst.drift <= 1e-3 ? 'conserved to 1e-3' : 'not conserved'} (largest drift ${worst.drift.toExponential(1)} at ${worst.layer})`;
+}
+
+function tokenTable(e: Explanation, loaded: LoadedText): string {
+  const max = Math.max(...Array.from(e.map, Math.abs), 1e-12);
+  const rows = loaded.tokens.map((t, i) => {
+    const v = e.map[i]!;
+    const bar = (v >= 0 ? '+' : '-').repeat(Math.round((Math.abs(v) / max) * 20));
+    return `  ${String(i).padStart(3)}  ${t.padEnd(16)} ${v.toExponential(2).padStart(10)}  ${bar}`;
+  });
+  return `tokens:\n${rows.join('\n')}\n`;
 }
 
 export function explainCommand(): Command {
   return new Command('explain')
     .description('Explain one input with one method: print the map as JSON, write an overlay PNG, or show a summary.')
-    .option('--model <dir>', 'model folder: config.json + *.safetensors (timm or HuggingFace ViT/DeiT layout)')
+    .option('--model <dir>', 'model folder: config.json + *.safetensors (timm/HF ViT, DeiT; HF BERT, RoBERTa, DistilBERT)')
     .option('--image <file>', 'input image (PNG, JPEG, WebP, …), resized and normalised as the model expects')
     .option('--tensor <file>', 'input as a JSON tensor {"dtype","shape","data"} of already-normalised pixels, shape [1,3,H,W]')
+    .option('--text <sentence>', 'input sentence for a text model (tokenised with the model folder\'s tokenizer)')
+    .option('--text-file <file>', 'input sentence from a UTF-8 text file')
+    .option('--ids <list>', 'input token ids, comma-separated; positions holding pad_token_id are padding')
     .option('--method <id>', 'explanation method (see --list-methods)', 'rollout')
     .option('--target <k>', 'class to explain (default: the predicted class)', integer('--target'))
     .option('--start-layer <n>', 'first layer of rollout-style products (the authors\' start_layer; default 0)', integer('--start-layer'))
     .option('--rules <id>', 'rule set for relevance methods: paper (Chefer et al.) or baseline (their original-LRP baseline)')
     .option('--steps <n>', 'integration steps for integrated-gradients (default 50)', integer('--steps', 1))
-    .option('--out <file>', 'write the result: FILE.png (heatmap overlaid on the input) or FILE.json')
+    .option('--occlusion <mode>', 'occlusion: auto, mask, unk, remove (text) or baseline (images)')
+    .option('--out <file>', 'write the result: FILE.png (image overlay), FILE.html (text highlight) or FILE.json')
     .option('--json', 'print one JSON object to stdout: {method, target, logits, map: {shape, data}, ledger, …}')
     .option('--list-methods', 'list the available methods and exit')
     .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))

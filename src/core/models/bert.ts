@@ -14,6 +14,7 @@ import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 import { bertRelevance } from '../relevance/bert.js';
+import type { Tokenizer } from '../text/tokenizer.js';
 
 export type BertFlavour = 'bert' | 'roberta' | 'distilbert';
 
@@ -87,6 +88,8 @@ export class BertModel implements ClassifierModel {
   readonly conventions: MethodConventions = { attributionRolloutRowNormalise: true, gradcam: 'whole-map' };
   /** [MASK] and [UNK] ids, when the folder has a tokenizer (occlusion needs them). */
   special: { mask: number | null; unk: number | null } = { mask: null, unk: null };
+  /** The folder's tokenizer, when it has one. */
+  tokenizer: Tokenizer | null = null;
 
   constructor(
     readonly name: string,

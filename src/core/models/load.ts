@@ -12,6 +12,7 @@ import { ensureBackend } from '../backend.js';
 import { WeightReader } from './weights.js';
 import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
 import { BertModel, loadBertWeights, parseBertConfig } from './bert.js';
+import { loadModelTokenizer } from '../text-inputs.js';
 import type { ClassifierModel } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -77,7 +78,15 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     case 'distilbert': {
       const cfg = parseBertConfig(config, reader, configFile);
       const weights = tidy(() => loadBertWeights(cfg, reader));
-      model = new BertModel(name, cfg, weights, readLabels(config, cfg.numClasses));
+      const bert = new BertModel(name, cfg, weights, readLabels(config, cfg.numClasses));
+      try {
+        bert.tokenizer = await loadModelTokenizer(dir);
+      } catch (err) {
+        bert.dispose();
+        throw err;
+      }
+      if (bert.tokenizer) bert.special = { mask: bert.tokenizer.special.mask, unk: bert.tokenizer.special.unk };
+      model = bert;
       break;
     }
     default:

@@ -91,6 +91,9 @@ export class LedgerRecorder {
   }
 }
 
+/** The attention products, as the authors' ViT ('einsum') and BERT ('MatMul') code name them. */
+const MATMUL_KINDS = new Set(['einsum', 'MatMul']);
+
 export interface Drift {
   readonly layer: string;
   readonly kind: string;
@@ -106,7 +109,7 @@ export function conservationReport(ledger: readonly LedgerEntry[]): Drift[] {
   return ledger.map((e) => {
     const scale = Math.max(Math.abs(e.relevanceIn), 1e-12);
     const drift =
-      e.kind === 'einsum' && e.branches
+      MATMUL_KINDS.has(e.kind) && e.branches
         ? Math.max(...e.branches.map((b) => Math.abs(b - e.relevanceIn) / scale))
         : Math.abs(e.relevanceOut - e.relevanceIn) / scale;
     return { layer: e.layer, kind: e.kind, drift };
