@@ -108,6 +108,6 @@ describe('relprop explain', () => {
     r = await relprop('explain', '--model', MODEL);
     expect(r.stderr).toMatch(/give exactly one input/);
     r = await relprop('explain', '--model', MODEL, '--tensor', wrong, '--out', 'x.gif');
-    expect(r.stderr).toMatch(/--out must end in \.png or \.json/);
+    expect(r.stderr).toMatch(/--out must end in \.png, \.json or \.html/);
   });
 });
