@@ -5,7 +5,10 @@ import path from 'node:path';
 import { ensureBackend, BACKEND_CHOICES } from '../core/backend.js';
 import { UsageError } from '../core/errors.js';
 import { explain } from '../core/explain.js';
-import { loadImageFile, loadTensorFile } from '../core/inputs.js';
+import { imageToInput, loadImageFile, loadTensorFile } from '../core/inputs.js';
+import { fileURLToPath } from 'node:url';
+import { imageTask } from '../core/tasks/index.js';
+import { HELD_OUT_SEED } from '../core/train/data.js';
 import { encodeText, highlightWords, idsToText, type LoadedText } from '../core/text-inputs.js';
 import { readTextFile } from '../core/text/tokenizer.js';
 import { tokenHighlightHtml, type TokenHighlightInput } from '../core/report/token-highlight.js';
@@ -124,8 +127,9 @@ async function run(flags: ExplainFlags): Promise<void> {
       throw new UsageError(`${flag} does not apply to method '${method.id}' (it takes: ${method.options.join(', ') || 'no options'})`);
     }
   }
-  if (!flags.model) throw new UsageError('--model DIR is required (a folder with config.json and *.safetensors)');
   const given = [flags.image, flags.tensor, flags.text, flags.textFile, flags.ids].filter((x) => x !== undefined).length;
+  if (!flags.model && given === 0) return runDefault(flags);
+  if (!flags.model) throw new UsageError('--model DIR is required with an input (a folder with config.json and *.safetensors)');
   if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
   if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
   if (!(flags.alpha >= 0 && flags.alpha <= 1)) throw new UsageError(`--alpha must be between 0 and 1, got '${flags.alpha}'`);
@@ -151,6 +155,46 @@ async function run(flags: ExplainFlags): Promise<void> {
 }
 
 type Request = Parameters<typeof explain>[2];
+
+/**
+ * The one-command main job: the shipped softmax image model on a freshly generated task sample,
+ * the paper's method, an overlay written to relprop-example.png, and how much of the relevance falls
+ * on the object that decides the label.
+ */
+async function runDefault(flags: ExplainFlags): Promise<void> {
+  const dir = path.join(packageRoot(), 'models', 'image-softmax');
+  const out = flags.out ?? 'relprop-example.png';
+  await ensureBackend(flags.backend);
+  const model = await loadModel(dir);
+  if (!(model instanceof ViTModel)) throw new UsageError(`${dir} is not an image model`);
+  const task = imageTask(HELD_OUT_SEED, { variant: 'single', patchSize: model.config.patchSize });
+  const sample = task.sample(2_000_000 + (flags.target ?? 0));
+  const loaded = imageToInput(model, { width: sample.width, height: sample.height, data: sample.rgb });
+  try {
+    const method = flags.method;
+    const [e] = await explain(model, loaded.input, { method, startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps });
+    const overlay = overlayHeatmap(loaded.view, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha });
+    await writePng(out, overlay);
+    const positive = Array.from(e!.map, (v) => Math.max(0, v));
+    const total = positive.reduce((a, b) => a + b, 0);
+    const onObject = e!.space === 'patch' ? positive.reduce((a, v, i) => a + v * (sample.patchMask[i]! > 0 ? 1 : 0), 0) / (total || 1) : NaN;
+    process.stdout.write(
+      `relprop: no --model given, so: the shipped model ${path.relative(process.cwd(), dir)} on a generated sample of its task\n` +
+        `(${task.classes.length} classes; the label is the kind of the only red shape, here a ${sample.labelName}).\n` +
+        summary(e!, model) +
+        (Number.isNaN(onObject) ? '' : `ground truth: ${(100 * onObject).toFixed(0)} % of the positive relevance lies on patches of the deciding red ${sample.labelName}\n`) +
+        `wrote ${out}\n`,
+    );
+  } finally {
+    loaded.input.pixels.dispose();
+    model.dispose();
+  }
+}
+
+/** The package's own folder (bin/ and models/ live there), wherever the command runs from. */
+function packageRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
 
 async function writeOut(file: string, content: string | Uint8Array): Promise<void> {
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
@@ -259,14 +303,14 @@ function tokenTable(e: Explanation, loaded: LoadedText): string {
 
 export function explainCommand(): Command {
   return new Command('explain')
-    .description('Explain one input with one method: print the map as JSON, write an overlay PNG, or show a summary.')
+    .description('Explain one input with one method: print the map as JSON, write an overlay PNG or a text highlight, or show a summary. With no --model and no input: the shipped image model on a generated sample, overlay written to relprop-example.png.')
     .option('--model <dir>', 'model folder: config.json + *.safetensors (timm/HF ViT, DeiT; HF BERT, RoBERTa, DistilBERT)')
     .option('--image <file>', 'input image (PNG, JPEG, WebP, …), resized and normalised as the model expects')
     .option('--tensor <file>', 'input as a JSON tensor {"dtype","shape","data"} of already-normalised pixels, shape [1,3,H,W]')
     .option('--text <sentence>', 'input sentence for a text model (tokenised with the model folder\'s tokenizer)')
     .option('--text-file <file>', 'input sentence from a UTF-8 text file')
     .option('--ids <list>', 'input token ids, comma-separated; positions holding pad_token_id are padding')
-    .option('--method <id>', 'explanation method (see --list-methods)', 'rollout')
+    .option('--method <id>', 'explanation method (see --list-methods)', 'transformer-attribution')
     .option('--target <k>', 'class to explain (default: the predicted class)', integer('--target'))
     .option('--start-layer <n>', 'first layer of rollout-style products (the authors\' start_layer; default 0)', integer('--start-layer'))
     .option('--rules <id>', 'rule set for relevance methods: paper (Chefer et al.) or baseline (their original-LRP baseline)')

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { RelpropError } from '../core/errors.js';
 import { explainCommand } from './explain.js';
+import { trainCommand } from './train.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command()
@@ -14,6 +15,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   program.addCommand(explainCommand());
+  program.addCommand(trainCommand());
   try {
     await program.parseAsync([...argv]);
     return 0;

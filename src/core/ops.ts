@@ -38,6 +38,11 @@ export interface Linear {
  * generic matmul gradient would also build ∂/∂W for every layer (344 MB on ViT-B/16) only to drop it.
  */
 export function linear(layer: Linear, x: Tensor2D): Tensor2D {
+  // While training, weights are variables and need their gradients: the generic 2-D product gives both.
+  if (layer.wT instanceof tf.Variable) {
+    const y = matmul(x, layer.wT);
+    return layer.b ? tf.add(y, layer.b) : y;
+  }
   const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as Tensor2D;
     const y = tf.matMul(input, layer.wT);
@@ -80,4 +85,25 @@ export function disposeAll(value: unknown): void {
   } else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     for (const v of Object.values(value)) disposeAll(v);
   }
+}
+
+/**
+ * Rows of an embedding table. While training (the table is a variable) the gradient is
+ * oneHot(ids)ᵀ·dy, a 2-D product: gather's own gradient needs UnsortedSegmentSum, which wasm lacks.
+ */
+export function embeddingLookup(table: Tensor2D, ids: Tensor): Tensor2D {
+  const flat = tf.reshape(ids, [-1]);
+  if (!(table instanceof tf.Variable)) return tf.gather(table, flat) as Tensor2D;
+  const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
+    const [t, save] = args as [Tensor2D, tf.GradSaveFunc];
+    // Saved so the ids outlive the forward pass's tidy until the backward pass needs them.
+    save([flat]);
+    return {
+      value: tf.gather(t, flat) as Tensor2D,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => [
+        tf.tidy(() => matmul(tf.transpose(tf.oneHot(saved[0] as tf.Tensor1D, t.shape[0]).toFloat()) as Tensor2D, dy as Tensor2D)),
+      ],
+    };
+  }) as (t: Tensor2D) => Tensor2D;
+  return f(table);
 }

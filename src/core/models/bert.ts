@@ -6,10 +6,12 @@
  * The forward pass is first, top to bottom; checkpoint loading follows.
  */
 import { tf, type Tensor, type Tensor2D } from '../tf.js';
-import { layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
+import { embeddingLookup, layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, mlp, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
+import type { NormaliserName } from '../normalisers.js';
+import { parseNormaliser } from './vit.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
@@ -33,6 +35,8 @@ export interface BertConfig {
   readonly padTokenId: number;
   /** The pooler's activation: tanh (BERT's pooler, RoBERTa's classifier.dense) or ReLU (DistilBERT's pre_classifier). */
   readonly poolerActivation: 'tanh' | 'relu';
+  /** The attention normaliser (config.json `attention_normaliser`, a relprop extension; default softmax). */
+  readonly attention?: NormaliserName;
 }
 
 export interface BertLayer {
@@ -111,7 +115,7 @@ export class BertModel implements ClassifierModel {
       let x = embeddings;
       const layers: BertLayerRecord[] = W.layers.map((layer, l) => {
         const inputX = x;
-        const attn = attention(layer.attn, inputX, B, T, { mask, probes: options.probes?.[l] });
+        const attn = attention(layer.attn, inputX, B, T, { mask, probes: options.probes?.[l], batched: options.batchedAttention });
         const norm1Out = layerNorm(layer.norm1, tf.add(attn.output, inputX) as Tensor2D);
         const m = mlp(layer.mlp, norm1Out);
         x = layerNorm(layer.norm2, tf.add(m.output, norm1Out) as Tensor2D);
@@ -161,10 +165,10 @@ export class BertModel implements ClassifierModel {
     const B = words.shape[0] / T;
     const repeat = <X extends Tensor>(t: X) => (B === tokens.ids.shape[0] ? t : (tf.tile(t, [B, 1]) as X));
     const ids = repeat(tokens.ids);
-    let sum = tf.add(words, tf.gather(W.positionEmbeddings, tf.reshape(this.positionIds(ids), [-1])));
+    let sum = tf.add(words, embeddingLookup(W.positionEmbeddings, this.positionIds(ids)));
     if (W.typeEmbeddings) {
       const types = tokens.typeIds ? repeat(tokens.typeIds) : tf.zerosLike(ids);
-      sum = tf.add(sum, tf.gather(W.typeEmbeddings, tf.reshape(types, [-1])));
+      sum = tf.add(sum, embeddingLookup(W.typeEmbeddings, types));
     }
     const embeddings = layerNorm(W.embeddingNorm, sum as Tensor2D);
     const mask = tf.mul(tf.sub(1, repeat(tf.cast(tokens.attentionMask, 'float32') as Tensor2D)), -10000) as Tensor2D;
@@ -180,7 +184,7 @@ export class BertModel implements ClassifierModel {
   }
 
   private wordEmbeddings(tokens: TokenInput): Tensor2D {
-    return tf.tidy(() => tf.gather(this.weights.wordEmbeddings, tf.reshape(tokens.ids, [-1])) as Tensor2D);
+    return tf.tidy(() => embeddingLookup(this.weights.wordEmbeddings, tokens.ids));
   }
 
   private tokenInput(input: ModelInput): TokenInput {
@@ -328,6 +332,7 @@ export function parseBertConfig(json: Json, reader: WeightReader, file: string):
     numClasses: need(head?.[0] ?? num(json['num_labels']) ?? labels, 'num_labels', file),
     padTokenId: need(num(json['pad_token_id']) ?? (flavour === 'roberta' ? 1 : 0), 'pad_token_id', file),
     poolerActivation: distil ? 'relu' : 'tanh',
+    attention: parseNormaliser(json, file),
   };
   if (config.dim % config.heads !== 0) throw new CheckpointError(`width ${config.dim} is not divisible by ${config.heads} heads`, file);
   return config;
@@ -389,6 +394,7 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
         heads: cfg.heads,
         headDim: D / cfg.heads,
         scale: 1 / Math.sqrt(D / cfg.heads),
+        normaliser: cfg.attention ?? 'softmax',
       },
       norm1: ln(`${name}.attention.output.LayerNorm`, n.norm1(l)),
       mlp: { name: `${name}.mlp`, fc1: lin(`${name}.intermediate.dense`, n.fc1(l), cfg.mlpDim, D), fc2: lin(`${name}.output.dense`, n.fc2(l), D, cfg.mlpDim) },

@@ -3,7 +3,8 @@
  * Each forward returns what the relevance rules need later (the layer's inputs and intermediate
  * values), so a relevance pass never has to recompute forward work.
  */
-import { tf, type Tensor2D, type Tensor4D } from '../tf.js';
+import { tf, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
+import { normalise, type NormaliserName } from '../normalisers.js';
 import { gelu, linear, matmul, type Linear } from '../ops.js';
 
 export interface Attention {
@@ -15,6 +16,8 @@ export interface Attention {
   readonly headDim: number;
   /** 1/√d. Not a layer of its own: in the authors' code relevance passes through it unchanged. */
   readonly scale: number;
+  /** What turns scores into attention weights: softmax, or the sparse sparsemax / 1.5-entmax. */
+  readonly normaliser?: NormaliserName;
 }
 
 /** What one attention layer saw and produced, for one forward pass of a batch. */
@@ -41,6 +44,11 @@ export interface AttentionOptions {
    * big one sliced: a slice's gradient is a full-size pad, and those add up to gigabytes on ViT-B.
    */
   readonly probes?: readonly Tensor2D[];
+  /**
+   * All heads and samples in 3-D products. Slower per FLOP on wasm, but one op instead of B·H small
+   * ones: faster for training small models, where per-op overhead dominates. No probes.
+   */
+  readonly batched?: boolean;
 }
 
 /**
@@ -49,7 +57,9 @@ export interface AttentionOptions {
  * rather than slice (its gradient pads every piece back to full size).
  */
 export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: number, options: AttentionOptions = {}): AttentionRecord {
+  if (options.batched) return batchedAttention(layer, x, batch, tokens, options.mask);
   const { heads } = layer;
+  const normaliser = layer.normaliser ?? 'softmax';
   const qkv = linear(layer.qkv, x);
   const samples = batch === 1 ? [qkv] : (tf.split(qkv, batch, 0) as Tensor2D[]);
   const probsPerSample: Tensor4D[] = [];
@@ -63,7 +73,7 @@ export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: 
       const [q, k, v] = [pieces[h]!, pieces[heads + h]!, pieces[2 * heads + h]!];
       let scores = tf.mul(matmul(q, tf.transpose(k)), layer.scale) as Tensor2D;
       if (maskRow) scores = tf.add(scores, maskRow);
-      let a = tf.softmax(scores) as Tensor2D;
+      let a = normalise(normaliser, scores);
       const probe = options.probes?.[b * heads + h];
       if (probe) a = tf.add(a, probe);
       probs.push(a);
@@ -80,6 +90,21 @@ export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: 
     context,
     output: linear(layer.proj, context),
   };
+}
+
+function batchedAttention(layer: Attention, x: Tensor2D, batch: number, tokens: number, mask?: Tensor2D): AttentionRecord {
+  const { heads, headDim: d } = layer;
+  const qkv = linear(layer.qkv, x);
+  // [B·T, 3·H·d] → [B, 3H, T, d]: rank ≤ 4 throughout.
+  const byHead = tf.transpose(tf.reshape(qkv, [batch, tokens, 3 * heads, d]), [0, 2, 1, 3]);
+  const [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [batch * heads, tokens, d]) as Tensor3D);
+  let scores = tf.mul(tf.matMul(q!, k!, false, true), layer.scale) as Tensor3D;
+  if (mask) scores = tf.add(scores, tf.reshape(tf.tile(tf.reshape(mask, [batch, 1, tokens]), [1, heads, 1]), [batch * heads, 1, tokens]));
+  const flat = normalise(layer.normaliser ?? 'softmax', tf.reshape(scores, [batch * heads * tokens, tokens]) as Tensor2D);
+  const probs = tf.reshape(flat, [batch * heads, tokens, tokens]) as Tensor3D;
+  const ctx = tf.matMul(probs, v!);
+  const context = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, heads, tokens, d]), [0, 2, 1, 3]), [batch * tokens, heads * d]) as Tensor2D;
+  return { input: x, qkv, probs: tf.reshape(probs, [batch, heads, tokens, tokens]) as Tensor4D, context, output: linear(layer.proj, context) };
 }
 
 export interface Mlp {

@@ -42,6 +42,8 @@ export interface ForwardOptions {
    * sample (integrated gradients' interpolation path).
    */
   readonly inputValue?: Tensor;
+  /** All heads in 3-D products (training small models); incompatible with probes. */
+  readonly batchedAttention?: boolean;
 }
 
 /** The result of a forward pass: logits plus every layer's attention record. */

@@ -13,6 +13,7 @@ import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions,
 export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
+import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import { vitRelevance } from '../relevance/vit.js';
@@ -35,6 +36,8 @@ export interface ViTConfig {
   readonly prefixTokens: 1 | 2;
   /** 'cls': head on the CLS token. 'cls+dist': mean of the CLS head and the distillation head (DeiT with teacher). */
   readonly pooling: 'cls' | 'cls+dist';
+  /** The attention normaliser (config.json `attention_normaliser`, a relprop extension; default softmax). */
+  readonly attention?: NormaliserName;
 }
 
 export interface ViTBlock {
@@ -143,7 +146,7 @@ export class ViTModel implements ClassifierModel {
       const blocks: ViTBlockRecord[] = W.blocks.map((block, l) => {
         const input = x;
         const norm1Out = layerNorm(block.norm1, input);
-        const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l] });
+        const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l], batched: options.batchedAttention });
         const mid = tf.add(input, attn.output) as Tensor2D;
         const norm2Out = layerNorm(block.norm2, mid);
         const m = mlp(block.mlp, norm2Out);
@@ -340,7 +343,7 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
       prefixTokens: modelType === 'deit' ? 2 : 1,
       pooling: teacher ? 'cls+dist' : 'cls',
     };
-    return { config: check(config, file), layout: { kind: 'hf', prefix } };
+    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'hf', prefix } };
   }
 
   if (typeof json['embed_dim'] === 'number') {
@@ -361,7 +364,7 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
       prefixTokens: distilled ? 2 : 1,
       pooling: distilled ? 'cls+dist' : 'cls',
     };
-    return { config: check(config, file), layout: { kind: 'timm', prefix: '' } };
+    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'timm', prefix: '' } };
   }
 
   if (typeof json['architecture'] === 'string') {
@@ -398,13 +401,22 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
       prefixTokens,
       pooling: distilled ? 'cls+dist' : 'cls',
     };
-    return { config: check(config, file), layout: { kind: 'timm', prefix: '' } };
+    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'timm', prefix: '' } };
   }
 
   throw new CheckpointError(
     `cannot tell the ViT layout: expected HuggingFace keys (hidden_size, …), timm-style keys (embed_dim, depth, num_heads, …) or a timm 'architecture'`,
     file,
   );
+}
+
+/** relprop's own config key for sparse attention; absent in other tools' checkpoints (softmax). */
+export function parseNormaliser(json: Json, file: string): NormaliserName {
+  const v = json['attention_normaliser'] ?? 'softmax';
+  if (!NORMALISERS.includes(v as NormaliserName)) {
+    throw new CheckpointError(`attention_normaliser '${String(v)}' is not one of ${NORMALISERS.join(', ')}`, file);
+  }
+  return v as NormaliserName;
 }
 
 function check(c: ViTConfig, file: string): ViTConfig {
@@ -481,6 +493,7 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
         heads,
         headDim: D / heads,
         scale: 1 / Math.sqrt(D / heads),
+        normaliser: cfg.attention ?? 'softmax',
       },
       norm2: ln(`${name}.norm2`, blockName(l, 'norm2'), cfg.lnEps),
       mlp: {

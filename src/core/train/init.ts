@@ -1,0 +1,142 @@
+/**
+ * Fresh models for training, and turning loaded ones trainable. Weights become tf.Variables with
+ * stable names; initialisation follows timm/HF: Linear and embedding weights N(0, 0.02) truncated at
+ * 2σ, biases 0, LayerNorm γ = 1, β = 0.
+ */
+import { tf, type Tensor } from '../tf.js';
+import { rng } from '../models/random.js';
+import { ViTModel, type ViTConfig, type ViTWeights } from '../models/vit.js';
+import { BertModel, type BertConfig, type BertWeights } from '../models/bert.js';
+import { makeLayerNorm, makeLinear } from '../models/weights.js';
+import type { Preprocessing } from '../image/preprocess.js';
+
+/** N(0, std) truncated at ±2σ by resampling, as timm's trunc_normal_. */
+export function truncNormal(n: number, std: number, next: () => number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let z: number;
+    do {
+      const u = Math.max(next(), 1e-12);
+      z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+    } while (Math.abs(z) > 2);
+    out[i] = z * std;
+  }
+  return out;
+}
+
+let runCounter = 0;
+
+/**
+ * A copy of a nested weights structure with every tensor a trainable variable (the input tensors are
+ * disposed). Names carry a per-process run id: tfjs's variable registry is global, and two models in
+ * one process must not clash.
+ */
+export function toVariables<W>(weights: W, label = 'model'): W {
+  const run = `${label}.${runCounter++}`;
+  let k = 0;
+  const walk = (v: unknown): unknown => {
+    if (v instanceof tf.Tensor) {
+      const variable = tf.variable(v, true, `${run}/${k++}`);
+      v.dispose();
+      return variable;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, walk(x)]));
+    return v;
+  };
+  return walk(weights) as W;
+}
+
+/** Every variable in a weights structure, in a fixed order (the optimiser's state follows it). */
+export function variablesOf(weights: unknown): tf.Variable[] {
+  const out: tf.Variable[] = [];
+  const walk = (v: unknown) => {
+    if (v instanceof tf.Variable) out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object' && !(v instanceof tf.Tensor)) Object.values(v).forEach(walk);
+  };
+  walk(weights);
+  return out;
+}
+
+const ones = (n: number) => new Float32Array(n).fill(1);
+
+export function initViT(cfg: ViTConfig, seed: number, labels: readonly string[], preprocessing: Preprocessing, name = 'vit'): ViTModel {
+  const next = rng(seed);
+  const D = cfg.dim;
+  const lin = (n: string, out: number, inDim: number, bias = true) =>
+    makeLinear(n, [truncNormal(out * inDim, 0.02, next)], [bias ? new Float32Array(out) : null], inDim);
+  const ln = (n: string, eps: number) => makeLayerNorm(n, ones(D), new Float32Array(D), eps);
+  const T = cfg.prefixTokens + (cfg.imageSize[0] / cfg.patchSize) * (cfg.imageSize[1] / cfg.patchSize);
+  const weights: ViTWeights = {
+    patchEmbed: lin('patch_embed.proj', D, cfg.channels * cfg.patchSize ** 2),
+    prefix: tf.tensor2d(truncNormal(cfg.prefixTokens * D, 0.02, next), [cfg.prefixTokens, D]),
+    posEmbed: tf.tensor2d(truncNormal(T * D, 0.02, next), [T, D]),
+    blocks: Array.from({ length: cfg.depth }, (_, l) => ({
+      name: `blocks.${l}`,
+      norm1: ln(`blocks.${l}.norm1`, cfg.lnEps),
+      attn: {
+        name: `blocks.${l}.attn`,
+        qkv: lin(`blocks.${l}.attn.qkv`, 3 * D, D, cfg.qkvBias),
+        proj: lin(`blocks.${l}.attn.proj`, D, D),
+        heads: cfg.heads,
+        headDim: D / cfg.heads,
+        scale: 1 / Math.sqrt(D / cfg.heads),
+        normaliser: cfg.attention ?? 'softmax',
+      },
+      norm2: ln(`blocks.${l}.norm2`, cfg.lnEps),
+      mlp: { name: `blocks.${l}.mlp`, fc1: lin(`blocks.${l}.mlp.fc1`, cfg.mlpDim, D), fc2: lin(`blocks.${l}.mlp.fc2`, D, cfg.mlpDim) },
+    })),
+    norm: ln('norm', cfg.lnEpsFinal),
+    heads: [lin('head', cfg.numClasses, D)],
+  };
+  return new ViTModel(name, cfg, toVariables(weights, name), labels, preprocessing);
+}
+
+export function initBert(cfg: BertConfig, seed: number, labels: readonly string[], name = 'bert'): BertModel {
+  const next = rng(seed);
+  const D = cfg.dim;
+  const lin = (n: string, out: number, inDim: number) => makeLinear(n, [truncNormal(out * inDim, 0.02, next)], [new Float32Array(out)], inDim);
+  const ln = (n: string) => makeLayerNorm(n, ones(D), new Float32Array(D), cfg.lnEps);
+  const weights: BertWeights = {
+    wordEmbeddings: tf.tensor2d(truncNormal(cfg.vocabSize * D, 0.02, next), [cfg.vocabSize, D]),
+    positionEmbeddings: tf.tensor2d(truncNormal(cfg.maxPositions * D, 0.02, next), [cfg.maxPositions, D]),
+    typeEmbeddings: cfg.typeVocabSize > 0 ? tf.tensor2d(truncNormal(cfg.typeVocabSize * D, 0.02, next), [cfg.typeVocabSize, D]) : null,
+    embeddingNorm: ln('bert.embeddings.LayerNorm'),
+    layers: Array.from({ length: cfg.depth }, (_, l) => {
+      const n = `bert.encoder.layer.${l}`;
+      return {
+        name: n,
+        attn: {
+          name: `${n}.attention.self`,
+          qkv: lin(`${n}.attention.self.qkv`, 3 * D, D),
+          proj: lin(`${n}.attention.output.dense`, D, D),
+          heads: cfg.heads,
+          headDim: D / cfg.heads,
+          scale: 1 / Math.sqrt(D / cfg.heads),
+          normaliser: cfg.attention ?? 'softmax',
+        },
+        norm1: ln(`${n}.attention.output.LayerNorm`),
+        mlp: { name: `${n}.mlp`, fc1: lin(`${n}.intermediate.dense`, cfg.mlpDim, D), fc2: lin(`${n}.output.dense`, D, cfg.mlpDim) },
+        norm2: ln(`${n}.output.LayerNorm`),
+      };
+    }),
+    pooler: lin('bert.pooler.dense', D, D),
+    classifier: lin('classifier', cfg.numClasses, D),
+  };
+  return new BertModel(name, cfg, toVariables(weights, name), labels);
+}
+
+/** Make a loaded model trainable (resuming from a checkpoint): same model, weights as variables. */
+export function trainable<M extends ViTModel | BertModel>(model: M): M {
+  if (model instanceof ViTModel) {
+    return new ViTModel(model.name, model.config, toVariables(model.weights, model.name), model.labels, model.preprocessing) as M;
+  }
+  const bert = model as BertModel;
+  const out = new BertModel(bert.name, bert.config, toVariables(bert.weights, bert.name), bert.labels);
+  out.tokenizer = bert.tokenizer;
+  out.special = bert.special;
+  return out as M;
+}
+
+export type { Tensor };
