@@ -1,27 +1,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { FIXTURES, tensor, expectClose } from './helpers/golden.js';
+import { relprop } from './helpers/cli.js';
 import { BERT_DIR, bertGolden as golden } from './helpers/bert.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(FIXTURES, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'relprop.js');
 let tmp: string;
 let textModel: string;
-
-async function relprop(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-cli-text-'));

@@ -1,29 +1,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { FIXTURES, GOLDEN_DIR, loadGolden, tensor, expectClose } from './helpers/golden.js';
+import { relprop } from './helpers/cli.js';
 
-const run = promisify(execFile);
-const ROOT = path.resolve(FIXTURES, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'relprop.js');
 const MODEL = path.join(GOLDEN_DIR, 'vit-tiny-a');
 const golden = loadGolden('vit-tiny-a');
 let tmp: string;
-
-/** Run the real CLI (built by `npm test`'s pretest step) and capture everything. */
-async function relprop(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-cli-'));

@@ -67,6 +67,10 @@ export function trainCommand(): Command {
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (f: TrainFlags) => {
       await ensureBackend(f.backend);
+      // Ctrl-C stops before the next step; the last epoch's checkpoint is what a rerun resumes from.
+      const stop = new AbortController();
+      const onInt = () => stop.abort();
+      process.once('SIGINT', onInt);
       const result = await train(
         {
           ...DEFAULT_TRAIN,
@@ -87,7 +91,14 @@ export function trainCommand(): Command {
         },
         progressPrinter(f.stepsPerEpoch),
         (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${m}\n`),
+        stop.signal,
       );
+      process.off('SIGINT', onInt);
+      if (result.interrupted) {
+        process.stderr.write(`\ninterrupted at step ${result.steps}; run the same command again to resume from the last checkpoint (step ${result.history.at(-1)?.step ?? 0})\n`);
+        process.exitCode = 130;
+        return;
+      }
       process.stdout.write(
         `${result.dir}: held-out accuracy ${(100 * result.heldOutAccuracy).toFixed(1)} % on ${result.heldOutSamples} samples after ${result.steps} steps (${duration(result.seconds)})\n`,
       );

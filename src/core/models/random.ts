@@ -5,7 +5,7 @@
 import { tf } from '../tf.js';
 import { tidy } from '../ops.js';
 import { makeLayerNorm, makeLinear } from './weights.js';
-import { ViTModel, type ViTConfig, type ViTBlock } from './vit.js';
+import { ViTModel, type ViTConfig, type ViTBlock, type ViTWeights } from './vit.js';
 
 /** Mulberry32: small, fast, seedable; good enough for initialisation. */
 export function rng(seed: number): () => number {
@@ -55,19 +55,24 @@ export const VIT_B16: ViTConfig = {
   pooling: 'cls',
 };
 
-export function randomViT(config: ViTConfig, options: RandomViTOptions = {}): ViTModel {
-  const next = rng(options.seed ?? 0);
-  const std = options.weightStd ?? 0.02;
+/** Where each kind of parameter's initial values come from; a builder takes them in a fixed order. */
+export interface ViTInit {
+  linear(out: number, inDim: number): Float32Array;
+  bias(n: number): Float32Array;
+  gamma(n: number): Float32Array;
+  beta(n: number): Float32Array;
+  /** CLS token and position embeddings. */
+  embedding(n: number): Float32Array;
+}
+
+/** The ViT weight structure for a config, filled from `init` (shared by benchmarks' random models and training). */
+export function buildViTWeights(config: ViTConfig, init: ViTInit): ViTWeights {
   const D = config.dim;
-  const bias = (n: number) => (options.zeroBias ? new Float32Array(n) : normals(n, 0.1, next));
   const lin = (name: string, out: number, inDim: number, withBias = true) =>
-    makeLinear(name, [normals(out * inDim, std, next)], [withBias ? bias(out) : null], inDim);
-  const ln = (name: string, eps: number) => {
-    const g = normals(D, 0.2, next).map((x) => 1 + x);
-    return makeLayerNorm(name, g, options.zeroBias ? new Float32Array(D) : normals(D, 0.1, next), eps);
-  };
+    makeLinear(name, [init.linear(out, inDim)], [withBias ? init.bias(out) : null], inDim);
+  const ln = (name: string, eps: number) => makeLayerNorm(name, init.gamma(D), init.beta(D), eps);
   const T = config.prefixTokens + (config.imageSize[0] / config.patchSize) * (config.imageSize[1] / config.patchSize);
-  const weights = tidy(() => {
+  return tidy(() => {
     const blocks: ViTBlock[] = Array.from({ length: config.depth }, (_, l) => ({
       name: `blocks.${l}`,
       norm1: ln(`blocks.${l}.norm1`, config.lnEps),
@@ -78,18 +83,32 @@ export function randomViT(config: ViTConfig, options: RandomViTOptions = {}): Vi
         heads: config.heads,
         headDim: D / config.heads,
         scale: 1 / Math.sqrt(D / config.heads),
+        normaliser: config.attention ?? 'softmax',
       },
       norm2: ln(`blocks.${l}.norm2`, config.lnEps),
       mlp: { name: `blocks.${l}.mlp`, fc1: lin(`blocks.${l}.mlp.fc1`, config.mlpDim, D), fc2: lin(`blocks.${l}.mlp.fc2`, D, config.mlpDim) },
     }));
     return {
       patchEmbed: lin('patch_embed.proj', D, config.channels * config.patchSize ** 2),
-      prefix: tf.tensor2d(normals(config.prefixTokens * D, 0.3, next), [config.prefixTokens, D]),
-      posEmbed: tf.tensor2d(normals(T * D, 0.3, next), [T, D]),
+      prefix: tf.tensor2d(init.embedding(config.prefixTokens * D), [config.prefixTokens, D]),
+      posEmbed: tf.tensor2d(init.embedding(T * D), [T, D]),
       blocks,
       norm: ln('norm', config.lnEpsFinal),
       heads: (config.pooling === 'cls+dist' ? ['head', 'head_dist'] : ['head']).map((n) => lin(n, config.numClasses, D)),
     };
+  });
+}
+
+export function randomViT(config: ViTConfig, options: RandomViTOptions = {}): ViTModel {
+  const next = rng(options.seed ?? 0);
+  const std = options.weightStd ?? 0.02;
+  const zero = (n: number) => new Float32Array(n);
+  const weights = buildViTWeights(config, {
+    linear: (out, inDim) => normals(out * inDim, std, next),
+    bias: (n) => (options.zeroBias ? zero(n) : normals(n, 0.1, next)),
+    gamma: (n) => normals(n, 0.2, next).map((x) => 1 + x),
+    beta: (n) => (options.zeroBias ? zero(n) : normals(n, 0.1, next)),
+    embedding: (n) => normals(n, 0.3, next),
   });
   const labels = Array.from({ length: config.numClasses }, (_, i) => `class ${i}`);
   return new ViTModel('random-vit', config, weights, labels, {

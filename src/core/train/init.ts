@@ -4,8 +4,8 @@
  * 2σ, biases 0, LayerNorm γ = 1, β = 0.
  */
 import { tf, type Tensor } from '../tf.js';
-import { rng } from '../models/random.js';
-import { ViTModel, type ViTConfig, type ViTWeights } from '../models/vit.js';
+import { buildViTWeights, rng } from '../models/random.js';
+import { ViTModel, type ViTConfig } from '../models/vit.js';
 import { BertModel, type BertConfig, type BertWeights } from '../models/bert.js';
 import { makeLayerNorm, makeLinear } from '../models/weights.js';
 import type { Preprocessing } from '../image/preprocess.js';
@@ -63,33 +63,13 @@ const ones = (n: number) => new Float32Array(n).fill(1);
 
 export function initViT(cfg: ViTConfig, seed: number, labels: readonly string[], preprocessing: Preprocessing, name = 'vit'): ViTModel {
   const next = rng(seed);
-  const D = cfg.dim;
-  const lin = (n: string, out: number, inDim: number, bias = true) =>
-    makeLinear(n, [truncNormal(out * inDim, 0.02, next)], [bias ? new Float32Array(out) : null], inDim);
-  const ln = (n: string, eps: number) => makeLayerNorm(n, ones(D), new Float32Array(D), eps);
-  const T = cfg.prefixTokens + (cfg.imageSize[0] / cfg.patchSize) * (cfg.imageSize[1] / cfg.patchSize);
-  const weights: ViTWeights = {
-    patchEmbed: lin('patch_embed.proj', D, cfg.channels * cfg.patchSize ** 2),
-    prefix: tf.tensor2d(truncNormal(cfg.prefixTokens * D, 0.02, next), [cfg.prefixTokens, D]),
-    posEmbed: tf.tensor2d(truncNormal(T * D, 0.02, next), [T, D]),
-    blocks: Array.from({ length: cfg.depth }, (_, l) => ({
-      name: `blocks.${l}`,
-      norm1: ln(`blocks.${l}.norm1`, cfg.lnEps),
-      attn: {
-        name: `blocks.${l}.attn`,
-        qkv: lin(`blocks.${l}.attn.qkv`, 3 * D, D, cfg.qkvBias),
-        proj: lin(`blocks.${l}.attn.proj`, D, D),
-        heads: cfg.heads,
-        headDim: D / cfg.heads,
-        scale: 1 / Math.sqrt(D / cfg.heads),
-        normaliser: cfg.attention ?? 'softmax',
-      },
-      norm2: ln(`blocks.${l}.norm2`, cfg.lnEps),
-      mlp: { name: `blocks.${l}.mlp`, fc1: lin(`blocks.${l}.mlp.fc1`, cfg.mlpDim, D), fc2: lin(`blocks.${l}.mlp.fc2`, D, cfg.mlpDim) },
-    })),
-    norm: ln('norm', cfg.lnEpsFinal),
-    heads: [lin('head', cfg.numClasses, D)],
-  };
+  const weights = buildViTWeights(cfg, {
+    linear: (out, inDim) => truncNormal(out * inDim, 0.02, next),
+    bias: (n) => new Float32Array(n),
+    gamma: ones,
+    beta: (n) => new Float32Array(n),
+    embedding: (n) => truncNormal(n, 0.02, next),
+  });
   return new ViTModel(name, cfg, toVariables(weights, name), labels, preprocessing);
 }
 

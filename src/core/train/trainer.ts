@@ -82,6 +82,8 @@ export interface TrainProgress {
 }
 
 export interface TrainResult {
+  /** True when the signal stopped the run: the last epoch's checkpoint holds its state, no model was written. */
+  readonly interrupted: boolean;
   readonly dir: string;
   readonly heldOutAccuracy: number;
   readonly heldOutSamples: number;
@@ -177,7 +179,13 @@ async function atomicDir(dir: string, write: (tmp: string) => Promise<void>): Pr
   await fs.rename(tmp, dir);
 }
 
-export async function train(options: TrainOptions, onProgress?: (p: TrainProgress) => void, log: (m: string) => void = () => {}): Promise<TrainResult> {
+export async function train(
+  options: TrainOptions,
+  onProgress?: (p: TrainProgress) => void,
+  log: (m: string) => void = () => {},
+  /** Stops the run before the next step (the app's cancel button; a killed process behaves the same). */
+  signal?: AbortSignal,
+): Promise<TrainResult> {
   await ensureBackend();
   const o = options;
   if (!(o.steps > 0 && o.stepsPerEpoch > 0 && o.batchSize > 0 && o.lr > 0)) throw new UsageError('steps, steps per epoch, batch size and learning rate must be positive');
@@ -217,6 +225,11 @@ export async function train(options: TrainOptions, onProgress?: (p: TrainProgres
   let seen = 0;
   let stop = false;
   while (state.step < o.steps && !stop) {
+    if (signal?.aborted) {
+      model.dispose();
+      optimizer.dispose();
+      return { interrupted: true, dir: o.out, heldOutAccuracy: NaN, heldOutSamples: 0, steps: state.step, seconds: elapsed(), history: state.history };
+    }
     const step = state.step;
     const lr = learningRate(step, o);
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
@@ -296,7 +309,7 @@ export async function train(options: TrainOptions, onProgress?: (p: TrainProgres
   await saveModel(model, o.out, { relprop_task: o.task });
   await fs.writeFile(path.join(o.out, 'training.json'), JSON.stringify(training, null, 2) + '\n');
   await writeModelCard(o.out, model, training);
-  const result: TrainResult = { dir: o.out, heldOutAccuracy: finalAcc, heldOutSamples: o.finalEvalSamples, steps: state.step, seconds, history: state.history };
+  const result: TrainResult = { interrupted: false, dir: o.out, heldOutAccuracy: finalAcc, heldOutSamples: o.finalEvalSamples, steps: state.step, seconds, history: state.history };
   model.dispose();
   optimizer.dispose();
   return result;
