@@ -62,9 +62,9 @@ export function removalOrder(map: ArrayLike<number>, test: PerturbationTest): In
 
 export interface RemovalStepOptions {
   /**
-   * How f·N becomes a count of units. 'round' (default) rounds half up. 'floor' truncates like the
-   * authors' `int(base_size * step)`; the two differ by at most one unit, which is negligible for
-   * 224² pixels but not for a 16-token sentence.
+   * How f·N becomes a count of units. 'floor' (default) truncates like the authors'
+   * `int(base_size * step)`, so our curves are theirs; 'round' rounds half up. The two differ by at
+   * most one unit, which is negligible for 224² pixels but not for a 16-token sentence.
    */
   count?: 'round' | 'floor';
 }
@@ -79,7 +79,7 @@ export function removalSteps(
   fractions: readonly number[] = DEFAULT_FRACTIONS,
   options: RemovalStepOptions = {},
 ): Int32Array[] {
-  const round = options.count ?? 'round';
+  const round = options.count ?? 'floor';
   if (round !== 'round' && round !== 'floor') throw new UsageError(`count must be 'round' or 'floor', got '${String(round)}'`);
   for (const f of fractions) checkFraction(f, 'perturbation fraction');
   const order = removalOrder(map, test);
