@@ -16,3 +16,13 @@ export { conservationReport, conservationViolations, type Drift } from './releva
 export { RULE_SETS, PAPER_RULES, BASELINE_RULES, getRuleSet, type RuleSet } from './relevance/rulesets.js';
 export { randomViT, VIT_B16 } from './models/random.js';
 export { gradientsAt } from './gradients.js';
+export { BertModel, type BertConfig } from './models/bert.js';
+export type { TokenInput, OcclusionMode } from './models/types.js';
+export { encodeText, idsToText, highlightWords, type LoadedText } from './text-inputs.js';
+export * from './text/index.js';
+export * from './tasks/index.js';
+export * from './eval/index.js';
+export { NORMALISERS, normalise, sparsemax, entmax15, type NormaliserName } from './normalisers.js';
+export { train, DEFAULT_TRAIN, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { TASKS, taskData, type TaskName } from './train/data.js';
+export { tokenHighlightHtml, tokenHighlightJson, type TokenHighlightInput } from './report/token-highlight.js';

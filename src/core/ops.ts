@@ -76,17 +76,6 @@ export function gelu(x: Tensor): Tensor {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
 }
 
-/** Dispose every tensor found in a (possibly nested) structure of arrays and plain objects. */
-export function disposeAll(value: unknown): void {
-  if (value instanceof tf.Tensor) {
-    value.dispose();
-  } else if (Array.isArray(value)) {
-    for (const v of value) disposeAll(v);
-  } else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
-    for (const v of Object.values(value)) disposeAll(v);
-  }
-}
-
 /**
  * Rows of an embedding table. While training (the table is a variable) the gradient is
  * oneHot(ids)ᵀ·dy, a 2-D product: gather's own gradient needs UnsortedSegmentSum, which wasm lacks.
