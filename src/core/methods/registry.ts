@@ -11,6 +11,7 @@ import { saliency } from './saliency.js';
 import { gradientInput } from './gradient-input.js';
 import { integratedGradients } from './integrated-gradients.js';
 import { occlusion } from './occlusion.js';
+import { randomBaseline } from './random.js';
 
 const METHODS: readonly ExplanationMethod[] = [
   transformerAttribution,
@@ -23,6 +24,7 @@ const METHODS: readonly ExplanationMethod[] = [
   gradientInput,
   integratedGradients,
   occlusion,
+  randomBaseline,
 ];
 
 export function listMethods(): readonly ExplanationMethod[] {
