@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { RelpropError } from '../core/errors.js';
 import { explainCommand } from './explain.js';
 import { trainCommand } from './train.js';
+import { compareCommand, mergeCommand } from './compare.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command()
@@ -16,6 +17,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   program.addCommand(explainCommand());
   program.addCommand(trainCommand());
+  program.addCommand(compareCommand());
+  program.addCommand(mergeCommand());
   try {
     await program.parseAsync([...argv]);
     return 0;
