@@ -22,7 +22,7 @@ import { RULE_SETS, getRuleSet } from '../core/relevance/rulesets.js';
 import { conservationReport } from '../core/relevance/ledger.js';
 import type { Explanation } from '../core/methods/types.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
-import { writePng } from '../core/image/io.js';
+import { writePng, type RgbImage } from '../core/image/io.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { integer } from './options.js';
 
@@ -173,8 +173,10 @@ async function runDefault(flags: ExplainFlags): Promise<void> {
   try {
     const method = flags.method;
     const [e] = await explain(model, loaded.input, { method, startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps });
-    const overlay = overlayHeatmap(loaded.view, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha });
-    await writePng(out, overlay);
+    // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
+    const big = scaleNearest(loaded.view, 4);
+    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha });
+    await writePng(out, sideBySide(big, overlay, 8));
     const positive = Array.from(e!.map, (v) => Math.max(0, v));
     const total = positive.reduce((a, b) => a + b, 0);
     const onObject = e!.space === 'patch' ? positive.reduce((a, v, i) => a + v * (sample.patchMask[i]! > 0 ? 1 : 0), 0) / (total || 1) : NaN;
@@ -189,6 +191,25 @@ async function runDefault(flags: ExplainFlags): Promise<void> {
     loaded.input.pixels.dispose();
     model.dispose();
   }
+}
+
+function scaleNearest(img: RgbImage, k: number): RgbImage {
+  const width = img.width * k;
+  const height = img.height * k;
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) data.set(img.data.subarray(3 * (Math.floor(y / k) * img.width + Math.floor(x / k)), 3 * (Math.floor(y / k) * img.width + Math.floor(x / k)) + 3), 3 * (y * width + x));
+  return { width, height, data };
+}
+
+/** Two images of the same height next to each other on white, `gap` pixels apart. */
+function sideBySide(a: RgbImage, b: RgbImage, gap: number): RgbImage {
+  const width = a.width + gap + b.width;
+  const height = Math.max(a.height, b.height);
+  const data = new Uint8Array(width * height * 3).fill(255);
+  for (const [img, x0] of [[a, 0], [b, a.width + gap]] as const)
+    for (let y = 0; y < img.height; y++) data.set(img.data.subarray(y * img.width * 3, (y + 1) * img.width * 3), (y * width + x0) * 3);
+  return { width, height, data };
 }
 
 /** The package's own folder (bin/ and models/ live there), wherever the command runs from. */
