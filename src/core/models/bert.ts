@@ -115,7 +115,12 @@ export class BertModel implements ClassifierModel {
       let x = embeddings;
       const layers: BertLayerRecord[] = W.layers.map((layer, l) => {
         const inputX = x;
-        const attn = attention(layer.attn, inputX, B, T, { mask, probes: options.probes?.[l], batched: options.batchedAttention });
+        const attn = attention(layer.attn, inputX, B, T, {
+          mask,
+          probes: options.probes?.[l],
+          batched: options.batchedAttention,
+          edit: options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined,
+        });
         const norm1Out = layerNorm(layer.norm1, tf.add(attn.output, inputX) as Tensor2D);
         const m = mlp(layer.mlp, norm1Out);
         x = layerNorm(layer.norm2, tf.add(m.output, norm1Out) as Tensor2D);
@@ -131,16 +136,17 @@ export class BertModel implements ClassifierModel {
     });
   }
 
-  predict(input: ModelInput): Tensor2D {
+  predict(input: ModelInput, options: Pick<ForwardOptions, 'attentionEdit'> = {}): Tensor2D {
     const { config: cfg, weights: W } = this;
     return tf.tidy(() => {
       const { embeddings, mask, B, T } = this.embed(this.tokenInput(input));
       let x = embeddings;
-      for (const layer of W.layers) {
+      for (const [l, layer] of W.layers.entries()) {
         const prev = x;
+        const edit = options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined;
         // One tidy per layer: only the hidden states outlive it.
         x = tf.tidy(() => {
-          const h = layerNorm(layer.norm1, tf.add(attention(layer.attn, prev, B, T, { mask }).output, prev) as Tensor2D);
+          const h = layerNorm(layer.norm1, tf.add(attention(layer.attn, prev, B, T, { mask, edit }).output, prev) as Tensor2D);
           return layerNorm(layer.norm2, tf.add(mlp(layer.mlp, h).output, h) as Tensor2D);
         });
         prev.dispose();

@@ -49,7 +49,12 @@ export interface AttentionOptions {
    * ones: faster for training small models, where per-op overhead dominates. No probes.
    */
   readonly batched?: boolean;
+  /** Replace A of (sample, head) before it is used: attention permutation and adversarial attention tests. */
+  readonly edit?: AttentionEdit;
 }
+
+/** A function of (A, sample, head) → A′, for one layer; differentiable when built from tf ops. */
+export type AttentionEdit = (probs: Tensor2D, sample: number, head: number) => Tensor2D;
 
 /**
  * Multi-head self-attention on a batch flattened to [B·T, D]. Each (sample, head) pair is a pair of
@@ -74,6 +79,7 @@ export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: 
       let scores = tf.mul(matmul(q, tf.transpose(k)), layer.scale) as Tensor2D;
       if (maskRow) scores = tf.add(scores, maskRow);
       let a = normalise(normaliser, scores);
+      if (options.edit) a = options.edit(a, b, h);
       const probe = options.probes?.[b * heads + h];
       if (probe) a = tf.add(a, probe);
       probs.push(a);

@@ -4,7 +4,7 @@
  * in the family's own file.
  */
 import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
-import type { AttentionRecord } from './layers.js';
+import type { AttentionEdit, AttentionRecord } from './layers.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 
@@ -44,6 +44,8 @@ export interface ForwardOptions {
   readonly inputValue?: Tensor;
   /** All heads in 3-D products (training small models); incompatible with probes. */
   readonly batchedAttention?: boolean;
+  /** Change one layer's attention weights (attention tests). */
+  readonly attentionEdit?: { readonly layer: number; readonly edit: AttentionEdit };
 }
 
 /** The result of a forward pass: logits plus every layer's attention record. */
@@ -102,7 +104,7 @@ export interface ClassifierModel {
   tokensOf(input: ModelInput): number;
   forward(input: ModelInput, options?: ForwardOptions): ForwardResult;
   /** Logits only, [B, C], freeing each layer's activations as it goes (occlusion, perturbation tests). */
-  predict(input: ModelInput): Tensor2D;
+  predict(input: ModelInput, options?: Pick<ForwardOptions, 'attentionEdit'>): Tensor2D;
   /**
    * Variants of sample b with one input unit occluded each (a token masked or removed, a patch set to
    * the baseline), batched, and where each unit sits in the map. Units not occluded (special tokens,

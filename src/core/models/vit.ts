@@ -146,7 +146,7 @@ export class ViTModel implements ClassifierModel {
       const blocks: ViTBlockRecord[] = W.blocks.map((block, l) => {
         const input = x;
         const norm1Out = layerNorm(block.norm1, input);
-        const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l], batched: options.batchedAttention });
+        const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l], batched: options.batchedAttention, edit: options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined });
         const mid = tf.add(input, attn.output) as Tensor2D;
         const norm2Out = layerNorm(block.norm2, mid);
         const m = mlp(block.mlp, norm2Out);
@@ -170,7 +170,7 @@ export class ViTModel implements ClassifierModel {
     return vitRelevance(this, fwd as ForwardResult<ViTRecord>, targets, rules, options);
   }
 
-  predict(input: ModelInput): Tensor2D {
+  predict(input: ModelInput, options: Pick<ForwardOptions, 'attentionEdit'> = {}): Tensor2D {
     const { config: cfg, weights: W } = this;
     const pixels = this.pixelsOf(input);
     this.checkPixels(pixels);
@@ -181,11 +181,12 @@ export class ViTModel implements ClassifierModel {
       const patchEmbeds = tf.reshape(linear(W.patchEmbed, patchify(pixels, cfg.patchSize)), [B, T - cfg.prefixTokens, D]);
       const prefix = tf.broadcastTo(tf.reshape(W.prefix, [1, cfg.prefixTokens, D]), [B, cfg.prefixTokens, D]);
       let x = tf.add(tf.reshape(tf.concat([prefix, patchEmbeds], 1), [B * T, D]), tf.tile(W.posEmbed, [B, 1])) as Tensor2D;
-      for (const block of W.blocks) {
+      for (const [l, block] of W.blocks.entries()) {
         const prev = x;
+        const edit = options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined;
         // One tidy per block: only the residual stream outlives it.
         x = tf.tidy(() => {
-          const mid = tf.add(prev, attention(block.attn, layerNorm(block.norm1, prev), B, T).output) as Tensor2D;
+          const mid = tf.add(prev, attention(block.attn, layerNorm(block.norm1, prev), B, T, { edit }).output) as Tensor2D;
           return tf.add(mid, mlp(block.mlp, layerNorm(block.norm2, mid)).output) as Tensor2D;
         });
         prev.dispose();
