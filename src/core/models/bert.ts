@@ -249,6 +249,10 @@ export class BertModel implements ClassifierModel {
     return { batches, positions, shape: [T], space: 'token', mode: used };
   }
 
+  hiddenStates(fwd: ForwardResult): readonly Tensor2D[] {
+    return (fwd as ForwardResult<BertRecord>).record.layers.map((l) => l.output);
+  }
+
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
     return bertRelevance(this, fwd as ForwardResult<BertRecord>, targets, rules, options);
   }
@@ -274,8 +278,8 @@ export class BertModel implements ClassifierModel {
   }
 
   /** Over the hidden axis: Σ|·| for saliency, Σ for signed attributions; one value per token. */
-  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'signed') {
-    const reduced = tf.tidy(() => tf.sum(mode === 'abs' ? tf.abs(attribution) : attribution, 1));
+  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'abs-sum' | 'signed') {
+    const reduced = tf.tidy(() => tf.sum(mode === 'signed' ? attribution : tf.abs(attribution), 1));
     const flat = reduced.dataSync() as Float32Array;
     reduced.dispose();
     const T = flat.length / batch;

@@ -111,6 +111,8 @@ export interface ClassifierModel {
    * padding) score 0.
    */
   occlusions(input: ModelInput, b: number, mode: OcclusionMode): Occlusions;
+  /** Each layer's output hidden states in a forward result, [B·T, D] (analyses of representations). */
+  hiddenStates(fwd: ForwardResult): readonly Tensor2D[];
   /** The family's relevance pass (its graph, in reverse) under a rule set, starting from one-hot targets. */
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult;
   /**
@@ -122,8 +124,11 @@ export interface ClassifierModel {
   gradientInput(input: ModelInput): Tensor;
   /** The integrated-gradients reference point for one sample's gradient input (batch 1); the caller disposes it. */
   gradientBaseline(input: ModelInput): Tensor;
-  /** Per-sample maps from attributions shaped like gradientInput: 'abs' (saliency) or 'signed' (× input, IG). */
-  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'signed'): { maps: Float32Array[]; shape: number[]; space: MapSpace };
+  /**
+   * Per-sample maps from attributions shaped like gradientInput: 'abs' (saliency: max over colours,
+   * Σ|·| over the hidden axis), 'abs-sum' (Σ|·| over colours or hidden axis) or 'signed' (Σ: × input, IG).
+   */
+  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'abs-sum' | 'signed'): { maps: Float32Array[]; shape: number[]; space: MapSpace };
   /** One sample of a batched input, as an input of batch 1 (the caller disposes its tensors). */
   sampleOf(input: ModelInput, b: number): ModelInput;
   dispose(): void;

@@ -166,6 +166,10 @@ export class ViTModel implements ClassifierModel {
     });
   }
 
+  hiddenStates(fwd: ForwardResult): readonly Tensor2D[] {
+    return (fwd as ForwardResult<ViTRecord>).record.blocks.map((b) => b.output);
+  }
+
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
     return vitRelevance(this, fwd as ForwardResult<ViTRecord>, targets, rules, options);
   }
@@ -237,9 +241,11 @@ export class ViTModel implements ClassifierModel {
   }
 
   /** Over colour channels: max |·| for saliency (Simonyan et al.), sum for signed attributions. */
-  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'signed') {
+  attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'abs-sum' | 'signed') {
     const [, , h, w] = attribution.shape as [number, number, number, number];
-    const reduced = tf.tidy(() => (mode === 'abs' ? tf.max(tf.abs(attribution), 1) : tf.sum(attribution, 1)));
+    const reduced = tf.tidy(() =>
+      mode === 'abs' ? tf.max(tf.abs(attribution), 1) : mode === 'abs-sum' ? tf.sum(tf.abs(attribution), 1) : tf.sum(attribution, 1),
+    );
     const flat = reduced.dataSync() as Float32Array;
     reduced.dispose();
     const n = h * w;
