@@ -36,9 +36,16 @@ function cspMeta(): Plugin {
 }
 
 export default defineConfig({
-  // Defaults: entry src/main/index.ts, ESM (package.json has "type": "module"),
-  // node_modules dependencies left external -> out/main/index.js.
-  main: {},
+  // ESM (package.json has "type": "module"), node_modules dependencies left
+  // external -> out/main/index.js. The compute worker is a second entry because
+  // the service starts it by file path (out/main/worker.js), not by import.
+  main: {
+    build: {
+      rolldownOptions: {
+        input: { index: 'src/main/index.ts', worker: 'src/main/worker.ts' },
+      },
+    },
+  },
   preload: {
     build: {
       // A sandboxed preload can require('electron') and nothing else: no ESM

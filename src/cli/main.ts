@@ -7,6 +7,7 @@ import { RelpropError } from '../core/errors.js';
 import { explainCommand } from './explain.js';
 import { trainCommand } from './train.js';
 import { compareCommand, mergeCommand } from './compare.js';
+import { serveCommand } from './serve.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command()
@@ -19,6 +20,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(trainCommand());
   program.addCommand(compareCommand());
   program.addCommand(mergeCommand());
+  program.addCommand(serveCommand());
   try {
     await program.parseAsync([...argv]);
     return 0;

@@ -1,14 +1,19 @@
-import { app, BrowserWindow, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { IPC_CHANNELS, type VersionInfo } from '../shared/api';
+import { API_METHODS, ipcChannel } from '../shared/api';
 import { contentSecurityPolicy } from '../shared/csp';
+import { createApiHandler } from './dispatch';
+import { RelpropService } from './service';
 
 // Built layout (electron-vite): out/main/index.js, out/preload/index.cjs,
 // out/renderer/index.html. The preload is CommonJS because sandboxed preloads
 // cannot load ES modules.
 const PRELOAD_PATH = join(import.meta.dirname, '../preload/index.cjs');
 const RENDERER_INDEX = resolve(import.meta.dirname, '../renderer/index.html');
+// out/main/ -> the package root, where the shipped models/ live. The worker
+// (out/main/worker.js, a second entry of the main build) sits next to us.
+const PACKAGE_ROOT = resolve(import.meta.dirname, '../..');
 
 // Honoured only when unpackaged: a packaged app must never be talked into
 // loading (and trusting) a URL taken from its environment.
@@ -47,11 +52,33 @@ function assertTrustedSender(event: IpcMainInvokeEvent): void {
   }
 }
 
+const log = (message: string): void => {
+  process.stderr.write(`relprop: ${message}\n`);
+};
+const service = new RelpropService({ packageRoot: PACKAGE_ROOT, workerFile: join(import.meta.dirname, 'worker.js'), log });
+
+// Every API method goes through the same handler as `relprop serve`, which
+// validates each request (shared/validate.ts) before the service sees it.
 function registerIpc(): void {
-  ipcMain.handle(IPC_CHANNELS.version, (event): VersionInfo => {
-    assertTrustedSender(event);
-    return { app: app.getVersion(), electron: process.versions.electron, node: process.versions.node };
-  });
+  const handler = createApiHandler(
+    service,
+    {
+      version: () => ({ app: app.getVersion(), electron: process.versions.electron ?? '', node: process.versions.node }),
+      pickModelFolder: async () => {
+        const win = BrowserWindow.getFocusedWindow();
+        const options = { title: 'Add a model folder', properties: ['openDirectory' as const] };
+        const result = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
+        return result.canceled ? null : (result.filePaths[0] ?? null);
+      },
+    },
+    log,
+  );
+  for (const method of API_METHODS) {
+    ipcMain.handle(ipcChannel(method), (event, request: unknown) => {
+      assertTrustedSender(event);
+      return handler(method, request);
+    });
+  }
 }
 
 // Applied to every webContents, not just our window, so nothing created later
@@ -111,6 +138,10 @@ app.on('web-contents-created', (_event, contents) => lockDown(contents));
 
 app.on('window-all-closed', () => {
   if (process.platform !== 'darwin') app.quit();
+});
+
+app.on('will-quit', () => {
+  void service.close();
 });
 
 await app.whenReady();

@@ -1,27 +1,34 @@
-import type { RelpropApi, VersionInfo } from '../../shared/api';
+import { API_METHODS, ApiError, unwrapEnvelope, type ApiMethod, type RelpropApi } from '../../shared/api';
 
-function isVersionInfo(value: unknown): value is VersionInfo {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return typeof v['app'] === 'string' && typeof v['electron'] === 'string' && typeof v['node'] === 'string';
+async function post(method: ApiMethod, request: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: request === undefined ? '' : JSON.stringify(request),
+    });
+  } catch {
+    throw new ApiError('the relprop server cannot be reached (is `relprop serve` still running?)', 'unavailable');
+  }
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    throw new ApiError(`${method}: the server answered HTTP ${res.status} without a JSON body`);
+  }
+  return unwrapEnvelope(body, method);
 }
 
-async function getJson(path: string): Promise<unknown> {
-  const res = await fetch(path, { headers: { accept: 'application/json' } });
-  if (!res.ok) throw new Error(`GET ${path} failed: HTTP ${res.status}`);
-  return res.json();
-}
+// Web mode: the same contract over HTTP (`relprop serve`), so components never
+// care which transport they run on. Errors arrive as envelopes in both modes
+// and are thrown here as ApiError with the service's own message.
+const httpApi = Object.fromEntries(API_METHODS.map((m) => [m, (request?: unknown) => post(m, request)])) as unknown as RelpropApi;
 
-// Web mode: the same contract over HTTP, so components never care which
-// transport they are running on. Responses are checked because, unlike the
-// preload, the server is a separate program that can drift.
-const httpApi: RelpropApi = {
-  async version() {
-    const body = await getJson('/api/version');
-    if (!isVersionInfo(body)) throw new Error('GET /api/version returned an unexpected body');
-    return body;
-  },
-};
+/** True in the Electron app (the preload provides the API), false in a browser. */
+export function isDesktop(): boolean {
+  return window.relprop !== undefined;
+}
 
 export function getApi(): RelpropApi {
   return window.relprop ?? httpApi;

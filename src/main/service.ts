@@ -1,0 +1,587 @@
+// The app's backend, shared by the Electron main process and `relprop serve`:
+// the model list (shipped + user-added, remembered in a settings file), the
+// open inputs, and explanation jobs. The core itself runs in a worker thread
+// (worker.ts), so this side stays free to answer requests while a method
+// runs, and a cancel can stop a method that is in the middle of a pass.
+
+import { randomUUID } from 'node:crypto';
+import { promises as fs, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import {
+  ApiError,
+  type ApiMethod,
+  type CompareRequest,
+  type ExplainRequest,
+  type ExplainResult,
+  type InputKind,
+  type JobQuery,
+  type JobStatus,
+  type JobTicket,
+  type MethodCatalogue,
+  type ModelInfo,
+  type OpenImageRequest,
+  type OpenTextRequest,
+  type OpenedInput,
+  type ReopenRequest,
+} from '../shared/api.js';
+import type { KnownModel, ValidationContext } from '../shared/validate.js';
+import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerReplyValue, WorkerRequest } from './protocol.js';
+
+export interface ServiceOptions {
+  /** The package folder: shipped models are read from its `models/`. */
+  readonly packageRoot: string;
+  /** Default: settingsPath(). */
+  readonly settingsFile?: string;
+  /** The built worker (worker.js); default: next to this module. */
+  readonly workerFile?: string;
+  /** Where non-fatal problems go (a settings file that cannot be read). */
+  readonly log?: (message: string) => void;
+}
+
+/** Inputs kept open; opening more forgets the least recently used. */
+const MAX_INPUTS = 6;
+/** Finished jobs kept for polling. */
+const MAX_JOBS = 100;
+/** How long a running method may take to notice a cancel before its worker is stopped. */
+const CANCEL_GRACE_MS = 1500;
+
+const IMAGE_FAMILIES = new Set(['vit', 'deit']);
+const TEXT_FAMILIES = new Set(['bert', 'roberta', 'distilbert']);
+
+/** `$RELPROP_SETTINGS`, else `$XDG_CONFIG_HOME/relprop/settings.json`, else `~/.config/relprop/settings.json`. */
+export function settingsPath(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env['RELPROP_SETTINGS'];
+  if (explicit) return path.resolve(explicit);
+  const xdg = env['XDG_CONFIG_HOME'];
+  // The XDG spec says relative values are invalid and must be ignored.
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.config');
+  return path.join(base, 'relprop', 'settings.json');
+}
+
+interface Settings {
+  version: 1;
+  /** Absolute folders the user added, in the order added. */
+  models: string[];
+}
+
+interface ModelEntry {
+  readonly info: ModelInfo;
+  readonly numClasses: number | null;
+}
+
+interface OpenInput {
+  readonly source: InputSource;
+  readonly kind: InputKind;
+}
+
+interface Job {
+  readonly id: string;
+  readonly methods: readonly string[];
+  state: JobStatus['state'];
+  done: number;
+  current: string | null;
+  readonly startedAt: number;
+  endedAt: number | null;
+  results: ExplainResult[];
+  error?: string;
+  /** The worker request carrying it, while in flight. */
+  requestId: number | null;
+  /** True once the worker has begun it (cancelling then may need the worker stopped). */
+  begun: boolean;
+  killTimer: ReturnType<typeof setTimeout> | null;
+}
+
+type RequestMessage = DistributiveOmit<WorkerRequest, 'id'>;
+
+interface Pending {
+  resolve(value: WorkerReplyValue): void;
+  reject(error: Error): void;
+  /** Builds the message (again, for a fresh worker: sources are re-attached as needed). */
+  build(): RequestMessage;
+  jobId?: string;
+}
+
+type JsonObject = Record<string, unknown>;
+
+async function readJsonObject(file: string): Promise<JsonObject> {
+  const value: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('expected a JSON object');
+  return value as JsonObject;
+}
+
+/** What a model folder is, from its config.json alone (loading weights would take seconds for big models). */
+async function describeFolder(dir: string): Promise<{ kind: InputKind; family: string; labels: string[]; numClasses: number | null }> {
+  let config: JsonObject;
+  try {
+    config = await readJsonObject(path.join(dir, 'config.json'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ApiError(code === 'ENOENT' ? `${dir}: not a model folder (no config.json)` : `${dir}/config.json: ${(err as Error).message}`, 'bad-request');
+  }
+  const family = String(config['model_type'] ?? (typeof config['architecture'] === 'string' ? 'vit' : ''));
+  const kind: InputKind | null = IMAGE_FAMILIES.has(family) ? 'image' : TEXT_FAMILIES.has(family) ? 'text' : null;
+  if (!kind) {
+    throw new ApiError(`${dir}: unsupported model_type '${family}' (supported: ${[...IMAGE_FAMILIES, ...TEXT_FAMILIES].join(', ')})`, 'bad-request');
+  }
+  const files = await fs.readdir(dir);
+  if (!files.some((f) => f.endsWith('.safetensors'))) throw new ApiError(`${dir}: no *.safetensors file in the folder`, 'bad-request');
+  const id2label = config['id2label'];
+  const labelMap = id2label && typeof id2label === 'object' && !Array.isArray(id2label) ? (id2label as JsonObject) : {};
+  const declared = [config['num_labels'], config['num_classes']].find((n): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0);
+  const keys = Object.keys(labelMap).map(Number).filter((k) => Number.isInteger(k) && k >= 0);
+  const numClasses = declared ?? (keys.length ? Math.max(...keys) + 1 : null);
+  const labels = numClasses === null ? [] : Array.from({ length: numClasses }, (_, i) => (typeof labelMap[String(i)] === 'string' ? (labelMap[String(i)] as string) : `class ${i}`));
+  return { kind, family, labels, numClasses };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export class RelpropService {
+  readonly settingsFile: string;
+  private readonly modelsDir: string;
+  private readonly workerFile: string;
+  private readonly log: (message: string) => void;
+
+  private models = new Map<string, ModelEntry>();
+  private modelsLoaded: Promise<void> | null = null;
+  /** Class names the worker reported once it loaded a model, by folder. */
+  private readonly learnedLabels = new Map<string, string[]>();
+  private catalogueCache: Promise<MethodCatalogue> | null = null;
+
+  private readonly inputs = new Map<string, OpenInput>();
+  private readonly jobs = new Map<string, Job>();
+
+  private worker: Worker | null = null;
+  private nextRequestId = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** Inputs the current worker holds; a fresh worker is sent their sources again. */
+  private readonly workerHas = new Set<string>();
+  private closed = false;
+
+  constructor(options: ServiceOptions) {
+    this.modelsDir = path.join(options.packageRoot, 'models');
+    this.settingsFile = options.settingsFile ?? settingsPath();
+    this.workerFile = options.workerFile ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.js');
+    this.log = options.log ?? ((m) => process.stderr.write(`relprop: ${m}\n`));
+  }
+
+  // --- Validation ------------------------------------------------------------
+
+  /** What the validators check requests against; waits for the model list and, where needed, the method registry. */
+  async validationContext(method: ApiMethod): Promise<ValidationContext> {
+    const needsCatalogue = method === 'explain' || method === 'compare';
+    const needsModels = needsCatalogue || method === 'openImage' || method === 'openText' || method === 'reopen';
+    const [catalogue] = await Promise.all([needsCatalogue ? this.listMethods() : null, needsModels ? this.ensureModels() : null]);
+    const known = new Map<string, KnownModel>();
+    for (const [id, e] of this.models) {
+      known.set(id, { kind: e.info.kind, numClasses: e.info.labels.length || e.numClasses, ...(e.info.problem ? { problem: e.info.problem } : {}) });
+    }
+    return {
+      methodIds: catalogue?.methods.map((m) => m.id) ?? [],
+      ruleSetIds: catalogue?.ruleSets.map((r) => r.id) ?? [],
+      models: known,
+      isDirectory,
+    };
+  }
+
+  // --- Models -------------------------------------------------------------------
+
+  private ensureModels(): Promise<void> {
+    this.modelsLoaded ??= this.refreshModels();
+    return this.modelsLoaded;
+  }
+
+  private async readSettings(): Promise<Settings> {
+    let raw: JsonObject;
+    try {
+      raw = await readJsonObject(this.settingsFile);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log(`ignoring the settings file ${this.settingsFile}: ${(err as Error).message}`);
+      return { version: 1, models: [] };
+    }
+    const list = Array.isArray(raw['models']) ? raw['models'] : [];
+    return { version: 1, models: list.filter((p): p is string => typeof p === 'string' && path.isAbsolute(p) && !p.includes('\u0000')) };
+  }
+
+  private async writeSettings(settings: Settings): Promise<void> {
+    await fs.mkdir(path.dirname(this.settingsFile), { recursive: true });
+    // Write then rename, so a crash mid-write never leaves a half file that loses every added model.
+    const tmp = `${this.settingsFile}.${process.pid}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(settings, null, 2) + '\n');
+    await fs.rename(tmp, this.settingsFile);
+  }
+
+  private async entryFor(id: string, dir: string, source: ModelInfo['source']): Promise<ModelEntry> {
+    const name = path.basename(dir);
+    try {
+      const d = await describeFolder(dir);
+      const labels = this.learnedLabels.get(dir) ?? d.labels;
+      return { info: { id, name, path: dir, source, kind: d.kind, family: d.family, labels }, numClasses: labels.length || d.numClasses };
+    } catch (err) {
+      const problem = isDirectory(dir) ? (err as Error).message : 'the folder no longer exists';
+      return { info: { id, name, path: dir, source, kind: 'image', family: '', labels: [], problem }, numClasses: null };
+    }
+  }
+
+  private async refreshModels(): Promise<void> {
+    const next = new Map<string, ModelEntry>();
+    let shipped: string[] = [];
+    try {
+      shipped = (await fs.readdir(this.modelsDir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
+    } catch {
+      // No models/ folder (a trimmed install): only added models.
+    }
+    for (const name of shipped) {
+      const dir = path.join(this.modelsDir, name);
+      const entry = await this.entryFor(name, dir, 'shipped');
+      // A folder without a usable config is work in progress (a model being trained), not a shipped model.
+      if (!entry.info.problem) next.set(name, entry);
+    }
+    for (const dir of (await this.readSettings()).models) {
+      const base = `user/${path.basename(dir)}`;
+      let id = base;
+      for (let n = 2; next.has(id); n++) id = `${base}-${n}`;
+      next.set(id, await this.entryFor(id, dir, 'added'));
+    }
+    this.models = next;
+  }
+
+  async listModels(): Promise<ModelInfo[]> {
+    this.modelsLoaded = this.refreshModels();
+    await this.modelsLoaded;
+    return [...this.models.values()].map((e) => e.info);
+  }
+
+  /** `folder` has been validated as an absolute existing folder. */
+  async addModel(folder: string): Promise<ModelInfo> {
+    const dir = await fs.realpath(folder);
+    await describeFolder(dir); // refuses what is not a model folder, with the reason
+    await this.ensureModels();
+    const existing = [...this.models.values()].find((e) => e.info.path === dir);
+    if (existing && !existing.info.problem) return existing.info;
+    const settings = await this.readSettings();
+    if (!settings.models.includes(dir)) {
+      settings.models.push(dir);
+      await this.writeSettings(settings);
+    }
+    await this.listModels();
+    const added = [...this.models.values()].find((e) => e.info.path === dir);
+    if (!added) throw new ApiError(`${dir}: the model could not be added`);
+    return added.info;
+  }
+
+  private modelRef(modelId: string): { ref: ModelRef; info: ModelInfo } {
+    const e = this.models.get(modelId);
+    if (!e) throw new ApiError(`unknown model '${modelId}'`, 'not-found');
+    return { ref: { id: modelId, dir: e.info.path }, info: e.info };
+  }
+
+  // --- Methods ------------------------------------------------------------------
+
+  listMethods(): Promise<MethodCatalogue> {
+    if (!this.catalogueCache) {
+      this.catalogueCache = this.request(() => ({ type: 'catalogue' })) as Promise<MethodCatalogue>;
+      this.catalogueCache.catch(() => (this.catalogueCache = null));
+    }
+    return this.catalogueCache;
+  }
+
+  // --- Inputs ------------------------------------------------------------------
+
+  async openImage(req: OpenImageRequest): Promise<OpenedInput> {
+    const bytes = Buffer.from(req.bytes, 'base64');
+    return this.open(randomUUID(), req.modelId, { kind: 'image', name: req.name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+  }
+
+  async openText(req: OpenTextRequest): Promise<OpenedInput> {
+    return this.open(randomUUID(), req.modelId, { kind: 'text', name: 'text', text: req.text });
+  }
+
+  async reopen(req: ReopenRequest): Promise<OpenedInput> {
+    const input = this.input(req.inputId);
+    return this.open(req.inputId, req.modelId, input.source);
+  }
+
+  private input(inputId: string): OpenInput {
+    const input = this.inputs.get(inputId);
+    if (!input) throw new ApiError('this input is no longer open (only the latest few are kept); open it again', 'not-found');
+    // Most recently used last, so eviction drops the oldest.
+    this.inputs.delete(inputId);
+    this.inputs.set(inputId, input);
+    return input;
+  }
+
+  private checkKind(modelId: string, kind: InputKind): ModelRef {
+    const { ref, info } = this.modelRef(modelId);
+    if (info.kind !== kind) throw new ApiError(`model '${modelId}' takes ${info.kind === 'image' ? 'images' : 'text'}, and this input is ${kind === 'image' ? 'an image' : 'text'}`, 'bad-request');
+    return ref;
+  }
+
+  private async open(inputId: string, modelId: string, source: InputSource): Promise<OpenedInput> {
+    const ref = this.checkKind(modelId, source.kind);
+    let reply: OpenReply;
+    try {
+      reply = (await this.request(() => ({ type: 'open', inputId, model: ref, ...this.sourceIfNeeded(inputId, source) }))) as OpenReply;
+    } catch (err) {
+      // The worker drops a source it could not open; sending it again next time is harmless.
+      this.workerHas.delete(inputId);
+      throw err;
+    }
+    if (!this.inputs.has(inputId)) {
+      this.inputs.set(inputId, { source, kind: source.kind });
+      this.evictInputs();
+    }
+    this.learnLabels(ref, reply.labels);
+    return { inputId, modelId, ...reply.opened };
+  }
+
+  private sourceIfNeeded(inputId: string, source: InputSource): { source?: InputSource } {
+    if (this.workerHas.has(inputId)) return {};
+    this.workerHas.add(inputId);
+    return { source };
+  }
+
+  private evictInputs(): void {
+    while (this.inputs.size > MAX_INPUTS) {
+      const oldest = this.inputs.keys().next().value as string;
+      this.inputs.delete(oldest);
+      this.workerHas.delete(oldest);
+      this.worker?.postMessage({ type: 'forget', inputId: oldest });
+    }
+  }
+
+  private learnLabels(ref: ModelRef, labels: string[]): void {
+    this.learnedLabels.set(ref.dir, labels);
+    const e = this.models.get(ref.id);
+    if (e && e.info.labels.length !== labels.length) this.models.set(ref.id, { info: { ...e.info, labels }, numClasses: labels.length });
+  }
+
+  // --- Jobs ---------------------------------------------------------------------
+
+  explain(req: ExplainRequest): Promise<JobTicket> {
+    return this.compare({ inputId: req.inputId, modelId: req.modelId, methods: [req.method], ...(req.target !== undefined ? { target: req.target } : {}), ...(req.options ? { options: req.options } : {}) });
+  }
+
+  async compare(req: CompareRequest): Promise<JobTicket> {
+    const input = this.input(req.inputId);
+    const ref = this.checkKind(req.modelId, input.kind);
+    const job: Job = {
+      id: randomUUID(),
+      methods: req.methods,
+      state: 'queued',
+      done: 0,
+      current: null,
+      startedAt: Date.now(),
+      endedAt: null,
+      results: [],
+      requestId: null,
+      begun: false,
+      killTimer: null,
+    };
+    this.jobs.set(job.id, job);
+    this.pruneJobs();
+    const reply = this.request(
+      () => ({
+        type: 'explain',
+        jobId: job.id,
+        inputId: req.inputId,
+        model: ref,
+        ...this.sourceIfNeeded(req.inputId, input.source),
+        methods: req.methods,
+        ...(req.target !== undefined ? { target: req.target } : {}),
+        options: req.options ?? {},
+      }),
+      (id) => (job.requestId = id),
+      job.id,
+    );
+    reply.then(
+      (value) => {
+        this.endJob(job, 'cancelled' in value && value.cancelled ? 'cancelled' : 'done');
+      },
+      (err: Error) => this.endJob(job, 'failed', err.message),
+    );
+    return { jobId: job.id };
+  }
+
+  private endJob(job: Job, state: 'done' | 'failed' | 'cancelled', error?: string): void {
+    if (job.killTimer) clearTimeout(job.killTimer);
+    job.killTimer = null;
+    job.requestId = null;
+    job.current = null;
+    // A job the user cancelled stays cancelled, whatever its request then reports.
+    if (job.state === 'cancelled') return;
+    job.state = state;
+    job.endedAt = Date.now();
+    if (error !== undefined) job.error = error;
+  }
+
+  private pruneJobs(): void {
+    for (const [id, j] of this.jobs) {
+      if (this.jobs.size <= MAX_JOBS) break;
+      if (j.state !== 'queued' && j.state !== 'running') this.jobs.delete(id);
+    }
+  }
+
+  private getJob(id: string): Job {
+    const job = this.jobs.get(id);
+    if (!job) throw new ApiError(`unknown job '${id}'`, 'not-found');
+    return job;
+  }
+
+  job(query: JobQuery): JobStatus {
+    const job = this.getJob(query.id);
+    return {
+      id: job.id,
+      state: job.state,
+      done: job.done,
+      total: job.methods.length,
+      current: job.current,
+      elapsedMs: (job.endedAt ?? Date.now()) - job.startedAt,
+      results: job.results.slice(query.from ?? 0),
+      ...(job.error !== undefined ? { error: job.error } : {}),
+    };
+  }
+
+  cancel(id: string): JobStatus {
+    const job = this.getJob(id);
+    if (job.state === 'queued' || job.state === 'running') {
+      job.state = 'cancelled';
+      job.endedAt = Date.now();
+      job.current = null;
+      this.worker?.postMessage({ type: 'cancel', jobId: id });
+      if (job.begun) this.armKill(job);
+    }
+    return this.job({ id, from: job.results.length });
+  }
+
+  /** A method cannot look at messages mid-pass; if it does not stop soon, stop its worker. */
+  private armKill(job: Job): void {
+    if (job.killTimer || job.requestId === null) return;
+    job.killTimer = setTimeout(() => {
+      job.killTimer = null;
+      if (job.requestId !== null && this.pending.has(job.requestId)) this.restartWorker(job.requestId);
+    }, CANCEL_GRACE_MS);
+    job.killTimer.unref?.();
+  }
+
+  private onEvent(event: WorkerEvent): void {
+    if (event.type === 'reply') {
+      const p = this.pending.get(event.id);
+      if (!p) return;
+      this.pending.delete(event.id);
+      if (event.ok) p.resolve(event.value);
+      else p.reject(new ApiError(event.error, event.code));
+      return;
+    }
+    const job = this.jobs.get(event.jobId);
+    if (!job) return;
+    if (event.type === 'started') {
+      job.begun = true;
+      if (job.state === 'cancelled') this.armKill(job);
+      else job.state = 'running';
+    } else if (job.state !== 'cancelled') {
+      if (event.type === 'progress') {
+        job.done = event.done;
+        job.current = event.current;
+      } else {
+        job.results.push(event.result);
+      }
+    }
+  }
+
+  // --- The worker ---------------------------------------------------------------
+
+  private ensureWorker(): Worker {
+    if (this.closed) throw new ApiError('the relprop service has stopped', 'unavailable');
+    if (this.worker) return this.worker;
+    const worker = new Worker(this.workerFile);
+    // The HTTP server or the app window keeps the process alive; an idle worker should not.
+    worker.unref();
+    worker.on('message', (event: WorkerEvent) => this.onEvent(event));
+    worker.on('error', (err) => {
+      if (this.worker === worker) this.workerGone(`the compute worker failed: ${err.message}`);
+    });
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.workerGone(`the compute worker exited (code ${code})`);
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private workerGone(reason: string): void {
+    this.worker = null;
+    this.workerHas.clear();
+    this.catalogueCache = null;
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(new ApiError(reason));
+  }
+
+  /**
+   * Stop a worker stuck in a cancelled job's method. Requests queued behind it did nothing wrong:
+   * they are sent again, in order, to a fresh worker (which is sent the inputs' sources anew).
+   */
+  private restartWorker(cancelledRequest: number): void {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = null;
+    this.workerHas.clear();
+    void worker.terminate();
+    const stopped = this.pending.get(cancelledRequest);
+    this.pending.delete(cancelledRequest);
+    stopped?.reject(new ApiError('cancelled'));
+    for (const [id, p] of this.pending) {
+      if (p.jobId && this.jobs.get(p.jobId)?.state === 'cancelled') {
+        this.pending.delete(id);
+        p.reject(new ApiError('cancelled'));
+        continue;
+      }
+      if (p.jobId) {
+        const job = this.jobs.get(p.jobId);
+        // Nothing queued behind the running job has begun, but make a resent job start clean regardless.
+        if (job) {
+          job.results.length = 0;
+          job.done = 0;
+          job.begun = false;
+        }
+      }
+      this.ensureWorker().postMessage({ ...p.build(), id });
+    }
+  }
+
+  private request(build: () => RequestMessage, onId?: (id: number) => void, jobId?: string): Promise<WorkerReplyValue> {
+    return new Promise<WorkerReplyValue>((resolve, reject) => {
+      let worker: Worker;
+      try {
+        worker = this.ensureWorker();
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      const id = this.nextRequestId++;
+      this.pending.set(id, { resolve, reject, build, ...(jobId !== undefined ? { jobId } : {}) });
+      onId?.(id);
+      worker.postMessage({ ...build(), id });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    if (worker) {
+      this.workerGone('the relprop service has stopped');
+      await worker.terminate();
+    }
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,0 +1,344 @@
+// The compute worker: the only place the core (TensorFlow.js) runs for the app.
+// A forward or relevance pass blocks its thread for as long as it takes, so it
+// must not be the thread that answers HTTP or IPC; and a stuck pass can then be
+// stopped by terminating this thread without taking the app down.
+//
+// Requests are handled one at a time, in order. Between methods the worker
+// yields to its event loop so that a 'cancel' can arrive and stop a job
+// without losing the loaded models.
+
+import { parentPort } from 'node:worker_threads';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ensureBackend } from '../core/backend.js';
+import { ExplainContext } from '../core/context.js';
+import { RelpropError } from '../core/errors.js';
+import { decodeImage, encodePng, type RgbImage } from '../core/image/io.js';
+import { overlayHeatmap } from '../core/image/overlay.js';
+import { resizeImage } from '../core/image/preprocess.js';
+import { imageToInput } from '../core/inputs.js';
+import { getMethod, listMethods } from '../core/methods/registry.js';
+import type { MethodOptions } from '../core/methods/types.js';
+import { BertModel } from '../core/models/bert.js';
+import { loadModel } from '../core/models/load.js';
+import { disposeInput, type ClassifierModel, type ModelInput } from '../core/models/types.js';
+import { ViTModel } from '../core/models/vit.js';
+import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.js';
+import { RULE_SETS } from '../core/relevance/rulesets.js';
+import { encodeText, highlightWords } from '../core/text-inputs.js';
+import type { Encoding } from '../core/text/tokenizer.js';
+import {
+  COLORMAP_IDS,
+  CONSERVATION_TOLERANCE,
+  type ClassScore,
+  type ExplainOptions,
+  type ExplainResult,
+  type LedgerSummary,
+  type MethodCatalogue,
+  type MethodOptionName,
+  type OpenedInput,
+} from '../shared/api.js';
+import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerMessage, WorkerReplyValue, WorkerRequest } from './protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('relprop: worker.js must be started as a worker thread');
+
+/** Overlays and previews are drawn at most this large: a 24-megapixel photo would make a 70 MB data URL. */
+const MAX_PREVIEW_SIDE = 1024;
+/** Models kept loaded; the least recently used beyond this is disposed. */
+const MAX_MODELS = 3;
+/** Prepared (input, model) pairs kept with their forward pass and caches. */
+const MAX_PREPARED = 2;
+
+interface Prepared {
+  readonly key: string;
+  readonly modelId: string;
+  readonly dir: string;
+  readonly model: ClassifierModel;
+  readonly input: ModelInput;
+  readonly ctx: ExplainContext;
+  readonly opened: OpenReply['opened'];
+  /** Images: the picture overlays are drawn on. */
+  readonly base: RgbImage | null;
+  /** Text: the tokenisation, to put relevance back on words. */
+  readonly encoding: Encoding | null;
+}
+
+const sources = new Map<string, InputSource>();
+const models = new Map<string, Promise<ClassifierModel>>();
+const modelWarnings = new Map<string, string[]>();
+const prepared = new Map<string, Prepared>();
+const cancelled = new Set<string>();
+
+function send(event: WorkerEvent): void {
+  port!.postMessage(event);
+}
+
+function touch<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+}
+
+async function getModel(ref: ModelRef): Promise<ClassifierModel> {
+  let m = models.get(ref.dir);
+  if (!m) {
+    const warnings: string[] = [];
+    m = loadModel(ref.dir, { warn: (w) => warnings.push(w) });
+    modelWarnings.set(ref.dir, warnings);
+    // A failed load must not stay cached: the user may fix the folder and retry.
+    m.catch(() => models.delete(ref.dir));
+  }
+  touch(models, ref.dir, m);
+  while (models.size > MAX_MODELS) {
+    const [oldDir, old] = models.entries().next().value as [string, Promise<ClassifierModel>];
+    models.delete(oldDir);
+    for (const p of [...prepared.values()]) if (p.dir === oldDir) dropPrepared(p.key);
+    void old.then((x) => x.dispose(), () => undefined);
+  }
+  return m;
+}
+
+function dropPrepared(key: string): void {
+  const p = prepared.get(key);
+  if (!p) return;
+  prepared.delete(key);
+  p.ctx.dispose();
+  disposeInput(p.input);
+}
+
+function softmax(xs: ArrayLike<number>): number[] {
+  let m = -Infinity;
+  for (let i = 0; i < xs.length; i++) m = Math.max(m, xs[i]!);
+  const e = Array.from(xs, (x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+function topClasses(logits: ArrayLike<number>, labels: readonly string[], k = 5): ClassScore[] {
+  return softmax(logits)
+    .map((probability, classId) => ({ classId, label: labels[classId] ?? `class ${classId}`, probability }))
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, k);
+}
+
+function fitWithin(img: RgbImage, side: number): RgbImage {
+  const scale = side / Math.max(img.width, img.height);
+  if (scale >= 1) return img;
+  return resizeImage(img, Math.max(1, Math.round(img.width * scale)), Math.max(1, Math.round(img.height * scale)), 'bilinear');
+}
+
+async function pngDataUrl(img: RgbImage): Promise<string> {
+  return `data:image/png;base64,${Buffer.from(await encodePng(img)).toString('base64')}`;
+}
+
+async function prepare(inputId: string, ref: ModelRef): Promise<Prepared> {
+  const key = `${inputId}\u0000${ref.id}`;
+  const have = prepared.get(key);
+  if (have) {
+    touch(prepared, key, have);
+    return have;
+  }
+  const source = sources.get(inputId);
+  if (!source) throw new RelpropError('this input is no longer open; open it again');
+  const model = await getModel(ref);
+  const warnings = [...(modelWarnings.get(ref.dir) ?? [])];
+  let input: ModelInput;
+  let base: RgbImage | null = null;
+  let encoding: Encoding | null = null;
+  let preview: OpenedInput['preview'];
+  if (source.kind === 'image') {
+    if (!(model instanceof ViTModel)) throw new RelpropError(`model '${ref.id}' takes text, not images`);
+    const img = await decodeImage(source.bytes, source.name);
+    const loaded = imageToInput(model, img);
+    input = loaded.input;
+    // Overlays go on the whole picture when the model sees all of it, else on the model's crop.
+    base = fitWithin(loaded.original ?? loaded.view, MAX_PREVIEW_SIDE);
+    preview = { kind: 'image', png: await pngDataUrl(base), width: base.width, height: base.height, originalWidth: img.width, originalHeight: img.height };
+  } else {
+    if (!(model instanceof BertModel)) throw new RelpropError(`model '${ref.id}' takes images, not text`);
+    const loaded = encodeText(model, source.text, (w) => warnings.push(w));
+    input = loaded.input;
+    encoding = loaded.encoding!;
+    const enc = encoding;
+    preview = {
+      kind: 'text',
+      text: source.text,
+      truncated: enc.truncated,
+      words: enc.words.map((w) => ({ text: w.text, start: w.start, end: w.end })),
+      tokens: enc.tokens.map((token, t) => ({ token, start: enc.offsets[t]![0], end: enc.offsets[t]![1], special: enc.special[t]!, word: enc.wordIds[t] ?? null })),
+    };
+  }
+  const ctx = new ExplainContext(model, input);
+  let logits: Float32Array;
+  try {
+    logits = ctx.logits()[0]!;
+  } catch (err) {
+    ctx.dispose();
+    disposeInput(input);
+    throw err;
+  }
+  const p: Prepared = {
+    key,
+    modelId: ref.id,
+    dir: ref.dir,
+    model,
+    input,
+    ctx,
+    base,
+    encoding,
+    opened: { kind: source.kind, name: source.name, preview, prediction: topClasses(logits, model.labels), warnings },
+  };
+  prepared.set(key, p);
+  while (prepared.size > MAX_PREPARED) dropPrepared(prepared.keys().next().value as string);
+  return p;
+}
+
+function ledgerSummary(ledger: readonly LedgerEntry[] | null): LedgerSummary | null {
+  if (!ledger || ledger.length === 0) return null;
+  const drifts = conservationReport(ledger);
+  let worst = 0;
+  drifts.forEach((d, i) => {
+    // NaN drift (a relevance total that blew up) must count as the worst, not be skipped by `>`.
+    if (!(d.drift <= drifts[worst]!.drift)) worst = i;
+  });
+  const finite = (x: number): number => (Number.isFinite(x) ? x : Number.MAX_VALUE);
+  const largest = drifts[worst]!.drift;
+  return {
+    tolerance: CONSERVATION_TOLERANCE,
+    conserved: drifts.every((d) => d.drift <= CONSERVATION_TOLERANCE),
+    largestDrift: finite(largest),
+    largestDriftLayer: drifts[worst]!.layer,
+    first: { layer: ledger[0]!.layer, relevance: finite(ledger[0]!.relevanceIn) },
+    last: { layer: ledger[ledger.length - 1]!.layer, relevance: finite(ledger[ledger.length - 1]!.relevanceOut) },
+    rows: ledger.map((e, i) => ({
+      layer: e.layer,
+      kind: e.kind,
+      depth: e.depth,
+      relevanceIn: finite(e.relevanceIn),
+      relevanceOut: finite(e.relevanceOut),
+      ...(e.branches ? { branches: e.branches.map(finite) } : {}),
+      drift: finite(drifts[i]!.drift),
+    })),
+  };
+}
+
+const METHOD_OPTIONS: readonly MethodOptionName[] = ['startLayer', 'rules', 'steps', 'occlusion'];
+
+async function explainOne(p: Prepared, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {
+  const method = getMethod(methodId);
+  // Each method gets only the options it reads, so one options object can serve a whole compare grid.
+  const used: { -readonly [K in keyof MethodOptions]: MethodOptions[K] } = {};
+  for (const name of METHOD_OPTIONS) {
+    if (options[name] !== undefined && method.options.includes(name)) Object.assign(used, { [name]: options[name] });
+  }
+  const t0 = performance.now();
+  const [e] = await method.attribute(p.ctx, [target], used);
+  const ms = performance.now() - t0;
+  const explanation = e!;
+  const data = Array.from(explanation.map, (v) => (Number.isFinite(v) ? v : 0));
+  const common = {
+    inputId,
+    modelId: p.modelId,
+    method: method.id,
+    methodTitle: method.title,
+    signed: method.signed,
+    target: explanation.target,
+    targetLabel: p.model.labels[explanation.target] ?? `class ${explanation.target}`,
+    map: { shape: [...explanation.shape], data },
+    space: explanation.space,
+    ledger: ledgerSummary(explanation.ledger),
+    ms,
+  };
+  if (p.base) {
+    const colormap = options.colormap ?? (method.signed ? 'bwr' : 'jet');
+    const alpha = options.alpha ?? 0.5;
+    const overlay = overlayHeatmap(p.base, data, explanation.shape as [number, number], { colormap, alpha });
+    return { ...common, kind: 'image', options: { ...used, colormap, alpha }, overlayPng: await pngDataUrl(overlay) };
+  }
+  const enc = p.encoding!;
+  return {
+    ...common,
+    kind: 'text',
+    options: used,
+    words: highlightWords(enc, data).map((w) => ({ text: w.text, start: w.start, end: w.end, relevance: w.relevance })),
+    tokens: enc.tokens.map((token, t) => ({ token, relevance: data[t] ?? 0, special: enc.special[t]! })),
+  };
+}
+
+function catalogue(): MethodCatalogue {
+  return {
+    methods: listMethods().map((m) => ({
+      id: m.id,
+      title: m.title,
+      reference: m.reference,
+      targetDependent: m.targetDependent,
+      signed: m.signed,
+      options: [...m.options],
+    })),
+    ruleSets: RULE_SETS.map((r) => ({ id: r.id, description: r.description })),
+    colormaps: [...COLORMAP_IDS],
+  };
+}
+
+async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
+  switch (req.type) {
+    case 'catalogue':
+      return catalogue();
+    case 'open': {
+      if (req.source) sources.set(req.inputId, req.source);
+      try {
+        const p = await prepare(req.inputId, req.model);
+        return { opened: p.opened, labels: [...p.model.labels] };
+      } catch (err) {
+        // A source that could not be opened (corrupt image) is not kept.
+        if (req.source && ![...prepared.keys()].some((k) => k.startsWith(`${req.inputId}\u0000`))) sources.delete(req.inputId);
+        throw err;
+      }
+    }
+    case 'explain': {
+      if (req.source) sources.set(req.inputId, req.source);
+      if (cancelled.delete(req.jobId)) return { cancelled: true };
+      send({ type: 'started', jobId: req.jobId, total: req.methods.length });
+      const p = await prepare(req.inputId, req.model);
+      const target = req.target ?? p.ctx.predictions()[0]!;
+      for (let i = 0; i < req.methods.length; i++) {
+        await yieldToEventLoop();
+        if (cancelled.delete(req.jobId)) return { cancelled: true };
+        send({ type: 'progress', jobId: req.jobId, done: i, current: req.methods[i]! });
+        send({ type: 'result', jobId: req.jobId, result: await explainOne(p, req.methods[i]!, target, req.options, req.inputId) });
+      }
+      send({ type: 'progress', jobId: req.jobId, done: req.methods.length, current: null });
+      cancelled.delete(req.jobId);
+      return { cancelled: false };
+    }
+  }
+}
+
+function message(err: unknown): string {
+  if (err instanceof RelpropError) return err.message;
+  // Not a user error: keep the type so a bug report says what happened.
+  return `internal error: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+}
+
+let queue: Promise<void> = ensureBackend().then(() => undefined);
+
+port.on('message', (msg: WorkerMessage) => {
+  switch (msg.type) {
+    case 'cancel':
+      cancelled.add(msg.jobId);
+      return;
+    case 'forget':
+      sources.delete(msg.inputId);
+      for (const key of [...prepared.keys()]) if (key.startsWith(`${msg.inputId}\u0000`)) dropPrepared(key);
+      return;
+    default: {
+      const req = msg;
+      queue = queue
+        .catch(() => undefined)
+        .then(() => handle(req))
+        .then(
+          (value) => send({ type: 'reply', id: req.id, ok: true, value }),
+          (err: unknown) => send({ type: 'reply', id: req.id, ok: false, error: message(err), code: 'failed' }),
+        );
+    }
+  }
+});

@@ -1,0 +1,265 @@
+// Checks every message that arrives at the service, from IPC or HTTP, before
+// anything acts on it. The renderer is treated as untrusted (a compromised page
+// must not be able to read arbitrary files or exhaust memory), so each request
+// is rebuilt field by field from what is allowed: unknown fields are refused,
+// not ignored, so a typo cannot silently change what runs.
+//
+// Pure (no Node imports): what needs the file system or the method registry
+// comes in through ValidationContext, which also keeps it unit-testable.
+
+import {
+  COLORMAP_IDS,
+  MAX_IMAGE_BYTES,
+  MAX_TEXT_CHARS,
+  OCCLUSION_MODES,
+  ApiError,
+  API_METHODS,
+  type ApiMethod,
+  type ApiRequest,
+  type CompareRequest,
+  type ExplainOptions,
+  type ExplainRequest,
+  type InputKind,
+  type JobQuery,
+  type OpenImageRequest,
+  type OpenTextRequest,
+  type ReopenRequest,
+} from './api.js';
+
+export interface KnownModel {
+  readonly kind: InputKind;
+  /** Null until known (a config without labels, before the model is loaded). */
+  readonly numClasses: number | null;
+  /** Set when the model cannot be used (e.g. its folder is gone). */
+  readonly problem?: string;
+}
+
+export interface ValidationContext {
+  readonly methodIds: readonly string[];
+  readonly ruleSetIds: readonly string[];
+  readonly models: ReadonlyMap<string, KnownModel>;
+  /** True when `path` names an existing folder (follows links). */
+  isDirectory(path: string): boolean;
+}
+
+export class ValidationError extends ApiError {
+  constructor(message: string) {
+    super(message, 'bad-request');
+    this.name = 'ValidationError';
+  }
+}
+
+export const MAX_PATH_CHARS = 4096;
+export const MAX_NAME_CHARS = 255;
+const MAX_METHODS_PER_COMPARE = 32;
+/** Ids the service hands out (inputs, jobs): short, URL- and log-safe. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function isApiMethod(name: string): name is ApiMethod {
+  return (API_METHODS as readonly string[]).includes(name);
+}
+
+function fail(message: string): never {
+  throw new ValidationError(message);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`;
+}
+
+type Fields = Record<string, unknown>;
+
+function object(value: unknown, what: string, allowed: readonly string[]): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${what} must be an object, got ${describe(value)}`);
+  // Only own enumerable data: a prototype-carried or accessor field is not something a client sent.
+  const fields = value as Fields;
+  for (const key of Object.keys(fields)) {
+    if (!allowed.includes(key)) fail(`${what}: unknown field '${key}' (allowed: ${allowed.join(', ')})`);
+  }
+  return fields;
+}
+
+function string(value: unknown, what: string, maxChars: number): string {
+  if (typeof value !== 'string') fail(`${what} must be a string, got ${describe(value)}`);
+  if (value.length > maxChars) fail(`${what} is too long (${value.length} characters; at most ${maxChars})`);
+  return value;
+}
+
+function id(value: unknown, what: string): string {
+  const s = string(value, what, 64);
+  if (!ID_PATTERN.test(s)) fail(`${what} ${describe(s)} is not a valid id`);
+  return s;
+}
+
+function integer(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${what} must be an integer, got ${describe(value)}`);
+  if (value < min || value > max) fail(`${what} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, what: string, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+    fail(`unknown ${what} ${describe(value)} (available: ${choices.join(', ')})`);
+  }
+  return value as T;
+}
+
+function noArgument(value: unknown, method: string): void {
+  // JSON bodies of argument-less calls arrive as {} or null; anything with content is a mistake.
+  if (value === undefined || value === null) return;
+  if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0) return;
+  fail(`${method} takes no argument, got ${describe(value)}`);
+}
+
+function model(value: unknown, ctx: ValidationContext, kind?: InputKind): string {
+  const modelId = string(value, 'modelId', 512);
+  const known = ctx.models.get(modelId);
+  if (!known) fail(`unknown model '${modelId}' (known: ${[...ctx.models.keys()].join(', ') || 'none'})`);
+  if (known.problem) fail(`model '${modelId}' cannot be used: ${known.problem}`);
+  if (kind && known.kind !== kind) fail(`model '${modelId}' takes ${known.kind === 'image' ? 'images' : 'text'}, not ${kind === 'image' ? 'images' : 'text'}`);
+  return modelId;
+}
+
+function method(value: unknown, ctx: ValidationContext): string {
+  return oneOf(value, 'method', ctx.methodIds);
+}
+
+function target(value: unknown, modelId: string, ctx: ValidationContext): number | undefined {
+  if (value === undefined) return undefined;
+  const classes = ctx.models.get(modelId)?.numClasses ?? null;
+  if (classes === null) return integer(value, 'target', 0, 1_000_000);
+  return integer(value, `target (model '${modelId}' has classes 0..${classes - 1})`, 0, classes - 1);
+}
+
+function options(value: unknown, ctx: ValidationContext): ExplainOptions | undefined {
+  if (value === undefined) return undefined;
+  const o = object(value, 'options', ['startLayer', 'rules', 'steps', 'occlusion', 'colormap', 'alpha']);
+  const out: ExplainOptions = {};
+  if (o['startLayer'] !== undefined) out.startLayer = integer(o['startLayer'], 'options.startLayer', 0, 1000);
+  if (o['rules'] !== undefined) out.rules = oneOf(o['rules'], 'rule set', ctx.ruleSetIds);
+  if (o['steps'] !== undefined) out.steps = integer(o['steps'], 'options.steps', 1, 1000);
+  if (o['occlusion'] !== undefined) out.occlusion = oneOf(o['occlusion'], 'occlusion mode', OCCLUSION_MODES);
+  if (o['colormap'] !== undefined) out.colormap = oneOf(o['colormap'], 'colormap', COLORMAP_IDS);
+  if (o['alpha'] !== undefined) {
+    const a = o['alpha'];
+    if (typeof a !== 'number' || !(a >= 0 && a <= 1)) fail(`options.alpha must be a number between 0 and 1, got ${describe(a)}`);
+    out.alpha = a;
+  }
+  return out;
+}
+
+/** Bytes a base64 string decodes to, without decoding it. */
+export function base64DecodedLength(b64: string): number {
+  const padding = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return Math.floor((b64.length * 3) / 4) - padding;
+}
+
+function imageBytes(value: unknown): string {
+  if (typeof value !== 'string') fail(`bytes must be a base64 string, got ${describe(value)}`);
+  // Checked on the encoded length first, so an oversized file is refused before it is scanned.
+  const size = base64DecodedLength(value);
+  if (size > MAX_IMAGE_BYTES) {
+    fail(`image is too large (${(size / 1024 / 1024).toFixed(1)} MB; at most ${MAX_IMAGE_BYTES / 1024 / 1024} MB)`);
+  }
+  if (value.length % 4 !== 0 || !BASE64_PATTERN.test(value)) fail('bytes is not valid base64');
+  if (size === 0) fail('the image file is empty (0 bytes)');
+  return value;
+}
+
+function fileName(value: unknown): string {
+  const name = string(value, 'name', MAX_NAME_CHARS);
+  // Shown in messages and the window: no control characters that could forge lines.
+  if (/[\u0000-\u001f\u007f]/.test(name)) fail('name contains control characters');
+  return name;
+}
+
+function text(value: unknown): string {
+  if (typeof value !== 'string') fail(`text must be a string, got ${describe(value)}`);
+  if (value.length > MAX_TEXT_CHARS) fail(`text is too long (${value.length} characters; at most ${MAX_TEXT_CHARS})`);
+  if (value.includes('\u0000')) fail('text contains a NUL character');
+  if (value.trim() === '') fail('the text is empty');
+  return value;
+}
+
+/** True for an absolute path on POSIX (/…) or Windows (C:\…, \\server\share\…). */
+export function isAbsolutePath(p: string): boolean {
+  return p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p) || /^\\\\[^\\]+\\[^\\]+/.test(p);
+}
+
+/** A folder path the user typed or picked: absolute, no NUL bytes, an existing folder. */
+export function validateFolderPath(value: unknown, ctx: Pick<ValidationContext, 'isDirectory'>): string {
+  if (typeof value !== 'string') fail(`the folder path must be a string, got ${describe(value)}`);
+  if (value.includes('\u0000')) fail('the folder path contains a NUL byte');
+  if (value.trim() === '') fail('the folder path is empty');
+  if (value.length > MAX_PATH_CHARS) fail(`the folder path is too long (${value.length} characters; at most ${MAX_PATH_CHARS})`);
+  if (!isAbsolutePath(value)) fail(`the folder path must be absolute, got ${describe(value)}`);
+  if (!ctx.isDirectory(value)) fail(`${value}: no such folder`);
+  return value;
+}
+
+type Validators = { [M in ApiMethod]: (raw: unknown, ctx: ValidationContext) => ApiRequest<M> };
+
+const VALIDATORS: Validators = {
+  version: (raw) => noArgument(raw, 'version'),
+  listModels: (raw) => noArgument(raw, 'listModels'),
+  listMethods: (raw) => noArgument(raw, 'listMethods'),
+  pickModelFolder: (raw) => noArgument(raw, 'pickModelFolder'),
+  addModel: (raw, ctx) => validateFolderPath(raw, ctx),
+  openImage(raw, ctx): OpenImageRequest {
+    const o = object(raw, 'openImage', ['modelId', 'name', 'bytes']);
+    return { modelId: model(o['modelId'], ctx, 'image'), name: fileName(o['name']), bytes: imageBytes(o['bytes']) };
+  },
+  openText(raw, ctx): OpenTextRequest {
+    const o = object(raw, 'openText', ['modelId', 'text']);
+    return { modelId: model(o['modelId'], ctx, 'text'), text: text(o['text']) };
+  },
+  reopen(raw, ctx): ReopenRequest {
+    const o = object(raw, 'reopen', ['inputId', 'modelId']);
+    return { inputId: id(o['inputId'], 'inputId'), modelId: model(o['modelId'], ctx) };
+  },
+  explain(raw, ctx): ExplainRequest {
+    const o = object(raw, 'explain', ['inputId', 'modelId', 'method', 'target', 'options']);
+    const modelId = model(o['modelId'], ctx);
+    const out: ExplainRequest = { inputId: id(o['inputId'], 'inputId'), modelId, method: method(o['method'], ctx) };
+    const t = target(o['target'], modelId, ctx);
+    if (t !== undefined) out.target = t;
+    const opts = options(o['options'], ctx);
+    if (opts) out.options = opts;
+    return out;
+  },
+  compare(raw, ctx): CompareRequest {
+    const o = object(raw, 'compare', ['inputId', 'modelId', 'methods', 'target', 'options']);
+    const modelId = model(o['modelId'], ctx);
+    const list = o['methods'];
+    if (!Array.isArray(list) || list.length === 0) fail(`methods must be a non-empty array of method ids, got ${describe(list)}`);
+    if (list.length > MAX_METHODS_PER_COMPARE) fail(`at most ${MAX_METHODS_PER_COMPARE} methods at once, got ${list.length}`);
+    const methods = list.map((m) => method(m, ctx));
+    const dup = methods.find((m, i) => methods.indexOf(m) !== i);
+    if (dup) fail(`method '${dup}' is listed twice`);
+    const out: CompareRequest = { inputId: id(o['inputId'], 'inputId'), modelId, methods };
+    const t = target(o['target'], modelId, ctx);
+    if (t !== undefined) out.target = t;
+    const opts = options(o['options'], ctx);
+    if (opts) out.options = opts;
+    return out;
+  },
+  job(raw): JobQuery {
+    const o = object(raw, 'job', ['id', 'from']);
+    const out: JobQuery = { id: id(o['id'], 'job id') };
+    if (o['from'] !== undefined) out.from = integer(o['from'], 'from', 0, 1_000_000);
+    return out;
+  },
+  cancel: (raw) => id(raw, 'job id'),
+};
+
+/**
+ * The request of `method`, checked and copied; throws ValidationError with a
+ * message fit to show the user. The result holds only fields the API defines.
+ */
+export function validateRequest<M extends ApiMethod>(method: M, raw: unknown, ctx: ValidationContext): ApiRequest<M> {
+  return VALIDATORS[method](raw, ctx);
+}
