@@ -153,6 +153,7 @@ export function compareCommand(): Command {
       const stop = new AbortController();
       const onInt = () => stop.abort();
       process.once('SIGINT', onInt);
+      process.once('SIGTERM', onInt);
       try {
         const removal = flags.removal;
         const summary = await runCompare(
@@ -179,6 +180,8 @@ export function compareCommand(): Command {
         process.stdout.write(`${tableOf(summary)}\n\nwrote ${path.join(flags.out, 'results.csv')}, summary.json, report.html${flags.pdf ? ', report.pdf' : ''}\n`);
       } finally {
         process.off('SIGINT', onInt);
+        process.off('SIGTERM', onInt);
+      process.off('SIGTERM', onInt);
         model.dispose();
       }
     });

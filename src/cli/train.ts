@@ -43,6 +43,7 @@ interface TrainFlags {
   depth: number;
   heads: number;
   restart?: boolean;
+  initFrom?: string;
   backend?: string;
 }
 
@@ -64,6 +65,7 @@ export function trainCommand(): Command {
     .option('--depth <n>', 'layers', integer('--depth', 1), d.depth)
     .option('--heads <n>', 'attention heads', integer('--heads', 1), d.heads)
     .option('--restart', 'ignore an existing checkpoint and start over')
+    .option('--init-from <dir>', 'start from a trained model folder of the same task and size (e.g. fine-tune sparse attention from a softmax model)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (f: TrainFlags) => {
       await ensureBackend(f.backend);
@@ -71,6 +73,7 @@ export function trainCommand(): Command {
       const stop = new AbortController();
       const onInt = () => stop.abort();
       process.once('SIGINT', onInt);
+      process.once('SIGTERM', onInt);
       const result = await train(
         {
           ...DEFAULT_TRAIN,
@@ -88,12 +91,14 @@ export function trainCommand(): Command {
           depth: f.depth,
           heads: f.heads,
           restart: !!f.restart,
+          ...(f.initFrom ? { initFrom: f.initFrom } : {}),
         },
         progressPrinter(f.stepsPerEpoch),
         (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${m}\n`),
         stop.signal,
       );
       process.off('SIGINT', onInt);
+      process.off('SIGTERM', onInt);
       if (result.interrupted) {
         process.stderr.write(`\ninterrupted at step ${result.steps}; run the same command again to resume from the last checkpoint (step ${result.history.at(-1)?.step ?? 0})\n`);
         process.exitCode = 130;

@@ -15,7 +15,7 @@ export interface CardFacts {
   readonly steps: number;
   readonly trainingSeconds: number;
   readonly machine: string;
-  readonly options: { readonly batchSize: number; readonly lr: number; readonly warmupSteps: number; readonly seed: number };
+  readonly options: { readonly batchSize: number; readonly lr: number; readonly warmupSteps: number; readonly seed: number; readonly initFrom?: string };
 }
 
 const RULES: Record<string, string> = {
@@ -45,7 +45,7 @@ ground-truth task **${facts.task}**: ${facts.taskDescription}.
 | architecture | ${arch} |
 | attention normaliser | **${facts.attention}** |
 | held-out accuracy | **${pct} %** on ${facts.heldOutSamples} samples never seen in training (task seed ${facts.heldOutSeed}) |
-| training | ${facts.steps} Adam steps of ${facts.options.batchSize} (lr ${facts.options.lr}, ${facts.options.warmupSteps} warm-up steps, cosine decay, gradient norm clipped at 1), seed ${facts.options.seed} |
+| training | ${facts.options.initFrom ? `initialised from \`${path.basename(facts.options.initFrom)}\` (its softmax weights, this normaliser), then ` : ''}${facts.steps} Adam steps of ${facts.options.batchSize} (lr ${facts.options.lr}, ${facts.options.warmupSteps} warm-up steps, cosine decay, gradient norm clipped at 1), seed ${facts.options.seed} |
 | training time | ${minutes} min on ${facts.machine} |
 | format | HuggingFace ${model instanceof ViTModel ? 'ViTForImageClassification (+ preprocessor_config.json)' : 'BertForSequenceClassification (+ vocab.txt, tokenizer.json)'}; \`attention_normaliser\` in config.json is relprop's extension |
 

@@ -9,6 +9,7 @@ import { ViTModel, type ViTConfig } from '../models/vit.js';
 import { BertModel, type BertConfig, type BertWeights } from '../models/bert.js';
 import { makeLayerNorm, makeLinear } from '../models/weights.js';
 import type { Preprocessing } from '../image/preprocess.js';
+import type { NormaliserName } from '../normalisers.js';
 
 /** N(0, std) truncated at ±2σ by resampling, as timm's trunc_normal_. */
 export function truncNormal(n: number, std: number, next: () => number): Float32Array {
@@ -105,6 +106,25 @@ export function initBert(cfg: BertConfig, seed: number, labels: readonly string[
     classifier: lin('classifier', cfg.numClasses, D),
   };
   return new BertModel(name, cfg, toVariables(weights, name), labels);
+}
+
+/**
+ * The same weights with another attention normaliser (fine-tuning a sparse-attention model from a
+ * trained softmax one). The input model's tensors move to the result.
+ */
+export function withNormaliser<M extends ViTModel | BertModel>(model: M, normaliser: NormaliserName): M {
+  if (model instanceof ViTModel) {
+    const w = model.weights;
+    const weights = { ...w, blocks: w.blocks.map((b) => ({ ...b, attn: { ...b.attn, normaliser } })) };
+    return new ViTModel(model.name, { ...model.config, attention: normaliser }, weights, model.labels, model.preprocessing) as M;
+  }
+  const bert = model as BertModel;
+  const w = bert.weights;
+  const weights = { ...w, layers: w.layers.map((l) => ({ ...l, attn: { ...l.attn, normaliser } })) };
+  const out = new BertModel(bert.name, { ...bert.config, attention: normaliser }, weights, bert.labels);
+  out.tokenizer = bert.tokenizer;
+  out.special = bert.special;
+  return out as M;
 }
 
 /** Make a loaded model trainable (resuming from a checkpoint): same model, weights as variables. */

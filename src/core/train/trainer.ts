@@ -16,7 +16,7 @@ import { disposeInput } from '../models/types.js';
 import type { NormaliserName } from '../normalisers.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { UsageError } from '../errors.js';
-import { initBert, initViT, trainable, variablesOf } from './init.js';
+import { initBert, initViT, trainable, variablesOf, withNormaliser } from './init.js';
 import { saveBert, saveViT } from './save.js';
 import { HELD_OUT_SEED, TASK_PREPROCESSING, TEXT_MAX_TOKENS, TRAIN_SEED, taskData, taskTokenizer, type TaskData, type TaskName } from './data.js';
 import { writeModelCard } from './card.js';
@@ -43,6 +43,8 @@ export interface TrainOptions {
   readonly heads: number;
   /** Ignore an existing checkpoint and start again. */
   readonly restart: boolean;
+  /** Start from a trained model folder of the same task and size (e.g. fine-tune sparse attention from softmax). */
+  readonly initFrom?: string;
 }
 
 export const DEFAULT_TRAIN: Omit<TrainOptions, 'task' | 'attention' | 'out'> = {
@@ -207,6 +209,15 @@ export async function train(
     model = trainable((await loadModel(ckpt)) as ViTModel | BertModel);
     state = { ...saved, options: o };
     log(`resuming from ${ckpt} at step ${state.step}`);
+  } else if (o.initFrom) {
+    const base = (await loadModel(o.initFrom)) as ViTModel | BertModel;
+    const c = base.config;
+    if (c.dim !== o.dim || c.depth !== o.depth || c.heads !== o.heads || base.numClasses !== data.classes.length) {
+      base.dispose();
+      throw new UsageError(`${o.initFrom} does not match the task and size asked for (width ${o.dim}, ${o.depth} layers, ${o.heads} heads, ${data.classes.length} classes)`);
+    }
+    model = trainable(withNormaliser(base, o.attention));
+    log(`starting from ${o.initFrom} with ${o.attention} attention`);
   } else {
     model = newModel(o, data);
   }
