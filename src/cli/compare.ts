@@ -181,7 +181,6 @@ export function compareCommand(): Command {
       } finally {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onInt);
-      process.off('SIGTERM', onInt);
         model.dispose();
       }
     });
