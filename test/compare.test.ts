@@ -78,6 +78,17 @@ describe('relprop compare', () => {
     expect(await fs.readFile(path.join(tmp, 'merged', 'results.csv'), 'utf8')).toBe(await fs.readFile(path.join(tmp, 'one', 'results.csv'), 'utf8'));
   });
 
+  it('model-level measures: attention permutation and adversarial attention, and token identity per layer', async () => {
+    const data = await openDataset('task:image:2');
+    const out = path.join(tmp, 'model-tests');
+    const s = await runCompare(vit, data, { methods: ['random'], metrics: ['attention', 'identity'], out });
+    expect(Object.keys(s.model_tests!).sort()).toEqual(['attention.adversarial_jsd', 'attention.permutation_median_tvd', 'identity.layer0', 'identity.layer1', 'identity.layer2']);
+    for (const v of Object.values(s.model_tests!)) expect(v.n).toBe(2);
+    expect(s.model_tests!['attention.adversarial_jsd']!.max).toBeLessThanOrEqual(Math.LN2);
+    const csv = await fs.readFile(path.join(out, 'results.csv'), 'utf8');
+    expect(csv.split('\n').filter((l) => l.includes(',(model),')).length).toBe(2 * 5);
+  });
+
   it('the CLI runs end to end, with two workers, and writes the report', async () => {
     const out = path.join(tmp, 'cli');
     const r = await relprop('compare', '--model', path.join(GOLDEN_DIR, 'vit-tiny-a'), '--data', 'task:image:4', '--methods', 'rollout,random', '--metrics', 'perturbation,localisation', '--out', out, '--workers', '2');

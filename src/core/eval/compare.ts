@@ -28,8 +28,13 @@ import { perturbImage, perturbText, type ImageRemoval, type TextRemoval } from '
 import { pointingGame, relevanceMassAccuracy, relevanceRankAccuracy, segmentationScores } from './localisation.js';
 import { kendallTau } from './agreement.js';
 import { summarise, type Summary } from './stats.js';
+import { adversarialAttention, attentionPermutation } from './attention-tests.js';
+import { coIndexedAttribution } from './token-identity.js';
 
-export const METRICS = ['perturbation', 'localisation', 'agreement'] as const;
+export const METRICS = ['perturbation', 'localisation', 'agreement', 'attention', 'identity'] as const;
+
+/** Rows of measures of the model itself, not of a method (attention tests, token identity). */
+export const MODEL_ROWS = '(model)';
 export type MetricName = (typeof METRICS)[number];
 
 export interface CompareOptions {
@@ -84,6 +89,8 @@ export interface CompareSummary {
   readonly agreement: { readonly names: string[]; readonly median: number[][]; readonly iqr: number[][] } | null;
   /** Mean milliseconds per explanation. */
   readonly timing: Record<string, number>;
+  /** Measures of the model itself over the inputs: attention tests and per-layer token identity. */
+  readonly model_tests?: Record<string, Summary>;
   readonly examples: JournalEntry[];
 }
 
@@ -238,6 +245,17 @@ async function evaluateItem(
         }
       }
     }
+    const modelRow = (metric: string, value: number) => rows.push({ input: item.id, method: MODEL_ROWS, metric, value });
+    if (o.metrics.includes('attention')) {
+      // Jain & Wallace on the last layer: permutation (median TVD over 32 shuffles) and adversarial attention (ε = 0.01).
+      modelRow('attention.permutation_median_tvd', attentionPermutation(model, input, { permutations: 32, seed: index }).median);
+      const adv = adversarialAttention(model, input, { epsilon: 0.01, steps: 40, lr: 0.1 });
+      modelRow('attention.adversarial_jsd', adv.jsd);
+    }
+    if (o.metrics.includes('identity')) {
+      // Meister et al.: the co-indexed unit's share of each layer's representation.
+      coIndexedAttribution(model, input).layers.forEach((v, l) => modelRow(`identity.layer${l}`, v));
+    }
     const example = wantExample
       ? {
           maps: Object.fromEntries(o.methods.map((id) => [id, { shape: [...maps[id]!.shape], data: Array.from(maps[id]!.map) }])),
@@ -308,8 +326,11 @@ export async function writeOutputs(out: string, entries: JournalEntry[], meta: {
     const v = entries.flatMap((e) => (e.ms?.[m] !== undefined ? [e.ms[m]!] : []));
     timing[m] = v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
   }
+  const modelRows = new Map<string, number[]>();
+  for (const r of rows) if (r.method === MODEL_ROWS && !Number.isNaN(r.value)) (modelRows.get(r.metric) ?? modelRows.set(r.metric, []).get(r.metric)!).push(r.value);
   const summary: CompareSummary = {
     ...meta,
+    model_tests: Object.fromEntries([...modelRows].map(([k, v]) => [k, summarise(v)])),
     inputs: entries.filter((e) => !e.error).length,
     errors: entries.filter((e) => e.error).map((e) => ({ id: e.id, error: e.error! })),
     perMethod,
