@@ -47,3 +47,17 @@ describe('the random baseline on image-softmax', () => {
     expect(neg('transformer-attribution')).toBeGreaterThan(neg('random'));
   }, 180_000);
 });
+
+describe('text: ERASER comprehensiveness and sufficiency on text-softmax', () => {
+  it('are recorded per input and method, and the paper\'s method is more comprehensive than a random map', async () => {
+    const text = await loadModel(path.join(ROOT, 'models', 'text-softmax'));
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-eraser-'));
+    const s = await runCompare(text, await openDataset('task:text:12'), { methods: ['transformer-attribution', 'random'], metrics: ['perturbation'], out });
+    text.dispose();
+    const c = (m: string) => s.perMethod[m]!['eraser.comprehensiveness']!;
+    expect(c('transformer-attribution').n).toBe(12);
+    expect(s.perMethod['random']!['eraser.sufficiency']!.n).toBe(12);
+    expect(c('transformer-attribution').mean).toBeGreaterThan(c('random').mean);
+    await fs.rm(out, { recursive: true, force: true });
+  }, 120_000);
+});

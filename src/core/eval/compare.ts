@@ -23,7 +23,7 @@ import type { Encoding } from '../text/tokenizer.js';
 import { upsampleBilinear } from '../image/overlay.js';
 import { RelpropError, UsageError } from '../errors.js';
 import type { Dataset, GroundTruth } from './datasets.js';
-import { DEFAULT_FRACTIONS, perturbationAuc } from './perturbation.js';
+import { DEFAULT_FRACTIONS, ERASER_BINS, comprehensiveness, perturbationAuc, sufficiency } from './perturbation.js';
 import { perturbImage, perturbText, type ImageRemoval, type TextRemoval } from './perturb-model.js';
 import { pointingGame, relevanceMassAccuracy, relevanceRankAccuracy, segmentationScores } from './localisation.js';
 import { kendallTau } from './agreement.js';
@@ -219,6 +219,17 @@ async function evaluateItem(
             row(`perturbation.${test}.probability@${f}`, run.probabilities[s]!);
           });
         }
+      }
+      if (o.metrics.includes('perturbation') && input.kind === 'tokens') {
+        // ERASER (DeYoung et al.): drop of the explained class's probability when the top k % of the
+        // tokens is removed (comprehensiveness) or is all that is kept (sufficiency), k in ERASER's bins.
+        const special = { mask: (model as BertModel).special.mask, unk: (model as BertModel).special.unk, pad: (model as BertModel).config.padTokenId };
+        const removal = o.textRemoval ?? 'mask';
+        const full = perturbText(model, input, e.map, target, 'positive', removal, special, [0]).probabilities[0]!;
+        const without = perturbText(model, input, e.map, target, 'positive', removal, special, ERASER_BINS).probabilities;
+        const only = perturbText(model, input, e.map, target, 'negative', removal, special, ERASER_BINS.map((k) => 1 - k)).probabilities;
+        row('eraser.comprehensiveness', comprehensiveness(full, without));
+        row('eraser.sufficiency', sufficiency(full, only));
       }
       if (o.metrics.includes('localisation') && truth) {
         const idx = input.kind === 'tokens' ? realTokens(encoding, units.length) : Array.from({ length: units.length }, (_, i) => i);
