@@ -1,33 +1,23 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect } from 'vitest';
+import { useGoldenModels } from './helpers/models.js';
 import path from 'node:path';
 import { tf } from '../src/core/tf.js';
-import { loadModel } from '../src/core/models/load.js';
-import type { ClassifierModel } from '../src/core/models/types.js';
 import { attentionPermutation, adversarialAttention } from '../src/core/eval/attention-tests.js';
-import { GOLDEN_DIR, loadGolden, tensor } from './helpers/golden.js';
-import { BERT_DIR, tokensOf, disposeTokens } from './helpers/bert.js';
+import { loadGolden, tensor } from './helpers/golden.js';
+import { tokensOf, disposeTokens } from './helpers/bert.js';
 
-let vit: ClassifierModel;
-let bert: ClassifierModel;
-beforeAll(async () => {
-  vit = await loadModel(path.join(GOLDEN_DIR, 'vit-tiny-a'));
-  bert = await loadModel(BERT_DIR);
-});
-afterAll(() => {
-  vit.dispose();
-  bert.dispose();
-});
+const golden = useGoldenModels();
 
 describe('attention tests (Jain & Wallace)', () => {
   it('permutation: the identity edit changes nothing; shuffles give total variations in [0, 1], reproducibly', () => {
     const t = tensor(loadGolden('vit-tiny-a').inputs[0].pixel_values);
     const pixels = tf.tensor4d(t.data, [1, 3, 32, 32]);
     const input = { kind: 'image' as const, pixels };
-    const base = vit.predict(input);
-    const same = vit.predict(input, { attentionEdit: { layer: 2, edit: (a) => a } });
+    const base = golden.vit.predict(input);
+    const same = golden.vit.predict(input, { attentionEdit: { layer: 2, edit: (a) => a } });
     expect(Array.from(same.dataSync())).toEqual(Array.from(base.dataSync()));
-    const a = attentionPermutation(vit, input, { permutations: 20, seed: 3 });
-    const b = attentionPermutation(vit, input, { permutations: 20, seed: 3 });
+    const a = attentionPermutation(golden.vit, input, { permutations: 20, seed: 3 });
+    const b = attentionPermutation(golden.vit, input, { permutations: 20, seed: 3 });
     expect(a.tvd).toHaveLength(20);
     expect(a.tvd).toEqual(b.tvd);
     expect(a.tvd.every((x) => x >= 0 && x <= 1)).toBe(true);
@@ -37,7 +27,7 @@ describe('attention tests (Jain & Wallace)', () => {
 
   it('permutation on padded text never moves weight onto padding', () => {
     const input = tokensOf(2); // 3 PAD positions
-    const r = attentionPermutation(bert, input, { permutations: 8, seed: 1 });
+    const r = attentionPermutation(golden.bert, input, { permutations: 8, seed: 1 });
     expect(r.tvd.every(Number.isFinite)).toBe(true);
     disposeTokens(input);
   });
@@ -46,7 +36,7 @@ describe('attention tests (Jain & Wallace)', () => {
     const t = tensor(loadGolden('vit-tiny-a').inputs[1].pixel_values);
     const pixels = tf.tensor4d(t.data, [1, 3, 32, 32]);
     const before = tf.memory().numTensors;
-    const r = adversarialAttention(vit, { kind: 'image', pixels }, { epsilon: 0.05, steps: 40, lr: 0.1 });
+    const r = adversarialAttention(golden.vit, { kind: 'image', pixels }, { epsilon: 0.05, steps: 40, lr: 0.1 });
     expect(r.feasible).toBe(true);
     expect(r.tvd).toBeLessThanOrEqual(0.05);
     expect(r.jsd).toBeGreaterThan(0.01);
