@@ -9,7 +9,6 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { tf } from '../tf.js';
 import type { ClassifierModel, ModelInput } from '../models/types.js';
 import { disposeInput } from '../models/types.js';
 import { ViTModel } from '../models/vit.js';
@@ -394,7 +393,6 @@ export async function runCompare(
     const e = done.get(dataset.items[i]!.id);
     return e ? [e] : [];
   });
-  void tf;
   return writeOutputs(o.out, entries, { model: model.name, data: dataset.description, methods: o.methods, metrics: o.metrics });
 }
 

@@ -3,7 +3,7 @@
  * units (patches or tokens), seeded by the input's content so a run is reproducible. Evaluation
  * tables include it: a method must beat it to mean anything (it scores at chance on localisation).
  */
-import { tf } from '../tf.js';
+import { disposeInput } from '../models/types.js';
 import { rng } from '../models/random.js';
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
@@ -31,7 +31,7 @@ export const randomBaseline: ExplanationMethod = {
     return targets.map((target, b) => {
       const sample = model.sampleOf(ctx.input, b);
       const values = sample.kind === 'image' ? sample.pixels.dataSync() : sample.ids.dataSync();
-      tf.dispose(sample.kind === 'image' ? [sample.pixels] : [sample.ids, sample.attentionMask, ...(sample.typeIds ? [sample.typeIds] : [])]);
+      disposeInput(sample);
       const next = rng(hashValues(values));
       const row = Array.from({ length: ctx.tokens }, () => next());
       const { data, shape, space } = model.tokenRowToMap(row, 'keep');

@@ -64,8 +64,9 @@ export function bertRelevance(
 
       // BertOutput: LN(dense(FFN) + residual).
       const out = ledger.open(`${n}.output`, 'BertOutput', R);
-      ledger.record(`${n}.output.LayerNorm`, 'LayerNorm', R, [rules.layerNorm(R)]);
-      const [rDense, rRes] = rules.add(r.mlp.output, r.norm1Out, rules.layerNorm(R), B);
+      const rOutNorm = rules.layerNorm(R);
+      ledger.record(`${n}.output.LayerNorm`, 'LayerNorm', R, [rOutNorm]);
+      const [rDense, rRes] = rules.add(r.mlp.output, r.norm1Out, rOutNorm, B);
       ledger.record(`${n}.output.add`, 'Add', R, [rDense, rRes]);
       ledger.record(`${n}.output.dropout`, 'Dropout', rDense, [rDense]);
       const rAct = rules.linear(layer.mlp.fc2, r.mlp.activated, rDense);
@@ -89,8 +90,9 @@ export function bertRelevance(
       // BertAttention: BertSelfOutput (LN(dense(context) + residual)), then self-attention.
       const attn = ledger.open(`${n}.attention`, 'BertAttention', rAttnOut);
       const selfOut = ledger.open(`${n}.attention.output`, 'BertSelfOutput', rAttnOut);
-      ledger.record(`${n}.attention.output.LayerNorm`, 'LayerNorm', rAttnOut, [rules.layerNorm(rAttnOut)]);
-      const [rProj, rRes1] = rules.add(r.attn.output, r.input, rules.layerNorm(rAttnOut), B);
+      const rSelfNorm = rules.layerNorm(rAttnOut);
+      ledger.record(`${n}.attention.output.LayerNorm`, 'LayerNorm', rAttnOut, [rSelfNorm]);
+      const [rProj, rRes1] = rules.add(r.attn.output, r.input, rSelfNorm, B);
       ledger.record(`${n}.attention.output.add`, 'Add', rAttnOut, [rProj, rRes1]);
       ledger.record(`${n}.attention.output.dropout`, 'Dropout', rProj, [rProj]);
       const rContext = rules.linear(layer.attn.proj, r.attn.context, rProj);

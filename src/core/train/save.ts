@@ -35,6 +35,15 @@ function putLinear(out: Named, name: string, l: Linear): void {
   if (p!.bias) out[`${name}.bias`] = p!.bias;
 }
 
+/** Our fused q|k|v Linear as the three Linears HF checkpoints keep (`${prefix}.query`, …). */
+function putQkv(out: Named, prefix: string, qkv: Linear): void {
+  linearParts(qkv, 3).forEach((part, i) => {
+    const k = ['query', 'key', 'value'][i];
+    out[`${prefix}.${k}.weight`] = part.weight;
+    if (part.bias) out[`${prefix}.${k}.bias`] = part.bias;
+  });
+}
+
 function putNorm(out: Named, name: string, n: LayerNorm): void {
   out[`${name}.weight`] = { shape: [n.gamma.shape[0]], data: values(n.gamma) };
   out[`${name}.bias`] = { shape: [n.beta.shape[0]], data: values(n.beta) };
@@ -64,11 +73,7 @@ export async function saveViT(model: ViTModel, dir: string, extraConfig: Record<
   out['vit.embeddings.patch_embeddings.projection.bias'] = patch!.bias!;
   W.blocks.forEach((b, l) => {
     const p = `vit.encoder.layer.${l}`;
-    linearParts(b.attn.qkv, 3).forEach((part, i) => {
-      const k = ['query', 'key', 'value'][i];
-      out[`${p}.attention.attention.${k}.weight`] = part.weight;
-      if (part.bias) out[`${p}.attention.attention.${k}.bias`] = part.bias;
-    });
+    putQkv(out, `${p}.attention.attention`, b.attn.qkv);
     putLinear(out, `${p}.attention.output.dense`, b.attn.proj);
     putNorm(out, `${p}.layernorm_before`, b.norm1);
     putNorm(out, `${p}.layernorm_after`, b.norm2);
@@ -150,11 +155,7 @@ export async function saveBert(model: BertModel, dir: string, extraConfig: Recor
   putNorm(out, 'bert.embeddings.LayerNorm', W.embeddingNorm);
   W.layers.forEach((layer, l) => {
     const p = `bert.encoder.layer.${l}`;
-    linearParts(layer.attn.qkv, 3).forEach((part, i) => {
-      const k = ['query', 'key', 'value'][i];
-      out[`${p}.attention.self.${k}.weight`] = part.weight;
-      if (part.bias) out[`${p}.attention.self.${k}.bias`] = part.bias;
-    });
+    putQkv(out, `${p}.attention.self`, layer.attn.qkv);
     putLinear(out, `${p}.attention.output.dense`, layer.attn.proj);
     putNorm(out, `${p}.attention.output.LayerNorm`, layer.norm1);
     putLinear(out, `${p}.intermediate.dense`, layer.mlp.fc1);
