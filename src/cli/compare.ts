@@ -16,7 +16,7 @@ import { METRICS, mergeRuns, runCompare, type CompareSummary, type MetricName } 
 import { compareReportHtml } from '../core/eval/report.js';
 import { htmlToPdf } from '../core/eval/report-pdf.js';
 import type { ImageRemoval, TextRemoval } from '../core/eval/perturb-model.js';
-import { integer } from './options.js';
+import { integer, number } from './options.js';
 
 interface CompareFlags {
   model: string;
@@ -30,6 +30,9 @@ interface CompareFlags {
   removal?: string;
   pdf?: boolean;
   backend?: string;
+  samples?: number;
+  noise?: number;
+  seed?: number;
 }
 
 const packageRoot = () => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -93,6 +96,7 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
     bin, 'compare', '--model', flags.model, '--data', flags.data, '--methods', flags.methods, '--metrics', flags.metrics,
     '--out', dirs[k]!, '--shard', `${k}/${n}`,
     ...(flags.masks ? ['--masks', flags.masks] : []), ...(flags.removal ? ['--removal', flags.removal] : []), ...(flags.backend ? ['--backend', flags.backend] : []),
+    ...(['samples', 'noise', 'seed'] as const).flatMap((k) => (flags[k] !== undefined ? [`--${k}`, String(flags[k])] : [])),
   ];
   const t0 = performance.now();
   const dataset = await openDataset(flags.data, { masks: flags.masks });
@@ -135,7 +139,10 @@ export function compareCommand(): Command {
     .option('--workers <n>', 'parallel worker processes (each one core)', integer('--workers', 1), 1)
     .option('--shard <k/n>', 'only inputs with index mod n = k (several machines; join with relprop merge)')
     .option('--masks <dir>', 'ground-truth masks for a folder of images: DIR/NAME.png, non-black = foreground')
-    .addOption(new Option('--removal <how>', 'perturbation removal: zero|mean|blur (images), mask|unk|delete (text)').choices(['zero', 'mean', 'blur', 'mask', 'unk', 'delete']))
+    .addOption(new Option('--removal <how>', 'perturbation removal: zero|mean|blur (images; default zero), mask|unk|delete (text; default mask, delete for gpt2, which has no [MASK])').choices(['zero', 'mean', 'blur', 'mask', 'unk', 'delete']))
+    .option('--samples <n>', 'noisy copies averaged by smoothgrad (default 16)', integer('--samples', 1))
+    .option('--noise <level>', 'smoothgrad noise σ as a fraction of the input\'s value range (default 0.15 for images, 0.01 for text)', number('--noise', 0))
+    .option('--seed <n>', 'seed of smoothgrad\'s noise (default 0)', integer('--seed', 0))
     .option('--pdf', 'also print the report to report.pdf (Debian chromium)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: CompareFlags) => {
@@ -166,6 +173,7 @@ export function compareCommand(): Command {
             ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
             ...(removal && ['zero', 'mean', 'blur'].includes(removal) ? { imageRemoval: removal as ImageRemoval } : {}),
             ...(removal && ['mask', 'unk', 'delete'].includes(removal) ? { textRemoval: removal as TextRemoval } : {}),
+            methodOptions: { samples: flags.samples, noise: flags.noise, seed: flags.seed },
           },
           (p) => printProgress(progressLine(p.done, p.total, p.seconds, `${p.skipped ? `(${p.skipped} resumed) ` : ''}${p.errors ? `${p.errors} skipped as bad ` : ''}${p.current}`), p.done === p.total),
           stop.signal,

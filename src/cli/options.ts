@@ -10,3 +10,14 @@ export function integer(name: string, min = 0) {
     return n;
   };
 }
+
+/** A finite number between `min` and `max` (noise levels). */
+export function number(name: string, min: number, max = Infinity) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number${max === Infinity ? ` ≥ ${min}` : ` from ${min} to ${max}`}, got '${value}'`);
+    }
+    return n;
+  };
+}

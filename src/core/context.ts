@@ -20,17 +20,35 @@ export interface Gradients {
 
 const key = (targets: readonly number[], extra = '') => `${targets.join(',')}|${extra}`;
 
+export interface ContextOptions {
+  /**
+   * A contrastive target: explain y_target − y_contrast instead of y_target — one class per input,
+   * or one for all (e.g. the next token ' Paris' against ' Rome'). Gradient methods differentiate
+   * the difference, occlusion scores its drop; relevance passes start from the contrastive start
+   * (relevance/result.ts: startRelevance), for rule sets linear in the relevance. Fixed for the
+   * context's life, so every cached gradient and relevance pass means the same thing.
+   */
+  readonly contrast?: number | readonly number[];
+}
+
 export class ExplainContext {
   private fwd: ForwardResult | null = null;
   private logitRows: Float32Array[] | null = null;
   private readonly attnCache = new Map<number, Float32Array[]>();
   private readonly gradCache = new Map<string, Gradients>();
   private readonly relevanceCache = new Map<string, RelevanceResult>();
+  private maskRows: Uint8Array[] | null = null;
+  /** The contrast class of each input (see ContextOptions), or null. */
+  readonly contrast: readonly number[] | null;
 
   constructor(
     readonly model: ClassifierModel,
     readonly input: ModelInput,
-  ) {}
+    options: ContextOptions = {},
+  ) {
+    const c = options.contrast;
+    this.contrast = c === undefined ? null : this.checkClasses(typeof c === 'number' ? Array(this.batch).fill(c) : [...c], 'contrast');
+  }
 
   get batch(): number {
     return batchSize(this.input);
@@ -63,6 +81,34 @@ export class ExplainContext {
     return this.logits().map((row) => row.indexOf(Math.max(...row)));
   }
 
+  /** What input b's explanation is about, from a row of its logits: y_target, or y_target − y_contrast. */
+  targetScore(logits: ArrayLike<number>, b: number, target: number): number {
+    return logits[target]! - (this.contrast ? logits[this.contrast[b]!]! : 0);
+  }
+
+  /** Per input, 1 at its real tokens and 0 at padding (all ones for images), length T. */
+  tokenMask(): Uint8Array[] {
+    if (!this.maskRows) {
+      const T = this.tokens;
+      if (this.input.kind === 'tokens') {
+        const flat = this.input.attentionMask.dataSync();
+        this.maskRows = Array.from({ length: this.batch }, (_, b) => Uint8Array.from(flat.subarray(b * T, (b + 1) * T), (v) => (v ? 1 : 0)));
+      } else {
+        this.maskRows = Array.from({ length: this.batch }, () => new Uint8Array(T).fill(1));
+      }
+    }
+    return this.maskRows;
+  }
+
+  /**
+   * Per input, the row of an attention map the prediction is read from: 0 (CLS) for encoder
+   * classifiers, the last real token for decoders (the model's conventions say which).
+   */
+  explainedRows(): number[] {
+    if ((this.model.conventions.explainedToken ?? 'first') === 'first') return Array(this.batch).fill(0);
+    return this.tokenMask().map((m) => m.lastIndexOf(1));
+  }
+
   /** Attention probabilities of a layer for each input: [B][H·T·T]. */
   attention(layer: number): Float32Array[] {
     this.checkLayer(layer);
@@ -88,6 +134,7 @@ export class ExplainContext {
     if (cached) return cached;
     const adopt = this.fwd === null;
     const g = gradientsAt(this.model, this.input, targets, true, {
+      contrast: this.contrast,
       onForward: (fwd) => {
         if (!adopt) return;
         for (const t of tensorsOf(fwd)) tf.keep(t);
@@ -99,7 +146,11 @@ export class ExplainContext {
     return result;
   }
 
-  /** The relevance pass under a rule set (computed once per rule set, targets and depth). */
+  /**
+   * The relevance pass under a rule set (computed once per rule set, targets and depth). With a
+   * contrast it starts from the contrastive start (startRelevance), which rule sets linear in the
+   * relevance accept and the paper's refuse.
+   */
   relevance(rules: RuleSet, targets: readonly number[], toInput = false): RelevanceResult {
     // A pass to the input also holds everything a shorter pass gives, so reuse it when present.
     const full = this.relevanceCache.get(key(targets, `${rules.id}|input`));
@@ -107,7 +158,7 @@ export class ExplainContext {
     const k = key(targets, `${rules.id}|${toInput ? 'input' : 'tokens'}`);
     let r = this.relevanceCache.get(k);
     if (!r) {
-      r = this.model.relevance(this.forward(), targets, rules, { toInput });
+      r = this.model.relevance(this.forward(), targets, rules, { toInput, contrast: this.contrast });
       this.relevanceCache.set(k, r);
     }
     return r;
@@ -115,12 +166,18 @@ export class ExplainContext {
 
   /** Validate targets (one per input, or one for all) against the model's classes. */
   resolveTargets(targets: number | readonly number[] | 'predicted'): number[] {
-    if (targets === 'predicted') return this.predictions();
-    const list = typeof targets === 'number' ? Array(this.batch).fill(targets) : [...targets];
-    if (list.length !== this.batch) throw new UsageError(`${list.length} targets given for ${this.batch} inputs`);
+    const list = targets === 'predicted' ? this.predictions() : this.checkClasses(typeof targets === 'number' ? Array(this.batch).fill(targets) : [...targets], 'target');
+    this.contrast?.forEach((c, b) => {
+      if (c === list[b]) throw new UsageError(`the contrast class ${c} is the target itself${this.batch > 1 ? ` (input ${b})` : ''}: y_target − y_contrast would be 0`);
+    });
+    return list;
+  }
+
+  private checkClasses(list: number[], what: 'target' | 'contrast'): number[] {
+    if (list.length !== this.batch) throw new UsageError(`${list.length} ${what}s given for ${this.batch} inputs`);
     for (const t of list) {
       if (!Number.isInteger(t) || t < 0 || t >= this.model.numClasses) {
-        throw new UsageError(`target ${t} is out of range: model '${this.model.name}' has classes 0..${this.model.numClasses - 1}`);
+        throw new UsageError(`${what} ${t} is out of range: model '${this.model.name}' has classes 0..${this.model.numClasses - 1}`);
       }
     }
     return list;
@@ -140,6 +197,7 @@ export class ExplainContext {
     this.gradCache.clear();
     this.relevanceCache.clear();
     this.logitRows = null;
+    this.maskRows = null;
     this.attnCache.clear();
   }
 }

@@ -8,14 +8,16 @@ export interface ExplainRequest extends MethodOptions {
   readonly method: string;
   /** A class for all inputs, one per input, or 'predicted' (default). */
   readonly target?: number | readonly number[] | 'predicted';
+  /** Explain y_target − y_contrast (a class for all inputs, or one per input); see ContextOptions. */
+  readonly contrast?: number | readonly number[];
 }
 
 export async function explain(model: ClassifierModel, input: ModelInput, request: ExplainRequest): Promise<Explanation[]> {
   const method = getMethod(request.method);
-  const ctx = new ExplainContext(model, input);
+  const ctx = new ExplainContext(model, input, request.contrast === undefined ? {} : { contrast: request.contrast });
   try {
     const targets = ctx.resolveTargets(request.target ?? 'predicted');
-    const { method: _m, target: _t, ...options } = request;
+    const { method: _m, target: _t, contrast: _c, ...options } = request;
     return await method.attribute(ctx, targets, options);
   } finally {
     ctx.dispose();

@@ -1,6 +1,10 @@
 /**
  * Gradients of target logits, ∂y_t/∂x and ∂y_t/∂A, in one backward pass. TensorFlow.js has no
  * hooks on intermediate tensors, so ∂/∂A is taken through a zero "probe" added to A in the forward.
+ *
+ * A target may be contrastive: with a contrast class c per input, the differentiated output is
+ * y_t − y_c ("why ' Paris' rather than ' Rome'"). Its gradient is ∇y_t − ∇y_c by linearity, taken in
+ * the same single backward pass by weighting the logits with e_t − e_c instead of e_t.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
 import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
@@ -19,13 +23,14 @@ export interface GradientResult {
  * gradient of the batch sum keeps them apart. `x` is the differentiable input (defaults to
  * model.gradientInput(input)); its batch may be n × the input's when the input has one sample.
  * `onForward` receives the forward pass so a caller can keep it instead of running another.
+ * `contrast`, one class per target, makes each differentiated output y_target − y_contrast.
  */
 export function gradientsAt(
   model: ClassifierModel,
   input: ModelInput,
   targets: readonly number[],
   withAttention: boolean,
-  options: { x?: Tensor; onForward?: (fwd: ForwardResult) => void } = {},
+  options: { x?: Tensor; onForward?: (fwd: ForwardResult) => void; contrast?: readonly number[] | null } = {},
 ): GradientResult {
   const B = targets.length;
   const T = model.tokensOf(input);
@@ -33,7 +38,7 @@ export function gradientsAt(
   const perLayer = withAttention ? B * H : 0;
   const x = options.x ?? model.gradientInput(input);
   const probes = Array.from({ length: model.depth * perLayer }, () => tf.zeros([T, T]) as Tensor2D);
-  const oneHot = oneHotTargets(targets, model.numClasses);
+  const oneHot = targetWeights(targets, model.numClasses, options.contrast);
   let logits: Tensor | null = null;
   const f = (...args: Tensor[]) => {
     const [value, ...ps] = args as [Tensor, ...Tensor2D[]];
@@ -56,4 +61,11 @@ export function gradientsAt(
 /** One-hot rows for the targets, [B, C] float32. */
 export function oneHotTargets(targets: readonly number[], classes: number): Tensor {
   return tf.tidy(() => tf.oneHot(tf.tensor1d([...targets], 'int32'), classes).toFloat());
+}
+
+/** Per input, the weights the logits are summed with: e_t, or e_t − e_c for a contrastive target; [B, C]. */
+export function targetWeights(targets: readonly number[], classes: number, contrast?: readonly number[] | null): Tensor {
+  if (!contrast) return oneHotTargets(targets, classes);
+  if (contrast.length !== targets.length) throw new Error(`${contrast.length} contrast classes for ${targets.length} targets`);
+  return tf.tidy(() => tf.sub(oneHotTargets(targets, classes), oneHotTargets(contrast, classes)));
 }

@@ -4,7 +4,7 @@ export { RelpropError, CheckpointError, InputError, UsageError } from './errors.
 export { loadModel, SUPPORTED_MODEL_TYPES, type LoadOptions } from './models/load.js';
 export type { ClassifierModel, ModelInput, ImageInput, ForwardResult, MapSpace } from './models/types.js';
 export { ViTModel, type ViTConfig } from './models/vit.js';
-export { ExplainContext } from './context.js';
+export { ExplainContext, type ContextOptions } from './context.js';
 export { explain, type ExplainRequest } from './explain.js';
 export { listMethods, getMethod } from './methods/registry.js';
 export type { Explanation, ExplanationMethod, MethodOptions } from './methods/types.js';
@@ -13,12 +13,13 @@ export { loadImageFile, loadTensorFile, imageToInput, type LoadedImage } from '.
 export { readSafetensors, parseSafetensors, encodeSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readJsonTensor, parseJsonTensor } from './io/tensor-json.js';
 export { conservationReport, conservationViolations, type Drift } from './relevance/ledger.js';
-export { RULE_SETS, PAPER_RULES, BASELINE_RULES, getRuleSet, type RuleSet } from './relevance/rulesets.js';
+export { RULE_SETS, PAPER_RULES, BASELINE_RULES, ATTNLRP_RULES, CP_LRP_RULES, attnLrpRules, cpLrpRules, getRuleSet, type RuleSet } from './relevance/rulesets.js';
 export { randomViT, VIT_B16 } from './models/random.js';
 export { gradientsAt } from './gradients.js';
 export { BertModel, type BertConfig } from './models/bert.js';
+export { GPT2Model, type GPT2Config } from './models/gpt2.js';
 export type { TokenInput, OcclusionMode } from './models/types.js';
-export { encodeText, idsToText, highlightWords, type LoadedText } from './text-inputs.js';
+export { encodeText, idsToText, highlightWords, singleTokenId, type LoadedText, type TextModel } from './text-inputs.js';
 export * from './text/index.js';
 export * from './tasks/index.js';
 export * from './eval/index.js';

@@ -77,6 +77,19 @@ export function gelu(x: Tensor): Tensor {
 }
 
 /**
+ * GELU's tanh approximation, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): HF's "gelu_new" (also
+ * "gelu_pytorch_tanh", "gelu_fast"), which GPT-2 was trained with. It differs from the erf form by up
+ * to ~1e-3, far above the 1e-4 a logit comparison tolerates, so each model gets the one it was
+ * trained with.
+ */
+export function geluTanh(x: Tensor): Tensor {
+  return tf.tidy(() => {
+    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI));
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  });
+}
+
+/**
  * Rows of an embedding table. While training (the table is a variable) the gradient is
  * oneHot(ids)ᵀ·dy, a 2-D product: gather's own gradient needs UnsortedSegmentSum, which wasm lacks.
  */

@@ -13,9 +13,10 @@ import type { ClassifierModel, ModelInput } from '../models/types.js';
 import { disposeInput } from '../models/types.js';
 import { ViTModel } from '../models/vit.js';
 import { BertModel } from '../models/bert.js';
+import { GPT2Model } from '../models/gpt2.js';
 import { ExplainContext } from '../context.js';
 import { getMethod } from '../methods/registry.js';
-import type { Explanation } from '../methods/types.js';
+import type { Explanation, MethodOptions } from '../methods/types.js';
 import { imageToInput } from '../inputs.js';
 import { encodeText } from '../text-inputs.js';
 import type { Encoding } from '../text/tokenizer.js';
@@ -23,7 +24,7 @@ import { upsampleBilinear } from '../image/overlay.js';
 import { RelpropError, UsageError } from '../errors.js';
 import type { Dataset, GroundTruth } from './datasets.js';
 import { DEFAULT_FRACTIONS, ERASER_BINS, comprehensiveness, perturbationAuc, sufficiency } from './perturbation.js';
-import { perturbImage, perturbText, type ImageRemoval, type TextRemoval } from './perturb-model.js';
+import { perturbImage, perturbText, textRemovalFor, type ImageRemoval, type TextRemoval } from './perturb-model.js';
 import { pointingGame, relevanceMassAccuracy, relevanceRankAccuracy, segmentationScores } from './localisation.js';
 import { kendallTau } from './agreement.js';
 import { summarise, type Summary } from './stats.js';
@@ -45,6 +46,8 @@ export interface CompareOptions {
   readonly textRemoval?: TextRemoval;
   /** Inputs whose heatmaps the report shows. */
   readonly examples?: number;
+  /** Options for the methods (each reads its own; e.g. SmoothGrad's samples, noise, seed); defaults otherwise. */
+  readonly methodOptions?: MethodOptions;
 }
 
 export interface ResultRow {
@@ -153,7 +156,8 @@ function prepare(model: ClassifierModel, content: Awaited<ReturnType<Dataset['it
     if (!(model instanceof ViTModel)) throw new UsageError(`model '${model.name}' takes text, but the data holds images`);
     return { input: imageToInput(model, content.image).input, encoding: null };
   }
-  if (!(model instanceof BertModel)) throw new UsageError(`model '${model.name}' takes images, but the data holds text`);
+  // Encoder classifiers and decoders alike; a decoder's explained class is its next-token prediction.
+  if (!(model instanceof BertModel || model instanceof GPT2Model)) throw new UsageError(`model '${model.name}' takes images, but the data holds text`);
   const loaded = encodeText(model, content.text);
   return { input: loaded.input, encoding: loaded.encoding };
 }
@@ -194,11 +198,12 @@ async function evaluateItem(
     if (o.metrics.includes('agreement') && !methods.includes('occlusion')) methods.push('occlusion');
     for (const id of methods) {
       const t0 = performance.now();
-      const [e] = await getMethod(id).attribute(ctx, [target], {});
+      const [e] = await getMethod(id).attribute(ctx, [target], o.methodOptions ?? {});
       ms[id] = performance.now() - t0;
       maps[id] = e!;
     }
     const truth = loaded.truth ? groundTruthUnits(loaded.truth, model, encoding) : null;
+    const text = input.kind === 'tokens' && o.metrics.includes('perturbation') ? textRemovalFor(model, o.textRemoval) : null;
     for (const id of o.methods) {
       const e = maps[id]!;
       const units = unitsOf(e, model);
@@ -208,22 +213,17 @@ async function evaluateItem(
           const run =
             input.kind === 'image'
               ? perturbImage(model, input, e.map, e.shape, target, test, o.imageRemoval ?? 'zero')
-              : perturbText(model, input, e.map, target, test, o.textRemoval ?? 'mask', {
-                  mask: (model as BertModel).special.mask,
-                  unk: (model as BertModel).special.unk,
-                  pad: (model as BertModel).config.padTokenId,
-                });
+              : perturbText(model, input, e.map, target, test, text!.removal, text!.special);
           run.fractions.forEach((f, s) => {
             row(`perturbation.${test}.correct@${f}`, run.predictions[s] === reference ? 1 : 0);
             row(`perturbation.${test}.probability@${f}`, run.probabilities[s]!);
           });
         }
       }
-      if (o.metrics.includes('perturbation') && input.kind === 'tokens') {
+      if (text && input.kind === 'tokens') {
         // ERASER (DeYoung et al.): drop of the explained class's probability when the top k % of the
         // tokens is removed (comprehensiveness) or is all that is kept (sufficiency), k in ERASER's bins.
-        const special = { mask: (model as BertModel).special.mask, unk: (model as BertModel).special.unk, pad: (model as BertModel).config.padTokenId };
-        const removal = o.textRemoval ?? 'mask';
+        const { special, removal } = text;
         const full = perturbText(model, input, e.map, target, 'positive', removal, special, [0]).probabilities[0]!;
         const without = perturbText(model, input, e.map, target, 'positive', removal, special, ERASER_BINS).probabilities;
         const only = perturbText(model, input, e.map, target, 'negative', removal, special, ERASER_BINS.map((k) => 1 - k)).probabilities;
@@ -362,6 +362,8 @@ export async function runCompare(
 ): Promise<CompareSummary> {
   for (const m of o.methods) getMethod(m);
   if (o.methods.length === 0) throw new UsageError('no methods to compare');
+  // A text removal the model has no token for ([MASK] on GPT-2) stops the run before any work.
+  if (dataset.kind === 'text' && o.metrics.includes('perturbation') && (model instanceof BertModel || model instanceof GPT2Model)) textRemovalFor(model, o.textRemoval);
   await fs.mkdir(o.out, { recursive: true });
   const done = await readJournal(o.out);
   const mine = dataset.items.map((_, i) => i).filter((i) => !o.shard || i % o.shard.n === o.shard.k);

@@ -6,17 +6,57 @@
  * Images: the map is upsampled to the pixels (as the authors do for patch maps) and pixels are
  * removed in all channels — set to 0 in normalised space ('zero', the authors' choice), to the
  * per-channel mean ('mean'), or to a blurred copy ('blur'). Text: tokens other than the specials and
- * padding are replaced by [MASK] or [UNK], or deleted.
+ * padding are replaced by [MASK] or [UNK], or deleted. A decoder (GPT-2) has no [MASK] or [UNK] and
+ * no [CLS]/[SEP]: every real token is a unit, and removal deletes it (see textRemovalFor).
  */
 import { tf, type Tensor2D, type Tensor4D } from '../tf.js';
 import { UsageError } from '../errors.js';
 import type { ClassifierModel, ImageInput, TokenInput } from '../models/types.js';
 import { disposeInput } from '../models/types.js';
+import { BertModel } from '../models/bert.js';
+import { GPT2Model } from '../models/gpt2.js';
 import { upsampleBilinear } from '../image/overlay.js';
 import { DEFAULT_FRACTIONS, removalSteps, type PerturbationTest } from './perturbation.js';
 
 export type ImageRemoval = 'zero' | 'mean' | 'blur';
 export type TextRemoval = 'mask' | 'unk' | 'delete';
+
+/** What removing text tokens needs to know of the model. */
+export interface TextSpecials {
+  readonly mask: number | null;
+  readonly unk: number | null;
+  /** Fills the end of a sequence shortened by 'delete', under attention mask 0. */
+  readonly pad: number;
+  /**
+   * Which real tokens are units: 'inner' (the default: all but the first and the last, BERT's [CLS]
+   * and [SEP]) or 'all' (a decoder's text has no such tokens; its last token is a word too).
+   */
+  readonly units?: 'inner' | 'all';
+}
+
+/**
+ * The removal a text model gets (the given one, or its default: [MASK] for BERT-style models, which
+ * were trained with it; deletion for GPT-2, which has no [MASK] or [UNK]) and what it needs. A removal
+ * the model has no token for is a UsageError, raised before any work.
+ */
+export function textRemovalFor(model: ClassifierModel, removal?: TextRemoval): { removal: TextRemoval; special: TextSpecials } {
+  if (model instanceof GPT2Model) {
+    const used = removal ?? 'delete';
+    if (used !== 'delete') {
+      throw new UsageError(`removal '${used}' puts a [MASK] or [UNK] token in place of a removed one, and GPT-2 model '${model.name}' has neither; use --removal delete (its default)`);
+    }
+    return { removal: used, special: { mask: null, unk: null, pad: model.config.eosTokenId ?? 0, units: 'all' } };
+  }
+  if (model instanceof BertModel) {
+    const used = removal ?? 'mask';
+    const special: TextSpecials = { mask: model.special.mask, unk: model.special.unk, pad: model.config.padTokenId, units: 'inner' };
+    if ((used === 'mask' && special.mask === null) || (used === 'unk' && special.unk === null)) {
+      throw new UsageError(`removal '${used}' needs the model's tokenizer (with a ${used === 'mask' ? '[MASK]' : '[UNK]'} token); use 'delete'`);
+    }
+    return { removal: used, special };
+  }
+  throw new UsageError(`model '${model.name}' takes images, not text`);
+}
 
 export interface PerturbationRun {
   readonly test: PerturbationTest;
@@ -112,7 +152,7 @@ export function perturbImage(
 
 /**
  * Text: units are the real tokens between [CLS] and [SEP] (positions 1 … n−2 of the unpadded
- * sequence); `map` has one value per position.
+ * sequence), or every real token (`special.units` 'all', decoders); `map` has one value per position.
  */
 export function perturbText(
   model: ClassifierModel,
@@ -121,7 +161,7 @@ export function perturbText(
   target: number,
   test: PerturbationTest,
   removal: TextRemoval,
-  special: { mask: number | null; unk: number | null; pad: number },
+  special: TextSpecials,
   fractions: readonly number[] = DEFAULT_FRACTIONS,
 ): PerturbationRun {
   const [b, T] = input.ids.shape;
@@ -129,7 +169,7 @@ export function perturbText(
   const ids = Array.from(input.ids.dataSync());
   const mask = Array.from(input.attentionMask.dataSync());
   const real = mask.reduce((n, m) => n + (m ? 1 : 0), 0);
-  const units = Array.from({ length: Math.max(0, real - 2) }, (_, i) => i + 1);
+  const units = special.units === 'all' ? mask.flatMap((m, p) => (m ? [p] : [])) : Array.from({ length: Math.max(0, real - 2) }, (_, i) => i + 1);
   const unitMap = units.map((p) => map[p]!);
   const replacement = removal === 'mask' ? special.mask : removal === 'unk' ? special.unk : null;
   if (removal !== 'delete' && replacement === null) throw new UsageError(`removal '${removal}' needs the model's tokenizer; use 'delete'`);

@@ -6,6 +6,8 @@
  *   divides 0 by 0 when the map is all zeros, and display code normalises anyway.
  * - BERT (generate_attn_gradcam): w_h = mean of ∇A[h] over all (i, j); the whole T×T map
  *   (E_h[A[h]·w_h])⁺ is min-max normalised, then the CLS self-entry is set to 0; row CLS.
+ * - Decoders (GPT-2) as ViT, on the last token's row; the mean runs over the real tokens only, since
+ *   ∇A is not zero at masked (padding) keys and would otherwise make a padded batch differ.
  */
 import type { ExplanationMethod } from './types.js';
 import { perSample, result } from './common.js';
@@ -25,10 +27,17 @@ export const attentionGradcam: ExplanationMethod = {
     const grads = perSample(ctx.gradients(targets).attention[last]!, ctx.batch);
     const probs = ctx.attention(last);
     const wholeMap = model.conventions.gradcam === 'whole-map';
+    const explained = ctx.explainedRows();
+    const real = ctx.tokenMask();
     return targets.map((target, b) => {
       const g = grads[b]!;
       const a = probs[b]!;
+      const r = explained[b]!;
+      const keys = real[b]!;
       const rows = wholeMap ? T : 1;
+      // The one row computed in the row mode, or the explained row's place in the whole map.
+      const from = wholeMap ? 0 : r * T;
+      const at = wholeMap ? r * T : 0;
       const cam = new Float64Array(rows * T);
       for (let h = 0; h < H; h++) {
         const base = h * T * T;
@@ -37,10 +46,15 @@ export const attentionGradcam: ExplanationMethod = {
           for (let i = 0; i < T * T; i++) w += g[base + i]!;
           w /= T * T;
         } else {
-          for (let j = P; j < T; j++) w += g[base + j]!;
-          w /= T - P;
+          let n = 0;
+          for (let j = P; j < T; j++) {
+            if (!keys[j]) continue;
+            w += g[base + from + j]!;
+            n++;
+          }
+          w /= n;
         }
-        for (let i = 0; i < rows * T; i++) cam[i]! += (a[base + i]! * w) / H;
+        for (let i = 0; i < rows * T; i++) cam[i]! += (a[base + from + i]! * w) / H;
       }
       for (let i = 0; i < cam.length; i++) cam[i] = Math.max(0, cam[i]!);
       if (wholeMap) {
@@ -52,7 +66,7 @@ export const attentionGradcam: ExplanationMethod = {
         }
         for (let i = 0; i < cam.length; i++) cam[i] = (cam[i]! - lo) / (hi - lo);
       }
-      const { data, shape, space } = model.tokenRowToMap(cam.subarray(0, T), 'zero');
+      const { data, shape, space } = model.tokenRowToMap(cam.subarray(at, at + T), 'zero');
       return result(ctx, b, { method: 'attention-gradcam', target, map: data, shape, space, options });
     });
   },

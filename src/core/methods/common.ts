@@ -32,5 +32,5 @@ export function result(
   b: number,
   fields: { method: string; target: number; map: Float32Array; shape: readonly number[]; space: MapSpace; options: MethodOptions; ledger?: readonly LedgerEntry[] | null },
 ): Explanation {
-  return { ledger: null, ...fields, logits: ctx.logits()[b]! };
+  return { ledger: null, ...fields, logits: ctx.logits()[b]!, ...(ctx.contrast ? { contrast: ctx.contrast[b]! } : {}) };
 }

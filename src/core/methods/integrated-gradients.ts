@@ -18,7 +18,7 @@ import { result } from './common.js';
  * alive, so the chunk shrinks with T²·H·depth: 16 for tiny models, 1 for ViT-B/16 (whose single
  * gradient pass already takes ~1 GB of wasm's 4 GB heap).
  */
-function chunkSize(tokens: number, heads: number, depth: number): number {
+export function chunkSize(tokens: number, heads: number, depth: number): number {
   return Math.max(1, Math.min(16, Math.floor(4e6 / (tokens ** 2 * heads * depth))));
 }
 
@@ -47,7 +47,7 @@ export const integratedGradients: ExplanationMethod = {
         const weights = nodes.weights.slice(s0, s0 + n);
         // The path points stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
         const path = tf.tidy(() => tf.concat(alphas.map((a) => tf.add(x0, tf.mul(diff, a))), 0));
-        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path });
+        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path, contrast: ctx.contrast ? Array(n).fill(ctx.contrast[b]) : null });
         const next = tf.tidy(() =>
           tf.add(acc, tf.reshape(tf.sum(tf.mul(tf.reshape(g.input, [n, -1]), tf.tensor2d(weights, [n, 1])), 0), x.shape)),
         );

@@ -5,10 +5,31 @@
  * authors' generate_full_lrp also zeroes CLS; we keep it, so the map shows where relevance went). With the paper's rules
  * this is the authors' `full` method; with `rules: 'baseline'` it is the paper's "LRP" baseline.
  */
-import { getRuleSet, PAPER_RULES } from '../relevance/rulesets.js';
+import { getRuleSet, PAPER_RULES, type RuleSet } from '../relevance/rulesets.js';
 import { UsageError } from '../errors.js';
-import type { ExplanationMethod } from './types.js';
+import type { ExplainContext } from '../context.js';
+import type { Explanation, ExplanationMethod, MethodOptions } from './types.js';
 import { perSample, result } from './common.js';
+
+/**
+ * The relevance a rule set's pass puts on the model's input (pixels, or tokens summed over the
+ * hidden axis), one map per input, each with its ledger: what `lrp` and the rule-set methods
+ * (`attnlrp`, `cp-lrp`) return.
+ */
+export function inputRelevanceMaps(
+  ctx: ExplainContext,
+  targets: readonly number[],
+  rules: RuleSet,
+  method: string,
+  options: MethodOptions,
+): Explanation[] {
+  const rel = ctx.relevance(rules, targets, true);
+  if (!rel.input) throw new UsageError(`model '${ctx.model.name}' gives no input-level relevance`);
+  const shape = rel.input.shape.slice(1);
+  const maps = perSample(rel.input, ctx.batch);
+  const space = shape.length === 2 ? 'pixel' : 'token';
+  return targets.map((target, b) => result(ctx, b, { method, target, map: maps[b]!, shape, space, ledger: rel.ledger[b], options }));
+}
 
 export const lrp: ExplanationMethod = {
   id: 'lrp',
@@ -19,13 +40,6 @@ export const lrp: ExplanationMethod = {
   options: ['rules'],
   async attribute(ctx, targets, options) {
     const rules = getRuleSet(options.rules, PAPER_RULES);
-    const rel = ctx.relevance(rules, targets, true);
-    if (!rel.input) throw new UsageError(`model '${ctx.model.name}' gives no input-level relevance`);
-    const shape = rel.input.shape.slice(1);
-    const maps = perSample(rel.input, ctx.batch);
-    const space = shape.length === 2 ? 'pixel' : 'token';
-    return targets.map((target, b) =>
-      result(ctx, b, { method: 'lrp', target, map: maps[b]!, shape, space, ledger: rel.ledger[b], options: { rules: rules.id } }),
-    );
+    return inputRelevanceMaps(ctx, targets, rules, 'lrp', { rules: rules.id });
   },
 };

@@ -26,14 +26,15 @@ export const occlusion: ExplanationMethod = {
     const logits = ctx.logits();
     return targets.map((target, b) => {
       const occ = model.occlusions(ctx.input, b, requested);
-      const full = logits[b]![target]!;
+      // y_target, or y_target − y_contrast for a contrastive target.
+      const full = ctx.targetScore(logits[b]!, b, target);
       const map = new Float32Array(occ.shape.reduce((a, n) => a * n, 1));
       let at = 0;
       for (const batch of occ.batches) {
         const out = model.predict(batch);
         const values = out.dataSync();
         const C = out.shape[1];
-        for (let i = 0; i < out.shape[0]; i++) map[occ.positions[at++]!] = full - values[i * C + target]!;
+        for (let i = 0; i < out.shape[0]; i++) map[occ.positions[at++]!] = full - ctx.targetScore(values.subarray(i * C, (i + 1) * C), b, target);
         out.dispose();
         disposeInput(batch);
       }

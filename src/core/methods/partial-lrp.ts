@@ -20,8 +20,9 @@ export const partialLrp: ExplanationMethod = {
     const rules = getRuleSet(options.rules, BASELINE_RULES);
     const rel = ctx.relevance(rules, targets);
     const maps = positiveHeadMean(rel.attnCam[model.depth - 1]!, ctx.batch);
+    const rows = ctx.explainedRows();
     return targets.map((target, b) => {
-      const { data, shape, space } = model.tokenRowToMap(row(Float64Array.from(maps[b]!), ctx.tokens, 0), 'zero');
+      const { data, shape, space } = model.tokenRowToMap(row(Float64Array.from(maps[b]!), ctx.tokens, rows[b]!), 'zero');
       return result(ctx, b, { method: 'partial-lrp', target, map: data, shape, space, ledger: rel.ledger[b], options: { rules: rules.id } });
     });
   },

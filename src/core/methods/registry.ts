@@ -12,6 +12,11 @@ import { gradientInput } from './gradient-input.js';
 import { integratedGradients } from './integrated-gradients.js';
 import { occlusion } from './occlusion.js';
 import { randomBaseline } from './random.js';
+import { attnlrp } from './attnlrp.js';
+import { cpLrp } from './cp-lrp.js';
+import { genericAttention } from './generic-attention.js';
+import { smoothgrad } from './smoothgrad.js';
+import { attentionFlow } from './attention-flow.js';
 
 const METHODS: readonly ExplanationMethod[] = [
   transformerAttribution,
@@ -25,6 +30,11 @@ const METHODS: readonly ExplanationMethod[] = [
   integratedGradients,
   occlusion,
   randomBaseline,
+  attnlrp,
+  cpLrp,
+  genericAttention,
+  smoothgrad,
+  attentionFlow,
 ];
 
 export function listMethods(): readonly ExplanationMethod[] {

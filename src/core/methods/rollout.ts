@@ -1,9 +1,11 @@
 /**
  * Attention rollout (Abnar & Zuidema 2020) as the authors' `Baselines.generate_rollout` computes it:
  * per layer, attention averaged over heads plus the identity (for the skip connection), each row
- * normalised to sum to 1; the product from `startLayer` to the top; the CLS row.
+ * normalised to sum to 1; the product from `startLayer` to the top; the CLS row (a decoder's: the
+ * last token's).
  */
 import type { ExplanationMethod } from './types.js';
+import { result } from './common.js';
 import { addIdentity, meanOverHeads, rolloutProduct, row, rowNormalise } from './matrix.js';
 
 export const rollout: ExplanationMethod = {
@@ -18,13 +20,13 @@ export const rollout: ExplanationMethod = {
     const T = ctx.tokens;
     const start = options.startLayer ?? 0;
     ctx.checkLayer(start, 'start layer');
-    const logits = ctx.logits();
+    const rows = ctx.explainedRows();
     const perLayer = Array.from({ length: model.depth }, (_, l) => ctx.attention(l));
     return targets.map((target, b) => {
       const layers = perLayer.map((probs) => rowNormalise(addIdentity(meanOverHeads(probs[b]!, model.heads, T), T), T));
       const joint = rolloutProduct(layers, T, start);
-      const { data, shape, space } = model.tokenRowToMap(row(joint, T, 0), 'zero');
-      return { method: 'rollout', target, map: data, shape, space, ledger: null, logits: logits[b]!, options: { startLayer: start } };
+      const { data, shape, space } = model.tokenRowToMap(row(joint, T, rows[b]!), 'zero');
+      return result(ctx, b, { method: 'rollout', target, map: data, shape, space, options: { startLayer: start } });
     });
   },
 };

@@ -28,13 +28,14 @@ export const transformerAttribution: ExplanationMethod = {
     const perLayer = rel.attnCam.map((cam, l) =>
       computePerSample(() => tf.mean(tf.relu(tf.mul(grads.attention[l]!, cam)), 1), ctx.batch),
     );
+    const rows = ctx.explainedRows();
     return targets.map((target, b) => {
       const layers = perLayer.map((maps) => {
         const m = addIdentity(Float64Array.from(maps[b]!), T);
         return model.conventions.attributionRolloutRowNormalise ? rowNormalise(m, T) : m;
       });
       // The authors' BERT code replaces the CLS self-entry by the row's minimum; ViT maps drop CLS anyway.
-      const { data, shape, space } = model.tokenRowToMap(row(rolloutProduct(layers, T, start), T, 0), 'row-min');
+      const { data, shape, space } = model.tokenRowToMap(row(rolloutProduct(layers, T, start), T, rows[b]!), 'row-min');
       return result(ctx, b, { method: 'transformer-attribution', target, map: data, shape, space, ledger: rel.ledger[b], options: { startLayer: start, rules: rules.id } });
     });
   },

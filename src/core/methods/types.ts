@@ -10,12 +10,20 @@ import type { LedgerEntry } from '../relevance/ledger.js';
 export interface MethodOptions {
   /** First layer included in a rollout-style product (the authors' `start_layer`). */
   readonly startLayer?: number;
-  /** Rule set for relevance propagation: 'paper' (Chefer et al.'s rules) or 'baseline' (their original-LRP baseline). */
+  /** Rule set for relevance propagation: 'paper' (Chefer et al.'s rules), 'baseline' (their original-LRP baseline), 'attnlrp' or 'cp-lrp'. */
   readonly rules?: string;
   /** Integration steps (integrated gradients). */
   readonly steps?: number;
   /** What occlusion puts in a unit's place: 'mask' / 'unk' token, 'remove' it (text), or the 'baseline' (images). */
   readonly occlusion?: OcclusionMode;
+  /** LRP-γ on the Linear layers (CP-LRP): 0 is LRP-0/ε, larger values favour positive contributions. */
+  readonly gamma?: number;
+  /** Noisy copies averaged (SmoothGrad). */
+  readonly samples?: number;
+  /** Noise level σ / (max(x) − min(x)) of the input (SmoothGrad). */
+  readonly noise?: number;
+  /** Seed of the noise (SmoothGrad): the same seed gives the same map. */
+  readonly seed?: number;
 }
 
 export type OptionName = keyof MethodOptions;
@@ -24,6 +32,8 @@ export interface Explanation {
   readonly method: string;
   /** The class explained. Target-independent methods report the target they were asked for. */
   readonly target: number;
+  /** With a contrastive target, the class subtracted: the map explains y_target − y_contrast. */
+  readonly contrast?: number;
   /** The raw map (not normalised, not upsampled), row-major. */
   readonly map: Float32Array;
   readonly shape: readonly number[];

@@ -64,13 +64,19 @@ export interface BertWeights {
 export interface BertLayerRecord {
   readonly input: Tensor2D;
   readonly attn: AttentionRecord;
+  /** attention.output.LayerNorm input: attention output + residual. */
+  readonly norm1In: Tensor2D;
   /** attention.output.LayerNorm output (= the FFN input and its residual). */
   readonly norm1Out: Tensor2D;
   readonly mlp: MlpRecord;
+  /** output.LayerNorm input: FFN output + residual. */
+  readonly norm2In: Tensor2D;
   readonly output: Tensor2D;
 }
 
 export interface BertRecord {
+  /** Embedding LayerNorm input: words + positions (+ segments). */
+  readonly embeddingSum: Tensor2D;
   /** Embedding LayerNorm output: the encoder input, where the authors' relevance pass stops. */
   readonly embeddings: Tensor2D;
   readonly layers: readonly BertLayerRecord[];
@@ -109,9 +115,10 @@ export class BertModel implements ClassifierModel {
   forward(input: ModelInput, options: ForwardOptions = {}): ForwardResult<BertRecord> {
     const { config: cfg, weights: W } = this;
     return tidy(() => {
-      const { embeddings, mask, B, T } = this.embed(this.tokenInput(input), options.inputValue as Tensor2D | undefined);
+      const { embeddingSum, embeddings, mask, B, T } = this.embed(this.tokenInput(input), options.inputValue as Tensor2D | undefined);
 
-      // Post-LN layers: LN(x + Attn(x)), then LN(· + MLP(·)).
+      // Post-LN layers: LN(x + Attn(x)), then LN(· + MLP(·)). The LayerNorms' inputs are kept for
+      // the relevance rules that need them (no extra op: the sums are computed anyway).
       let x = embeddings;
       const layers: BertLayerRecord[] = W.layers.map((layer, l) => {
         const inputX = x;
@@ -121,17 +128,19 @@ export class BertModel implements ClassifierModel {
           batched: options.batchedAttention,
           edit: options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined,
         });
-        const norm1Out = layerNorm(layer.norm1, tf.add(attn.output, inputX) as Tensor2D);
+        const norm1In = tf.add(attn.output, inputX) as Tensor2D;
+        const norm1Out = layerNorm(layer.norm1, norm1In);
         const m = mlp(layer.mlp, norm1Out);
-        x = layerNorm(layer.norm2, tf.add(m.output, norm1Out) as Tensor2D);
-        return { input: inputX, attn, norm1Out, mlp: m, output: x };
+        const norm2In = tf.add(m.output, norm1Out) as Tensor2D;
+        x = layerNorm(layer.norm2, norm2In);
+        return { input: inputX, attn, norm1In, norm1Out, mlp: m, norm2In, output: x };
       });
 
       // Pooler on the first token, then the classifier.
       const poolInput = tf.reshape(tf.slice(tf.reshape(x, [B, T, cfg.dim]), [0, 0, 0], [B, 1, cfg.dim]), [B, cfg.dim]) as Tensor2D;
       const pooled = this.poolerActivation(linear(W.pooler, poolInput));
       const logits = linear(W.classifier, pooled);
-      const record: BertRecord = { embeddings, layers, poolInput, pooled, mask };
+      const record: BertRecord = { embeddingSum, embeddings, layers, poolInput, pooled, mask };
       return { logits, attention: layers.map((r) => r.attn), record, batch: B };
     });
   }
@@ -176,9 +185,10 @@ export class BertModel implements ClassifierModel {
       const types = tokens.typeIds ? repeat(tokens.typeIds) : tf.zerosLike(ids);
       sum = tf.add(sum, embeddingLookup(W.typeEmbeddings, types));
     }
-    const embeddings = layerNorm(W.embeddingNorm, sum as Tensor2D);
+    const embeddingSum = sum as Tensor2D;
+    const embeddings = layerNorm(W.embeddingNorm, embeddingSum);
     const mask = tf.mul(tf.sub(1, repeat(tf.cast(tokens.attentionMask, 'float32') as Tensor2D)), -10000) as Tensor2D;
-    return { embeddings, mask, B, T };
+    return { embeddingSum, embeddings, mask, B, T };
   }
 
   /** BERT counts positions from 0; RoBERTa from padding_idx + 1 over non-padding tokens only. */

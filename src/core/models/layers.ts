@@ -5,7 +5,7 @@
  */
 import { tf, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
 import { normalise, type NormaliserName } from '../normalisers.js';
-import { gelu, linear, matmul, type Linear } from '../ops.js';
+import { gelu, geluTanh, linear, matmul, type Linear } from '../ops.js';
 
 export interface Attention {
   readonly name: string;
@@ -32,11 +32,23 @@ export interface AttentionRecord {
   readonly context: Tensor2D;
   /** Output of `proj`, [B·T, D]. */
   readonly output: Tensor2D;
+  /**
+   * The normaliser's input, one [T, T] per (sample, head) in that order: scaled Q·Kᵀ plus every
+   * additive mask, exactly as the forward computed it (the tensors it made anyway, so keeping them
+   * costs no op). Relevance rules that decompose the normaliser at its input (AttnLRP) read it.
+   * Absent from the batched training path, which no relevance pass uses.
+   */
+  readonly scores?: readonly Tensor2D[];
 }
 
 export interface AttentionOptions {
   /** Additive mask on the scaled scores, [B, T] (0 = attend, large negative = ignore). */
   readonly mask?: Tensor2D;
+  /**
+   * Decoder (GPT-style) attention: token i attends to tokens j ≤ i only. Added to the scores as a
+   * constant [T, T] mask, so every (sample, head) stays one pair of 2-D products.
+   */
+  readonly causal?: boolean;
   /**
    * Zero [T, T] tensors, one per (sample, head) in that order, added to A. Their gradient is
    * ∂(target)/∂A, which gradient-weighted methods (the paper's ∇A ⊙ R^A) need and which
@@ -62,22 +74,27 @@ export type AttentionEdit = (probs: Tensor2D, sample: number, head: number) => T
  * rather than slice (its gradient pads every piece back to full size).
  */
 export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: number, options: AttentionOptions = {}): AttentionRecord {
-  if (options.batched) return batchedAttention(layer, x, batch, tokens, options.mask);
+  if (options.batched) return batchedAttention(layer, x, batch, tokens, options.mask, options.causal);
   const { heads } = layer;
   const normaliser = layer.normaliser ?? 'softmax';
   const qkv = linear(layer.qkv, x);
   const samples = batch === 1 ? [qkv] : (tf.split(qkv, batch, 0) as Tensor2D[]);
   const probsPerSample: Tensor4D[] = [];
   const contextPerSample: Tensor2D[] = [];
+  const allScores: Tensor2D[] = [];
+  const causal = options.causal ? causalMask(tokens) : null;
   samples.forEach((rows, b) => {
     const pieces = tf.split(rows, 3 * heads, 1) as Tensor2D[];
-    const maskRow = options.mask ? (tf.slice(options.mask, [b, 0], [1, tokens]) as Tensor2D) : null;
+    const keyMask = options.mask ? (tf.slice(options.mask, [b, 0], [1, tokens]) as Tensor2D) : null;
+    // One [T, T] (or [1, T]) mask per sample, shared by its heads: one add per head, not two.
+    const maskRow = causal && keyMask ? (tf.add(causal, keyMask) as Tensor2D) : (causal ?? keyMask);
     const probs: Tensor2D[] = [];
     const context: Tensor2D[] = [];
     for (let h = 0; h < heads; h++) {
       const [q, k, v] = [pieces[h]!, pieces[heads + h]!, pieces[2 * heads + h]!];
       let scores = tf.mul(matmul(q, tf.transpose(k)), layer.scale) as Tensor2D;
       if (maskRow) scores = tf.add(scores, maskRow);
+      allScores.push(scores);
       let a = normalise(normaliser, scores);
       if (options.edit) a = options.edit(a, b, h);
       const probe = options.probes?.[b * heads + h];
@@ -95,10 +112,25 @@ export function attention(layer: Attention, x: Tensor2D, batch: number, tokens: 
     probs: (batch === 1 ? probsPerSample[0] : tf.concat(probsPerSample, 0)) as Tensor4D,
     context,
     output: linear(layer.proj, context),
+    scores: allScores,
   };
 }
 
-function batchedAttention(layer: Attention, x: Tensor2D, batch: number, tokens: number, mask?: Tensor2D): AttentionRecord {
+/**
+ * 0 on and below the diagonal, −1e9 above: exp underflows to exactly 0 in float32 however large the
+ * scores, so a later token has no effect at all on an earlier position (not merely a small one).
+ */
+export const CAUSAL_MASK_VALUE = -1e9;
+
+export function causalMask(tokens: number): Tensor2D {
+  return tf.tidy(() => {
+    const rows = tf.reshape(tf.range(0, tokens, 1, 'int32'), [tokens, 1]);
+    const cols = tf.reshape(tf.range(0, tokens, 1, 'int32'), [1, tokens]);
+    return tf.mul(tf.cast(tf.greater(cols, rows), 'float32'), CAUSAL_MASK_VALUE) as Tensor2D;
+  });
+}
+
+function batchedAttention(layer: Attention, x: Tensor2D, batch: number, tokens: number, mask?: Tensor2D, causal?: boolean): AttentionRecord {
   const { heads, headDim: d } = layer;
   const qkv = linear(layer.qkv, x);
   // [B·T, 3·H·d] → [B, 3H, T, d]: rank ≤ 4 throughout.
@@ -106,6 +138,7 @@ function batchedAttention(layer: Attention, x: Tensor2D, batch: number, tokens: 
   const [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [batch * heads, tokens, d]) as Tensor3D);
   let scores = tf.mul(tf.matMul(q!, k!, false, true), layer.scale) as Tensor3D;
   if (mask) scores = tf.add(scores, tf.reshape(tf.tile(tf.reshape(mask, [batch, 1, tokens]), [1, heads, 1]), [batch * heads, 1, tokens]));
+  if (causal) scores = tf.add(scores, causalMask(tokens));
   const flat = normalise(layer.normaliser ?? 'softmax', tf.reshape(scores, [batch * heads * tokens, tokens]) as Tensor2D);
   const probs = tf.reshape(flat, [batch * heads, tokens, tokens]) as Tensor3D;
   const ctx = tf.matMul(probs, v!);
@@ -117,6 +150,8 @@ export interface Mlp {
   readonly name: string;
   readonly fc1: Linear;
   readonly fc2: Linear;
+  /** 'gelu' (exact, erf; the default) or 'gelu-tanh' (the tanh approximation GPT-2 uses). */
+  readonly activation?: 'gelu' | 'gelu-tanh';
 }
 
 export interface MlpRecord {
@@ -131,6 +166,6 @@ export interface MlpRecord {
 
 export function mlp(layer: Mlp, x: Tensor2D): MlpRecord {
   const hidden = linear(layer.fc1, x);
-  const activated = gelu(hidden) as Tensor2D;
+  const activated = (layer.activation === 'gelu-tanh' ? geluTanh(hidden) : gelu(hidden)) as Tensor2D;
   return { input: x, hidden, activated, output: linear(layer.fc2, activated) };
 }

@@ -12,6 +12,8 @@ import { ensureBackend } from '../backend.js';
 import { WeightReader } from './weights.js';
 import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
 import { BertModel, loadBertWeights, parseBertConfig } from './bert.js';
+import { GPT2Model, loadGPT2Weights, parseGPT2Config, tokenLabels } from './gpt2.js';
+import { loadBpeTokenizer } from '../text/bpe.js';
 import { loadModelTokenizer } from '../text-inputs.js';
 import type { ClassifierModel } from './types.js';
 
@@ -40,7 +42,7 @@ async function readJson(file: string, required: boolean): Promise<Json | undefin
   return value as Json;
 }
 
-export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'bert', 'roberta', 'distilbert'] as const;
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'bert', 'roberta', 'distilbert', 'gpt2'] as const;
 
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<ClassifierModel> {
   await ensureBackend();
@@ -87,6 +89,16 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
       }
       if (bert.tokenizer) bert.special = { mask: bert.tokenizer.special.mask, unk: bert.tokenizer.special.unk };
       model = bert;
+      break;
+    }
+    case 'gpt2': {
+      const cfg = parseGPT2Config(config, configFile);
+      // The tokenizer first: it names the labels (each vocabulary entry's text).
+      const tokenizer = await loadBpeTokenizer(dir);
+      const weights = tidy(() => loadGPT2Weights(cfg, reader, configFile));
+      const gpt2 = new GPT2Model(name, cfg, weights, tokenLabels(tokenizer, cfg.vocabSize));
+      gpt2.tokenizer = tokenizer;
+      model = gpt2;
       break;
     }
     default:

@@ -67,8 +67,14 @@ export type MapSpace = 'patch' | 'pixel' | 'token';
 export interface MethodConventions {
   /** Row-normalise Ā + I in the transformer-attribution rollout (BERT's ExplanationGenerator does; ViT_LRP does not). */
   readonly attributionRolloutRowNormalise: boolean;
-  /** Attention GradCAM: head weights from the CLS row over input tokens ('cls-row', ViT) or from the whole T×T gradient, min-max normalised over the whole map ('whole-map', BERT). */
+  /** Attention GradCAM: head weights from the explained token's row over input tokens ('cls-row', ViT, GPT-2) or from the whole T×T gradient, min-max normalised over the whole map ('whole-map', BERT). */
   readonly gradcam: 'cls-row' | 'whole-map';
+  /**
+   * Which token's row of an attention map the prediction is read from: 'first' (CLS, the default
+   * when absent) for encoder classifiers, 'last' (the last real token of each sample) for decoders,
+   * whose logits are the next-token prediction at the end of the text.
+   */
+  readonly explainedToken?: 'first' | 'last';
 }
 
 /** 'auto': [MASK], else [UNK], else removal for text; the baseline for images. */
@@ -85,7 +91,10 @@ export interface Occlusions {
   readonly mode: OcclusionMode;
 }
 
-/** How a CLS-row map treats the CLS position itself (text maps keep every position). */
+/**
+ * How a CLS-row map treats the CLS position itself (text maps keep every position). Decoders ignore
+ * it: their explained token is the text's last word, which a map must show.
+ */
 export type ClsEntry = 'zero' | 'row-min' | 'keep';
 
 export interface ClassifierModel {

@@ -60,6 +60,16 @@ export class WeightReader {
     return file.getFloat32(name);
   }
 
+  /**
+   * Mark a tensor the model deliberately does without (a buffer such as GPT-2's stored causal mask)
+   * as used, so it is not reported; true when the checkpoint has it.
+   */
+  skip(name: string): boolean {
+    if (!this.owner.has(name)) return false;
+    this.used.add(name);
+    return true;
+  }
+
   /** Names present in the files that no layer asked for (reported as a warning, not an error). */
   unused(): string[] {
     return this.names().filter((n) => !this.used.has(n));

@@ -14,7 +14,7 @@ import type { RuleSet } from './rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from './result.js';
 import { LedgerRecorder } from './ledger.js';
 import { attentionCoreRelevance } from './attention.js';
-import { oneHotTargets } from '../gradients.js';
+import { startRelevance } from './result.js';
 
 export function bertRelevance(
   model: BertModel,
@@ -35,7 +35,7 @@ export function bertRelevance(
   };
 
   const result = tidy(() => {
-    const R0 = oneHotTargets(targets, model.numClasses) as Tensor2D;
+    const R0 = startRelevance(targets, model.numClasses, fwd.logits, rules, options.contrast);
     let rPooled = rules.linear(W.classifier, rec.pooled, R0);
     ledger.record('classifier', 'Linear', R0, [rPooled]);
     ledger.record('dropout', 'Dropout', rPooled, [rPooled]);
@@ -44,8 +44,9 @@ export function bertRelevance(
     const bert = ledger.open('bert', 'BertModel', rPooled);
     const pooler = ledger.open('bert.pooler', 'BertPooler', rPooled);
     ledger.record('bert.pooler.activation', model.config.poolerActivation === 'tanh' ? 'Tanh' : 'ReLU', rPooled, [rPooled]);
-    rPooled = rules.linear(W.pooler, rec.poolInput, rPooled);
-    ledger.record('bert.pooler.dense', 'Linear', rPooled, [rPooled]);
+    const rDenseOut = rPooled;
+    rPooled = rules.linear(W.pooler, rec.poolInput, rDenseOut);
+    ledger.record('bert.pooler.dense', 'Linear', rDenseOut, [rPooled]);
     // The pooler reads the first token: relevance lands on its row, zero elsewhere.
     const first = tf.reshape(rules.pool(rec.poolInput, rPooled), [B, 1, D]);
     let R = tf.reshape(tf.concat([first, tf.zeros([B, T - 1, D])], 1), [B * T, D]) as Tensor2D;
@@ -64,10 +65,10 @@ export function bertRelevance(
 
       // BertOutput: LN(dense(FFN) + residual).
       const out = ledger.open(`${n}.output`, 'BertOutput', R);
-      const rOutNorm = rules.layerNorm(R);
+      const rOutNorm = rules.layerNorm(R, { input: r.norm2In, output: r.output, norm: layer.norm2 });
       ledger.record(`${n}.output.LayerNorm`, 'LayerNorm', R, [rOutNorm]);
       const [rDense, rRes] = rules.add(r.mlp.output, r.norm1Out, rOutNorm, B);
-      ledger.record(`${n}.output.add`, 'Add', R, [rDense, rRes]);
+      ledger.record(`${n}.output.add`, 'Add', rOutNorm, [rDense, rRes]);
       ledger.record(`${n}.output.dropout`, 'Dropout', rDense, [rDense]);
       const rAct = rules.linear(layer.mlp.fc2, r.mlp.activated, rDense);
       ledger.record(`${n}.output.dense`, 'Linear', rDense, [rAct]);
@@ -76,7 +77,7 @@ export function bertRelevance(
       keep(key('output.residual'), rRes);
 
       const inter = ledger.open(`${n}.intermediate`, 'BertIntermediate', rAct);
-      const rHidden = rules.gelu(rAct);
+      const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
       ledger.record(`${n}.intermediate.intermediate_act_fn`, 'GELU', rAct, [rHidden]);
       const rFfnIn = rules.linear(layer.mlp.fc1, r.mlp.input, rHidden);
       ledger.record(`${n}.intermediate.dense`, 'Linear', rHidden, [rFfnIn]);
@@ -90,10 +91,10 @@ export function bertRelevance(
       // BertAttention: BertSelfOutput (LN(dense(context) + residual)), then self-attention.
       const attn = ledger.open(`${n}.attention`, 'BertAttention', rAttnOut);
       const selfOut = ledger.open(`${n}.attention.output`, 'BertSelfOutput', rAttnOut);
-      const rSelfNorm = rules.layerNorm(rAttnOut);
+      const rSelfNorm = rules.layerNorm(rAttnOut, { input: r.norm1In, output: r.norm1Out, norm: layer.norm1 });
       ledger.record(`${n}.attention.output.LayerNorm`, 'LayerNorm', rAttnOut, [rSelfNorm]);
       const [rProj, rRes1] = rules.add(r.attn.output, r.input, rSelfNorm, B);
-      ledger.record(`${n}.attention.output.add`, 'Add', rAttnOut, [rProj, rRes1]);
+      ledger.record(`${n}.attention.output.add`, 'Add', rSelfNorm, [rProj, rRes1]);
       ledger.record(`${n}.attention.output.dropout`, 'Dropout', rProj, [rProj]);
       const rContext = rules.linear(layer.attn.proj, r.attn.context, rProj);
       ledger.record(`${n}.attention.output.dense`, 'Linear', rProj, [rContext]);
@@ -129,7 +130,7 @@ export function bertRelevance(
     if (options.toInput) {
       // Past the authors' stopping point: the embedding LayerNorm (its rule from the rule set), then
       // one value per token, summed over the hidden axis.
-      const rEmb = rules.layerNorm(R);
+      const rEmb = rules.layerNorm(R, { input: rec.embeddingSum, output: rec.embeddings, norm: W.embeddingNorm });
       ledger.record('bert.embeddings.LayerNorm', 'LayerNorm', R, [rEmb]);
       input = tf.reshape(tf.sum(rEmb, 1), [B, T]);
     }

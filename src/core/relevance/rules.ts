@@ -4,11 +4,13 @@
  * and the relevance R arriving at its output, and returns the relevance of its input(s).
  *
  * Every tensor here is 2-D ([rows, features]) so products stay on wasm's fast matMul path.
- * The formulas are the authors' (github.com/hila-chefer/Transformer-Explainability, layers_ours.py
- * and layers_lrp.py); ../../../test/fixtures/golden/RULES.md states them in words.
+ * The first group are the authors' formulas (github.com/hila-chefer/Transformer-Explainability,
+ * layers_ours.py and layers_lrp.py); ../../../test/fixtures/golden/RULES.md states them in words.
+ * AttnLRP's and CP-LRP's rules follow them, at the end of the file.
  */
 import { tf, type Tensor, type Tensor2D } from '../tf.js';
-import { matmul, type Linear } from '../ops.js';
+import { matmul, type LayerNorm, type Linear } from '../ops.js';
+import { normaliserJvp, type NormaliserName } from '../normalisers.js';
 
 /**
  * The authors' safe_divide: a / (b + 1e-9), another 1e-9 if that is exactly 0, and 0 wherever b is
@@ -145,4 +147,156 @@ export function poolZ(pooled: Tensor2D, R: Tensor2D): Tensor2D {
 /** Layers the paper passes relevance through unchanged: LayerNorm, GELU, softmax, dropout, tanh. */
 export function identity(R: Tensor2D): Tensor2D {
   return R;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Rules of AttnLRP (Achtibat et al., ICML 2024; reference implementation LXT,
+// github.com/rachtibat/LRP-eXplains-Transformers, lxt/explicit/functional.py and lxt/efficient) and
+// of conservative propagation, CP-LRP (Ali et al., ICML 2022; github.com/AmeenAli/XAI_Transformers).
+// They are all ε-rules on a layer made linear by holding some of its factors constant, so each one,
+// with ε → 0, hands every input x ⊙ (a modified gradient); test/attnlrp-cplrp.test.ts checks that
+// against tf.grads of a model with exactly those modifications.
+
+/**
+ * z + ε·sign(z), with sign(0) = +1: the ε-rule's stabiliser (LXT's linear rule). Sign-aware, unlike
+ * the authors' safeDivide shift, so a denominator near 0 is pushed away from 0, never onto it.
+ */
+export function stabilise(z: Tensor, epsilon: number): Tensor {
+  return tf.tidy(() => tf.add(z, tf.mul(tf.sub(tf.mul(tf.cast(tf.greaterEqual(z, 0), 'float32'), 2), 1), epsilon)));
+}
+
+/**
+ * LRP-ε for y = x·W + b (AttnLRP's Linear rule, LXT linear_epsilon): R_x = x ⊙ (R ⊘ (y + ε))·Wᵀ. The
+ * denominator is the layer's whole output, bias included, so the bias absorbs its share: the rule
+ * conserves exactly (up to ε) when the bias is zero.
+ */
+export function linearEpsilon(layer: Linear, x: Tensor2D, R: Tensor2D, epsilon: number): Tensor2D {
+  return tf.tidy(() => {
+    const z = layer.b ? tf.add(matmul(x, layer.wT), layer.b) : matmul(x, layer.wT);
+    const S = tf.div(R, stabilise(z, epsilon)) as Tensor2D;
+    return tf.mul(x, matmul(S, T(layer.wT))) as Tensor2D;
+  });
+}
+
+/**
+ * LRP-γ (Montavon et al. 2019), for inputs of either sign as zennit's Gamma rule: where the output
+ * z = x·W + b is positive, the contributions that push it up (x⁺w⁺, x⁻w⁻, b⁺) are amplified by
+ * 1 + γ, i.e. z_γ = x⁺·(W + γW⁺) + x⁻·(W + γW⁻) + b + γb⁺, and where it is negative those that push it
+ * down; R_x = x ⊙ (∂z_γ/∂x)ᵀ·(R ⊘ z_γ). z_γ keeps z's sign with |z_γ| ≥ |z|, so R ⊘ z_γ stays as
+ * bounded as R ⊘ z — Ali et al.'s code amplifies W⁺ whatever x's sign, and on inputs of both signs
+ * (every LayerNorm output) its z_γ can cross 0: it lost 1.5 % of the logit on a zero-bias ViT. Still
+ * conservative with zero bias; γ = 0 is the ε-rule.
+ */
+export function linearGamma(layer: Linear, x: Tensor2D, R: Tensor2D, gamma: number, epsilon: number): Tensor2D {
+  if (gamma === 0) return linearEpsilon(layer, x, R, epsilon);
+  return tf.tidy(() => {
+    const [wPos, wNeg] = parts(layer.wT);
+    const up = tf.add(layer.wT, tf.mul(wPos, gamma)) as Tensor2D;
+    const down = tf.add(layer.wT, tf.mul(wNeg, gamma)) as Tensor2D;
+    const [xp, xn] = parts(x);
+    const z = layer.b ? tf.add(matmul(x, layer.wT), layer.b) : matmul(x, layer.wT);
+    const positive = tf.cast(tf.greaterEqual(z, 0), 'float32');
+    const [bPos, bNeg] = layer.b ? parts(layer.b) : [null, null];
+    const bias = (part: Tensor | null) => (layer.b ? tf.add(layer.b, tf.mul(part!, gamma)) : null);
+    const withBias = (t: Tensor, b: Tensor | null) => (b ? tf.add(t, b) : t);
+    // Outputs with z ≥ 0 favour x⁺w⁺ and x⁻w⁻; outputs with z < 0 favour x⁺w⁻ and x⁻w⁺.
+    const zUp = withBias(tf.add(matmul(xp, up), matmul(xn, down)), bias(bPos));
+    const zDown = withBias(tf.add(matmul(xp, down), matmul(xn, up)), bias(bNeg));
+    const sUp = tf.mul(tf.div(R, stabilise(zUp, epsilon)), positive) as Tensor2D;
+    const sDown = tf.mul(tf.div(R, stabilise(zDown, epsilon)), tf.sub(1, positive)) as Tensor2D;
+    const toPos = tf.add(matmul(sUp, T(up)), matmul(sDown, T(down)));
+    const toNeg = tf.add(matmul(sUp, T(down)), matmul(sDown, T(up)));
+    return tf.add(tf.mul(xp, toPos), tf.mul(xn, toNeg)) as Tensor2D;
+  });
+}
+
+/**
+ * LRP-ε for y = x₁ + x₂ (LXT add2): each summand gets R in proportion to its contribution,
+ * R_k = x_k ⊙ R ⊘ (x₁ + x₂ + ε). No per-sample rescaling: the two shares add up to R.
+ */
+export function addEpsilon(x1: Tensor2D, x2: Tensor2D, R: Tensor2D, epsilon: number): [Tensor2D, Tensor2D] {
+  return tf.tidy(() => {
+    const S = tf.div(R, stabilise(tf.add(x1, x2), epsilon));
+    return [tf.mul(x1, S) as Tensor2D, tf.mul(x2, S) as Tensor2D];
+  });
+}
+
+/** A fork seen as the gradient sees it: the branches' relevance adds up (no division by x). */
+export function cloneAdd(_x: Tensor2D, branches: readonly Tensor2D[]): Tensor2D {
+  return tf.tidy(() => (branches.length === 1 ? branches[0]!.clone() : tf.addN([...branches])) as Tensor2D);
+}
+
+/** Selecting rows is linear with unit weights: the selected rows keep R exactly. */
+export function poolSelect(_pooled: Tensor2D, R: Tensor2D): Tensor2D {
+  return R;
+}
+
+/**
+ * The ε-rule on both operands of a product Z = a·b (AttnLRP's matmul rule, LXT matmul_fn before its
+ * uniform split): S = R ⊘ (Z + ε), R_a = a ⊙ (S·bᵀ), R_b = b ⊙ (aᵀ·S). Z is bilinear, so each
+ * operand alone receives all of R (Σ R_a = Σ R_b = Σ R up to ε); the rule set's share (½ each, the
+ * uniform rule) makes the pair conservative.
+ */
+export function matmulEpsilon(a: Tensor2D, b: Tensor2D, R: Tensor2D, epsilon: number): [Tensor2D, Tensor2D] {
+  return tf.tidy(() => {
+    const S = tf.div(R, stabilise(matmul(a, b), epsilon)) as Tensor2D;
+    return [tf.mul(a, matmul(S, T(b))) as Tensor2D, tf.mul(b, matmul(T(a), S)) as Tensor2D];
+  });
+}
+
+/** What a normaliser (softmax, sparsemax, 1.5-entmax) saw and produced, for one (sample, head). */
+export interface NormaliserRecord {
+  /** Its input: scaled Q·Kᵀ plus any additive mask, [T, T]. */
+  readonly scores: Tensor2D;
+  /** Its output A, [T, T]. */
+  readonly probs: Tensor2D;
+  readonly normaliser: NormaliserName;
+}
+
+/**
+ * AttnLRP's softmax rule (Proposition 3.1; LXT softmax_fn): a first-order Taylor decomposition at
+ * the input x itself, R_x = x ⊙ (R − s·ΣR) with sums per row. That is x ⊙ Jᵀ·(R ⊘ s), J the
+ * softmax Jacobian: gradient × input when R = s ⊙ g. It is NOT conservative: per row
+ * Σ R_x = Σ_i x_i·R_i − (Σ_i x_i·s_i)·ΣR, the rest is the Taylor expansion's bias term, which
+ * absorbs it (zero relevance in a row whose R is proportional to s). Masked scores (−1e4, −1e9)
+ * have s = 0 and R = 0 exactly, so they get 0, as LXT's replacement of −∞ by 0 gives.
+ * The sparse normalisers are piecewise linear or smooth the same way: the same decomposition,
+ * x ⊙ J·(R ⊘ p) with J their Jacobian and 0 where p = 0.
+ */
+export function softmaxTaylor(R: Tensor2D, rec: NormaliserRecord): Tensor2D {
+  return tf.tidy(() => {
+    const x = rec.scores;
+    if (rec.normaliser === 'softmax') {
+      return tf.mul(x, tf.sub(R, tf.mul(rec.probs, tf.sum(R, 1, true)))) as Tensor2D;
+    }
+    const support = tf.greater(rec.probs, 0);
+    // R / p off the support is 0/0; `where` keeps only the support's quotients.
+    const ratio = tf.where(support, tf.div(R, tf.where(support, rec.probs, tf.onesLike(rec.probs))), tf.zerosLike(R)) as Tensor2D;
+    return tf.mul(x, normaliserJvp(rec.normaliser, rec.probs, ratio)) as Tensor2D;
+  });
+}
+
+/** What a LayerNorm saw and produced: input and output [rows, D], and its parameters. */
+export interface LayerNormRecord {
+  readonly input: Tensor2D;
+  readonly output: Tensor2D;
+  readonly norm: LayerNorm;
+}
+
+/**
+ * LayerNorm with its standard deviation held constant (AttnLRP Proposition 3.4 / LXT layer_norm;
+ * CP-LRP's LN-rule as Ali et al. evaluate it, `detach_KQ_LNorm_Norm`: σ detached, the mean kept).
+ * The layer is then the linear map y = γ ⊙ (x − mean(x))/σ + β, and the ε-rule on it gives
+ * R_x = x ⊙ (u − mean(u)) with u = γ ⊙ R ⊘ (σ·(y + ε)), per row. Σ R_x = Σ (y − β) ⊙ R ⊘ (y + ε):
+ * conservative when β = 0 (the centring is kept, so Σ_i (x_i − μ) = 0 does the work). σ is
+ * recomputed from the input exactly as the forward computed it.
+ */
+export function layerNormConstantStd(R: Tensor2D, rec: LayerNormRecord, epsilon: number): Tensor2D {
+  return tf.tidy(() => {
+    const x = rec.input;
+    const centred = tf.sub(x, tf.mean(x, -1, true));
+    const invStd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), rec.norm.eps));
+    const u = tf.mul(tf.mul(tf.div(R, stabilise(rec.output, epsilon)), rec.norm.gamma), invStd);
+    return tf.mul(x, tf.sub(u, tf.mean(u, -1, true))) as Tensor2D;
+  });
 }

@@ -12,6 +12,7 @@ import type { ViTModel, ViTRecord } from '../models/vit.js';
 import type { RuleSet } from './rulesets.js';
 import { LedgerRecorder } from './ledger.js';
 import { attentionCoreRelevance } from './attention.js';
+import { startRelevance } from './result.js';
 
 /** Inverse of the model's patchify: [B·N, C·p·p] → [B, C, H, W]. */
 function unpatchify(x: Tensor2D, batch: number, channels: number, grid: readonly [number, number], p: number): Tensor4D {
@@ -40,8 +41,7 @@ export function vitRelevance(
   };
 
   const result = tidy(() => {
-    // The start: one-hot at the target class (not the logit value), as the authors' generate_LRP.
-    const R0 = tf.oneHot(tf.tensor1d([...targets], 'int32'), model.numClasses).toFloat() as Tensor2D;
+    const R0 = startRelevance(targets, model.numClasses, fwd.logits, rules, options.contrast);
 
     // Heads: one, or DeiT's two whose mean is the logit (an Add of the two halves).
     let rPooled: Tensor2D[];
@@ -64,7 +64,7 @@ export function vitRelevance(
     let R = tf.reshape(tf.concat([...prefixRows, rest], 1), [B * T, D]) as Tensor2D;
     ledger.record('pool', 'IndexSelect', rPooled, [R]);
     keep('pool(tokens_after_final_norm)', R);
-    const rNorm = rules.layerNorm(R);
+    const rNorm = rules.layerNorm(R, { input: rec.blocks[model.depth - 1]!.output, output: rec.normOut, norm: W.norm });
     ledger.record('norm', 'LayerNorm', R, [rNorm]);
     R = rNorm;
     keep('norm(output_of_last_block)', R);
@@ -84,13 +84,13 @@ export function vitRelevance(
       ledger.record(`${n}.mlp.drop`, 'Dropout', rMlpOut, [rMlpOut]);
       const rAct = rules.linear(blk.mlp.fc2, r.mlp.activated, rMlpOut);
       ledger.record(`${n}.mlp.fc2`, 'Linear', rMlpOut, [rAct]);
-      const rHidden = rules.gelu(rAct);
+      const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
       ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
       const rMlpIn = rules.linear(blk.mlp.fc1, r.mlp.input, rHidden);
       ledger.record(`${n}.mlp.fc1`, 'Linear', rHidden, [rMlpIn]);
       ledger.close(mlp, [rMlpIn]);
       keep(`${n}.mlp(=norm2 out)`, rMlpIn);
-      const rNorm2 = rules.layerNorm(rMlpIn);
+      const rNorm2 = rules.layerNorm(rMlpIn, { input: r.mid, output: r.norm2Out, norm: blk.norm2 });
       ledger.record(`${n}.norm2`, 'LayerNorm', rMlpIn, [rNorm2]);
       const rMid = rules.clone(r.mid, [rRes2, rNorm2]);
       ledger.record(`${n}.clone2`, 'Clone', [rRes2, rNorm2], [rMid]);
@@ -113,7 +113,7 @@ export function vitRelevance(
       ledger.close(attn, [att.input]);
       attnCam[l] = att.attnCam;
       keep(`${n}.attn(=norm1 out)`, att.input);
-      const rNorm1 = rules.layerNorm(att.input);
+      const rNorm1 = rules.layerNorm(att.input, { input: r.input, output: r.norm1Out, norm: blk.norm1 });
       ledger.record(`${n}.norm1`, 'LayerNorm', att.input, [rNorm1]);
       R = rules.clone(r.input, [rRes1, rNorm1]);
       ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [R]);
