@@ -42,7 +42,7 @@ export default defineConfig({
   main: {
     build: {
       rolldownOptions: {
-        input: { index: 'src/main/index.ts', worker: 'src/main/worker.ts' },
+        input: { index: 'src/main/index.ts', worker: 'src/main/worker.ts', 'eval-worker': 'src/main/eval-worker.ts' },
       },
     },
   },

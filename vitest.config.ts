@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The Electron run is its own command (npm run test:electron, vitest.electron.config.ts).
+    exclude: ['test/electron/**', '**/node_modules/**'],
     // tfjs-wasm is single-threaded per process; two forks use both cores.
     pool: 'forks',
     maxWorkers: 2,

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { API_METHODS, MAX_IMAGE_BYTES, MAX_TEXT_CHARS } from '../src/shared/api.js';
@@ -18,6 +18,13 @@ const ctx: ValidationContext = {
   isDirectory: (p) => {
     try {
       return statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  },
+  isFile: (p) => {
+    try {
+      return statSync(p).isFile();
     } catch {
       return false;
     }
@@ -159,5 +166,57 @@ describe('jobs', () => {
     refused(() => validateRequest('job', { id: 'a b' }, ctx), /not a valid id/);
     refused(() => validateRequest('job', { id: ID, from: -1 }, ctx), /between 0/);
     refused(() => validateRequest('cancel', { id: ID }, ctx), /must be a string/);
+  });
+});
+
+describe('method options of the newer methods and the Layers view', () => {
+  it('accept in-range SmoothGrad, LRP-γ and layers options and refuse the rest', () => {
+    const options = { samples: 8, noise: 0.2, seed: 7, gamma: 0.25, layers: true };
+    expect(validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options }, ctx).options).toEqual(options);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { samples: 0 } }, ctx), /samples must be between 1 and 1000/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { noise: -1 } }, ctx), /noise must be a number between 0 and 10/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { gamma: Number.NaN } }, ctx), /gamma must be a number between 0 and 100/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { layers: 'yes' } }, ctx), /layers must be true or false/);
+  });
+});
+
+describe('evaluate: data paths, methods and measures', () => {
+  const sentences = path.join(folder, 'sentences.txt');
+  writeFileSync(sentences, 'the food was good\n');
+  const base = { modelId: 'image-softmax', methods: ['transformer-attribution', 'rollout'], metrics: ['perturbation', 'localisation'] };
+
+  it('accepts a generated task of the model kind, a folder, or a .txt/.jsonl file', () => {
+    expect(validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 20 } }, ctx)).toEqual({ ...base, data: { kind: 'task', task: 'image', count: 20 } });
+    expect(validateRequest('evaluate', { ...base, data: { kind: 'path', path: folder, masks: folder }, removal: 'blur', restart: true }, ctx)).toMatchObject({ data: { kind: 'path', path: folder, masks: folder }, removal: 'blur', restart: true });
+    expect(validateRequest('evaluate', { ...base, modelId: 'text-softmax', data: { kind: 'path', path: sentences }, removal: 'unk' }, ctx).data).toEqual({ kind: 'path', path: sentences });
+  });
+
+  it('refuses relative, missing or non-data paths, tasks of the other kind, unknown metrics and methods, and sizes out of range', () => {
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'path', path: 'photos/' } }, ctx), /must be absolute/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'path', path: path.join(folder, 'nope') } }, ctx), /no such folder or file/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'path', path: path.join(process.cwd(), 'package.json') } }, ctx), /must be \.txt .* or \.jsonl/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'path', path: `${folder}\u0000` } }, ctx), /NUL byte/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'path', path: folder, masks: 'masks' } }, ctx), /masks folder must be absolute/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'text', count: 5 } }, ctx), /task 'text' makes text, and model 'image-softmax' takes images/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 0 } }, ctx), /count must be between 1 and 100000/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 1e9 } }, ctx), /count must be between 1 and 100000/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'url', path: 'http://x' } }, ctx), /data must be/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 5 }, metrics: ['accuracy'] }, ctx), /unknown metric "accuracy"/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 5 }, metrics: [] }, ctx), /metrics must be a non-empty array/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 5 }, methods: ['shap'] }, ctx), /unknown method "shap"/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 5 }, removal: 'unk' }, ctx), /removal 'unk' is for text/);
+    refused(() => validateRequest('evaluate', { ...base, data: { kind: 'task', task: 'image', count: 5 }, out: '/tmp/x' }, ctx), /unknown field 'out'/);
+  });
+});
+
+describe('exportReport and evaluation ids', () => {
+  it('take a job or an evaluation id and a format', () => {
+    expect(validateRequest('exportReport', { source: { kind: 'job', id: ID }, format: 'pdf' }, ctx)).toEqual({ source: { kind: 'job', id: ID }, format: 'pdf' });
+    expect(validateRequest('evaluation', ID, ctx)).toBe(ID);
+    refused(() => validateRequest('exportReport', { source: { kind: 'file', id: ID }, format: 'html' }, ctx), /unknown report source "file"/);
+    refused(() => validateRequest('exportReport', { source: { kind: 'job', id: '../x' }, format: 'html' }, ctx), /not a valid id/);
+    refused(() => validateRequest('exportReport', { source: { kind: 'job', id: ID }, format: 'docx' }, ctx), /unknown report format "docx"/);
+    refused(() => validateRequest('exportReport', { source: { kind: 'job', id: ID }, format: 'html', path: '/etc/x' }, ctx), /unknown field 'path'/);
+    refused(() => validateRequest('pickDataPath', { path: '/' }, ctx), /takes no argument/);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The app in web mode: `relprop serve` (the real CLI, built by pretest) driven by Debian's Chromium
- * through playwright-core, plus the server's guards checked with raw HTTP. Screenshots of each screen
- * go to /tmp/relprop-app-*.png.
+ * through playwright-core (the scenarios in helpers/app-scenarios.ts, shared with the Electron run),
+ * plus the server's guards checked with raw HTTP. Screenshots of each screen go to
+ * $RELPROP_SHOTS (default: the temp folder)/relprop-app-*.png.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -15,13 +16,14 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { FIXTURES } from './helpers/golden.js';
 import { ROOT } from './helpers/cli.js';
 import { imageTask } from '../src/core/tasks/image-task.js';
+import { appScenarios } from './helpers/app-scenarios.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) console.warn(`app-web.test.ts: skipped, ${CHROMIUM} is missing (apt-get install -y chromium to run the app's browser tests)`);
 
 const IMAGES = path.join(FIXTURES, 'images');
-const SHOTS = os.tmpdir();
+const SHOTS = process.env['RELPROP_SHOTS'] ?? os.tmpdir();
 
 let tmp: string;
 let server: ChildProcess;
@@ -74,39 +76,6 @@ async function api<T>(method: string, body?: unknown): Promise<T> {
   const envelope = (await res.json()) as { ok: boolean; value?: T; error?: string };
   if (!envelope.ok) throw new Error(envelope.error);
   return envelope.value as T;
-}
-
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SHOTS, `relprop-app-${name}.png`), fullPage: true });
-}
-
-const predictionButtons = () => page.locator('ol[aria-label="Top classes"] button');
-
-async function openImageFile(file: string): Promise<void> {
-  await page.locator('[data-testid="image-file"]').setInputFiles(file);
-}
-
-/** Waits until no work is running (the progress line is gone). */
-async function idle(): Promise<void> {
-  await page.locator('.progress').waitFor({ state: 'detached', timeout: 60_000 });
-}
-
-async function explainWith(methodId: string): Promise<void> {
-  await page.selectOption('select[aria-label="Method"]', methodId);
-  await page.getByRole('button', { name: 'Explain', exact: true }).click();
-  await idle();
-  await expect.poll(() => page.locator('[data-testid="explanation"] h3').textContent()).toContain(await page.locator(`select[aria-label="Method"] option[value="${methodId}"]`).textContent());
-}
-
-/** Distinct colours on the overlay canvas: a drawn heatmap has many, a blank canvas one. */
-async function canvasColours(selector: string): Promise<number> {
-  return page.locator(selector).first().evaluate((el) => {
-    const c = el as HTMLCanvasElement;
-    const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-    const seen = new Set<number>();
-    for (let i = 0; i < data.length; i += 4 * 7) seen.add((data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!);
-    return seen.size;
-  });
 }
 
 describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the app in a browser', () => {
@@ -212,134 +181,21 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the app in a browser', () => {
   });
 
   describe('the interface', () => {
-    it('starts with the shipped models and the method list', async () => {
+    it('loads the page', async () => {
       await page.goto(base);
-      await expect.poll(() => page.locator('select[aria-label="Model"] option').allTextContents(), { timeout: 30_000 }).toEqual(
-        expect.arrayContaining(['image-softmax (image)', 'text-softmax (text)', 'vit-tiny-a (image)']),
-      );
-      await expect.poll(() => page.locator('select[aria-label="Method"] option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(10);
-      expect(await page.locator('select[aria-label="Model"]').inputValue()).toBe('image-softmax');
-      await shot('1-start');
     });
-
-    it('opens an image, shows the top classes and explains it with two methods', async () => {
-      await openImageFile(path.join(IMAGES, 'halves-32x16.jpg'));
-      await expect.poll(() => predictionButtons().count(), { timeout: 30_000 }).toBe(4);
-      await expect(page.locator('img.preview').getAttribute('src')).resolves.toMatch(/^data:image\/png;base64,/);
-
-      await explainWith('transformer-attribution');
-      const predicted = (await predictionButtons().first().locator('.label').textContent())!.replace('predicted', '').trim();
-      expect(await page.locator('[data-testid="explained-class"]').textContent()).toBe(predicted);
-      expect(await canvasColours('[data-testid="explanation"] canvas')).toBeGreaterThan(20);
-      expect(await page.locator('[data-testid="explanation"] .ledger').textContent()).toMatch(/✓ conserved to 1e-3|✗ drift/);
-      await shot('2-explain-transformer-attribution');
-
-      await explainWith('lrp');
-      expect(await page.locator('[data-testid="explanation"] .ledger').textContent()).toMatch(/boundaries/);
-      await shot('3-explain-lrp');
-    });
-
-    it('switches the explained class by clicking another class', async () => {
-      const second = predictionButtons().nth(1);
-      const label = (await second.locator('.label').textContent())!.trim();
-      await second.click();
-      await expect.poll(() => page.locator('[data-testid="explained-class"]').textContent(), { timeout: 30_000 }).toBe(label);
-      await idle();
-      expect(await second.getAttribute('aria-pressed')).toBe('true');
-      await page.selectOption('select[aria-label="Colormap"]', 'viridis');
-      await page.locator('input[aria-label="Overlay opacity"]').fill('0.7');
-      await shot('4-other-class-viridis');
-    });
-
-    it('exports the overlay as a PNG', async () => {
-      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export PNG' }).click()]);
-      expect(download.suggestedFilename()).toMatch(/^relprop-lrp-.+\.png$/);
-      const file = path.join(tmp, 'export.png');
-      await download.saveAs(file);
-      const meta = await sharp(file).metadata();
-      expect(meta.format).toBe('png');
-      // 32×16 enlarged by a whole factor to at most 512 px.
-      expect([meta.width, meta.height]).toEqual([512, 256]);
-    });
-
-    it('shows progress while it works, and the Cancel button stops the job', async () => {
-      await page.selectOption('select[aria-label="Method"]', 'integrated-gradients');
-      // 1000 steps take far longer than the test waits: only a working cancel ends the job in time.
-      await page.locator('input[aria-label="Steps"]').fill('1000');
-      await page.getByRole('button', { name: 'Explain', exact: true }).click();
-      const cancel = page.locator('.progress').getByRole('button', { name: 'Cancel' });
-      await cancel.waitFor({ timeout: 30_000 });
-      expect(await page.locator('.progress').textContent()).toMatch(/Explaining with Integrated gradients/);
-      await shot('5-working');
-      await cancel.click();
-      await idle();
-      expect(await page.getByRole('status').filter({ hasText: 'Cancelled.' }).count()).toBe(1);
-      // What was on screen before stays there.
-      expect(await page.locator('[data-testid="explanation"] h3').textContent()).toMatch(/LRP/);
-      await page.locator('input[aria-label="Steps"]').fill('');
-    });
-
-    it('compares several methods on one input and class, each with its conservation status and time', async () => {
-      await openImageFile(taskImage);
-      await expect.poll(() => predictionButtons().count(), { timeout: 30_000 }).toBe(4);
-      await page.getByRole('tab', { name: 'Compare' }).click();
-      const wanted = ['transformer-attribution', 'lrp', 'rollout', 'gradient-input'];
-      const boxes = page.locator('fieldset.method-choice input[type="checkbox"]');
-      for (let i = 0; i < (await boxes.count()); i++) await boxes.nth(i).setChecked(false);
-      const { methods } = await api<{ methods: Array<{ id: string; title: string }> }>('listMethods');
-      for (const id of wanted) {
-        const title = methods.find((m) => m.id === id)!.title;
-        await page.locator('fieldset.method-choice label').filter({ hasText: title }).first().locator('input').setChecked(true);
-      }
-      await page.getByRole('button', { name: 'Compare', exact: true }).click();
-      await idle();
-      const cards = page.locator('[data-testid="compare-grid"] article');
-      await expect.poll(() => cards.count(), { timeout: 60_000 }).toBe(wanted.length);
-      expect(await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-method')))).toEqual(wanted);
-      for (let i = 0; i < wanted.length; i++) {
-        const footer = (await cards.nth(i).locator('footer').textContent())!;
-        expect(footer).toMatch(/✓ conserved to 1e-3|✗ drift \d|— no ledger/);
-        expect(footer).toMatch(/\d+ ms|\d\.\d+ s/);
-        expect(await canvasColours(`[data-testid="compare-grid"] article:nth-child(${i + 1}) canvas`)).toBeGreaterThan(5);
-      }
-      // Relevance methods carry a ledger, attention rollout does not.
-      expect(await cards.nth(0).locator('footer').textContent()).toMatch(/conserved|drift/);
-      expect(await cards.nth(2).locator('footer').textContent()).toMatch(/no ledger/);
-      await shot('6-compare');
-    });
-
-    it('classifies a sentence with text-softmax and shades its words', async () => {
-      await page.getByRole('tab', { name: 'Explain' }).click();
-      await page.selectOption('select[aria-label="Model"]', 'text-softmax');
-      await page.locator('textarea[aria-label="Sentence"]').fill('the staff said "awful" but the food was not bad and the view was wonderful');
-      await page.getByRole('button', { name: 'Classify' }).click();
-      await expect.poll(() => predictionButtons().count(), { timeout: 30_000 }).toBe(2);
-      await explainWith('transformer-attribution');
-      const words = page.locator('[data-testid="text-highlight"] span.word');
-      expect(await words.count()).toBeGreaterThan(10);
-      const colours = await words.evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
-      expect(colours.every((c) => /^rgb/.test(c))).toBe(true);
-      expect(colours.some((c) => c !== 'rgb(255, 255, 255)')).toBe(true);
-      const title = await words.first().getAttribute('title');
-      expect(title).toMatch(/^the: -?\d/);
-      await shot('7-text');
-    });
-
-    it('shows an error for a corrupt image and keeps working', async () => {
-      await page.selectOption('select[aria-label="Model"]', 'image-softmax');
-      await openImageFile(path.join(IMAGES, 'corrupt.png'));
-      const alert = page.getByRole('alert');
-      await alert.waitFor({ timeout: 30_000 });
-      expect(await alert.textContent()).toMatch(/corrupt or truncated PNG/);
-      await shot('8-corrupt-image');
-
-      await openImageFile(path.join(IMAGES, 'halves-32x16.webp'));
-      await expect.poll(() => predictionButtons().count(), { timeout: 30_000 }).toBe(4);
-      expect(await page.getByRole('alert').count()).toBe(0);
-      await explainWith('rollout');
-      expect(await canvasColours('[data-testid="explanation"] canvas')).toBeGreaterThan(5);
-      await shot('9-after-error');
-      expect(consoleProblems).toEqual([]);
+    appScenarios({
+      page: () => page,
+      tmp: () => tmp,
+      taskImage: () => taskImage,
+      async download(trigger) {
+        const [download] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), trigger()]);
+        const file = path.join(tmp, `download-${Date.now()}-${download.suggestedFilename()}`);
+        await download.saveAs(file);
+        return { name: download.suggestedFilename(), file };
+      },
+      shot: (name) => page.screenshot({ path: path.join(SHOTS, `relprop-app-${name}.png`), fullPage: true }).then(() => undefined),
+      consoleProblems: () => consoleProblems,
     });
   });
 });

@@ -566,14 +566,17 @@ describe('the attnlrp and cp-lrp methods', () => {
     pixels.dispose();
   });
 
-  it('text: one value per token, padding included; cp-lrp takes gamma, attnlrp takes no option', async () => {
+  it('text: one value per token, padding included; cp-lrp takes gamma, attnlrp takes no option, both report their rule set', async () => {
     const input = tokens();
     const [a] = await explain(bert, input, { method: 'attnlrp', target: [1, 0] });
     const [c0] = await explain(bert, input, { method: 'cp-lrp', target: [1, 0] });
     const [c1] = await explain(bert, input, { method: 'cp-lrp', target: [1, 0], gamma: 0.25 });
     expect(a!.shape).toEqual([10]);
     expect(a!.space).toBe('token');
-    expect(c1!.options).toEqual({ gamma: 0.25 });
+    // Each reports the rule set it ran (so later views, e.g. the per-block maps, reuse that pass).
+    expect(a!.options).toEqual({ rules: 'attnlrp' });
+    expect(c0!.options).toEqual({ rules: 'cp-lrp' });
+    expect(c1!.options).toEqual({ rules: 'cp-lrp', gamma: 0.25 });
     expect(maxRelErr(c0!.map, c1!.map)).toBeGreaterThan(1e-3);
     // Zero biases: every map sums to its logit (CP-LRP), AttnLRP to the logit less the softmax's share.
     const logit = c0!.logits[1]!;

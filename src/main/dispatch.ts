@@ -13,6 +13,8 @@ export interface HostFunctions {
   version(): VersionInfo;
   /** Absent in web mode, where there is no native dialog. */
   pickModelFolder?: () => Promise<string | null>;
+  /** Absent in web mode: a native dialog for an evaluation's data folder or file. */
+  pickDataPath?: () => Promise<string | null>;
 }
 
 export type ApiHandler = (method: string, request: unknown) => Promise<ApiEnvelope<unknown>>;
@@ -32,6 +34,13 @@ export function createApiHandler(service: RelpropService, host: HostFunctions, l
     compare: (r) => service.compare(r),
     job: (q) => service.job(q),
     cancel: (id) => service.cancel(id),
+    evaluate: (r) => service.evaluate(r),
+    evaluation: (id) => service.evaluation(id),
+    exportReport: (r) => service.exportReport(r),
+    pickDataPath: () => {
+      if (!host.pickDataPath) throw new ApiError('there is no file dialog in web mode: type the path instead', 'unavailable');
+      return host.pickDataPath();
+    },
     pickModelFolder: () => {
       if (!host.pickModelFolder) throw new ApiError('there is no folder dialog in web mode: type the folder path instead', 'unavailable');
       return host.pickModelFolder();

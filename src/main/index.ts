@@ -1,4 +1,6 @@
 import { app, BrowserWindow, dialog, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { API_METHODS, ipcChannel } from '../shared/api';
@@ -55,7 +57,33 @@ function assertTrustedSender(event: IpcMainInvokeEvent): void {
 const log = (message: string): void => {
   process.stderr.write(`relprop: ${message}\n`);
 };
-const service = new RelpropService({ packageRoot: PACKAGE_ROOT, workerFile: join(import.meta.dirname, 'worker.js'), log });
+/**
+ * Reports print with Electron's own Chromium, so the desktop app needs no system browser. The
+ * page goes through a temporary file (a data: URL is capped at 2 MB, and a report with pictures
+ * is larger) into a hidden, sandboxed window with scripts off and no preload.
+ */
+async function printToPdf(html: string): Promise<Uint8Array> {
+  const dir = await mkdtemp(join(tmpdir(), 'relprop-report-'));
+  const win = new BrowserWindow({ show: false, webPreferences: { sandbox: true, contextIsolation: true, nodeIntegration: false, javascript: false } });
+  try {
+    const file = join(dir, 'report.html');
+    await writeFile(file, html);
+    await win.loadFile(file);
+    return await win.webContents.printToPDF({ pageSize: 'A4', printBackground: true });
+  } finally {
+    win.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const service = new RelpropService({
+  packageRoot: PACKAGE_ROOT,
+  workerFile: join(import.meta.dirname, 'worker.js'),
+  evalWorkerFile: join(import.meta.dirname, 'eval-worker.js'),
+  htmlToPdf: printToPdf,
+  log,
+});
+
 
 // Every API method goes through the same handler as `relprop serve`, which
 // validates each request (shared/validate.ts) before the service sees it.
@@ -67,6 +95,16 @@ function registerIpc(): void {
       pickModelFolder: async () => {
         const win = BrowserWindow.getFocusedWindow();
         const options = { title: 'Add a model folder', properties: ['openDirectory' as const] };
+        const result = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
+        return result.canceled ? null : (result.filePaths[0] ?? null);
+      },
+      pickDataPath: async () => {
+        const win = BrowserWindow.getFocusedWindow();
+        const options = {
+          title: 'Data to evaluate on: a folder of images, or a .txt / .jsonl file',
+          properties: ['openDirectory' as const, 'openFile' as const],
+          filters: [{ name: 'Sentences', extensions: ['txt', 'jsonl'] }],
+        };
         const result = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
         return result.canceled ? null : (result.filePaths[0] ?? null);
       },

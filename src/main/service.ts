@@ -4,7 +4,7 @@
 // (worker.ts), so this side stays free to answer requests while a method
 // runs, and a cancel can stop a method that is in the middle of a pass.
 
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,14 @@ import {
   ApiError,
   type ApiMethod,
   type CompareRequest,
+  type EvalStat,
+  type EvalStatus,
+  type EvalSummary,
+  type EvaluateRequest,
+  type ExportedFile,
+  type JobState,
+  type Measured,
+  type ReportRequest,
   type ExplainRequest,
   type ExplainResult,
   type InputKind,
@@ -29,6 +37,11 @@ import {
 } from '../shared/api.js';
 import type { KnownModel, ValidationContext } from '../shared/validate.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerReplyValue, WorkerRequest } from './protocol.js';
+import type { EvalJobSpec, EvalWorkerEvent } from './eval-worker.js';
+import type { CompareSummary } from '../core/eval/compare.js';
+import type { Summary } from '../core/eval/stats.js';
+import { compareReportHtml } from '../core/eval/report.js';
+import { explanationReportHtml, type ReportLedger } from '../core/report/explanation-report.js';
 
 export interface ServiceOptions {
   /** The package folder: shipped models are read from its `models/`. */
@@ -39,17 +52,25 @@ export interface ServiceOptions {
   readonly workerFile?: string;
   /** Where non-fatal problems go (a settings file that cannot be read). */
   readonly log?: (message: string) => void;
+  /** The built evaluation worker (eval-worker.js); default: next to this module. */
+  readonly evalWorkerFile?: string;
+  /** Run folders of evaluations; default: `evaluations/` next to the settings file. */
+  readonly evaluationsDir?: string;
+  /** Prints a report page to PDF; default: Debian's Chromium through playwright-core (the CLI's way). Electron passes its own printToPDF. */
+  readonly htmlToPdf?: (html: string) => Promise<Uint8Array>;
 }
 
 /** Inputs kept open; opening more forgets the least recently used. */
 const MAX_INPUTS = 6;
+/** Class names listed with a model; more (a vocabulary) are not sent with every model list. */
+const MAX_LISTED_LABELS = 1000;
 /** Finished jobs kept for polling. */
 const MAX_JOBS = 100;
 /** How long a running method may take to notice a cancel before its worker is stopped. */
 const CANCEL_GRACE_MS = 1500;
 
 const IMAGE_FAMILIES = new Set(['vit', 'deit']);
-const TEXT_FAMILIES = new Set(['bert', 'roberta', 'distilbert']);
+const TEXT_FAMILIES = new Set(['bert', 'roberta', 'distilbert', 'gpt2']);
 
 /** `$RELPROP_SETTINGS`, else `$XDG_CONFIG_HOME/relprop/settings.json`, else `~/.config/relprop/settings.json`. */
 export function settingsPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -79,6 +100,8 @@ interface OpenInput {
 
 interface Job {
   readonly id: string;
+  /** What the report of this job shows as its input. */
+  readonly opened: OpenedInput | null;
   readonly methods: readonly string[];
   state: JobStatus['state'];
   done: number;
@@ -145,6 +168,77 @@ function isDirectory(p: string): boolean {
   }
 }
 
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+interface Evaluation {
+  readonly id: string;
+  readonly request: EvaluateRequest;
+  readonly out: string;
+  readonly modelName: string;
+  state: JobState;
+  done: number;
+  total: number;
+  resumed: number;
+  errors: number;
+  current: string | null;
+  readonly startedAt: number;
+  /** When this run took its first new input, for the ETA (resumed inputs took no time now). */
+  seconds: number;
+  endedAt: number | null;
+  summary: CompareSummary | null;
+  error?: string;
+  worker: Worker | null;
+}
+
+const num = (v: number): Measured => (Number.isFinite(v) ? v : null);
+const stat = (s: Summary): EvalStat => ({ n: s.n, mean: num(s.mean), median: num(s.median), q1: num(s.q1), q3: num(s.q3), iqr: num(s.iqr), min: num(s.min), max: num(s.max) });
+const mapValues = <A, B>(o: Record<string, A>, f: (a: A) => B): Record<string, B> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, f(v)]));
+
+/** The run's summary as the API carries it: no NaN (JSON has none), no example maps (megabytes, and the report has them). */
+function evalSummary(s: CompareSummary): EvalSummary {
+  return {
+    model: s.model,
+    data: s.data,
+    methods: [...s.methods],
+    metrics: [...s.metrics],
+    inputs: s.inputs,
+    errors: s.errors.map((e) => ({ id: e.id, error: e.error })),
+    perMethod: mapValues(s.perMethod, (m) => mapValues(m, stat)),
+    perturbation: mapValues(s.perturbation, (m) =>
+      mapValues(m, (c) => ({ fractions: [...c.fractions], accuracy: c.accuracy.map(num), probability: c.probability.map(num), aucAccuracy: num(c.aucAccuracy), aucProbability: num(c.aucProbability) })),
+    ),
+    agreement: s.agreement ? { names: [...s.agreement.names], median: s.agreement.median.map((r) => r.map(num)), iqr: s.agreement.iqr.map((r) => r.map(num)) } : null,
+    timing: mapValues(s.timing, num),
+    modelTests: mapValues(s.model_tests ?? {}, stat),
+  };
+}
+
+/** Where relprop compare would write it: a folder name that is the same for the same evaluation, so running it again resumes. */
+function evaluationFolder(req: EvaluateRequest): string {
+  const data = req.data.kind === 'task' ? `task-${req.data.task}-${req.data.count}` : path.basename(req.data.path);
+  const key = JSON.stringify({ m: req.modelId, d: req.data, x: req.methods, k: req.metrics, r: req.removal ?? null });
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 10);
+  return `${req.modelId}-${data}`.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80) + `-${hash}`;
+}
+
+async function defaultHtmlToPdf(html: string): Promise<Uint8Array> {
+  const { htmlToPdf } = await import('../core/eval/report-pdf.js');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-pdf-'));
+  try {
+    const file = path.join(dir, 'report.pdf');
+    await htmlToPdf(html, file);
+    return await fs.readFile(file);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 export class RelpropService {
   readonly settingsFile: string;
   private readonly modelsDir: string;
@@ -158,7 +252,13 @@ export class RelpropService {
   private catalogueCache: Promise<MethodCatalogue> | null = null;
 
   private readonly inputs = new Map<string, OpenInput>();
+  /** The latest opening of each (input, model), for reports. */
+  private readonly openings = new Map<string, OpenedInput>();
   private readonly jobs = new Map<string, Job>();
+  private readonly evaluations = new Map<string, Evaluation>();
+  private readonly evalWorkerFile: string;
+  private readonly evaluationsDir: string;
+  private readonly printPdf: (html: string) => Promise<Uint8Array>;
 
   private worker: Worker | null = null;
   private nextRequestId = 1;
@@ -172,13 +272,16 @@ export class RelpropService {
     this.settingsFile = options.settingsFile ?? settingsPath();
     this.workerFile = options.workerFile ?? path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.js');
     this.log = options.log ?? ((m) => process.stderr.write(`relprop: ${m}\n`));
+    this.evalWorkerFile = options.evalWorkerFile ?? path.join(path.dirname(this.workerFile), 'eval-worker.js');
+    this.evaluationsDir = options.evaluationsDir ?? path.join(path.dirname(this.settingsFile), 'evaluations');
+    this.printPdf = options.htmlToPdf ?? defaultHtmlToPdf;
   }
 
   // --- Validation ------------------------------------------------------------
 
   /** What the validators check requests against; waits for the model list and, where needed, the method registry. */
   async validationContext(method: ApiMethod): Promise<ValidationContext> {
-    const needsCatalogue = method === 'explain' || method === 'compare';
+    const needsCatalogue = method === 'explain' || method === 'compare' || method === 'evaluate';
     const needsModels = needsCatalogue || method === 'openImage' || method === 'openText' || method === 'reopen';
     const [catalogue] = await Promise.all([needsCatalogue ? this.listMethods() : null, needsModels ? this.ensureModels() : null]);
     const known = new Map<string, KnownModel>();
@@ -190,6 +293,7 @@ export class RelpropService {
       ruleSetIds: catalogue?.ruleSets.map((r) => r.id) ?? [],
       models: known,
       isDirectory,
+      isFile,
     };
   }
 
@@ -341,7 +445,9 @@ export class RelpropService {
       this.evictInputs();
     }
     this.learnLabels(ref, reply.labels);
-    return { inputId, modelId, ...reply.opened };
+    const opened: OpenedInput = { inputId, modelId, ...reply.opened };
+    this.openings.set(`${inputId}\u0000${modelId}`, opened);
+    return opened;
   }
 
   private sourceIfNeeded(inputId: string, source: InputSource): { source?: InputSource } {
@@ -355,14 +461,18 @@ export class RelpropService {
       const oldest = this.inputs.keys().next().value as string;
       this.inputs.delete(oldest);
       this.workerHas.delete(oldest);
+      for (const k of [...this.openings.keys()]) if (k.startsWith(`${oldest}\u0000`)) this.openings.delete(k);
       this.worker?.postMessage({ type: 'forget', inputId: oldest });
     }
   }
 
   private learnLabels(ref: ModelRef, labels: string[]): void {
-    this.learnedLabels.set(ref.dir, labels);
+    // A decoder's classes are its vocabulary (50k token texts): every model list would carry them,
+    // so only the count is kept; predictions and results name their own classes anyway.
+    const shown = labels.length > MAX_LISTED_LABELS ? [] : labels;
+    this.learnedLabels.set(ref.dir, shown);
     const e = this.models.get(ref.id);
-    if (e && e.info.labels.length !== labels.length) this.models.set(ref.id, { info: { ...e.info, labels }, numClasses: labels.length });
+    if (e && (e.numClasses !== labels.length || e.info.labels.length !== shown.length)) this.models.set(ref.id, { info: { ...e.info, labels: shown }, numClasses: labels.length });
   }
 
   // --- Jobs ---------------------------------------------------------------------
@@ -376,6 +486,7 @@ export class RelpropService {
     const ref = this.checkKind(req.modelId, input.kind);
     const job: Job = {
       id: randomUUID(),
+      opened: this.openings.get(`${req.inputId}\u0000${req.modelId}`) ?? null,
       methods: req.methods,
       state: 'queued',
       done: 0,
@@ -451,7 +562,17 @@ export class RelpropService {
     };
   }
 
-  cancel(id: string): JobStatus {
+  cancel(id: string): { id: string; state: JobState } {
+    const ev = this.evaluations.get(id);
+    if (ev) {
+      if (ev.state === 'queued' || ev.state === 'running') {
+        ev.state = 'cancelled';
+        ev.endedAt = Date.now();
+        // The worker stops between inputs; its journal keeps what was done.
+        ev.worker?.postMessage({ type: 'cancel' });
+      }
+      return { id, state: ev.state };
+    }
     const job = this.getJob(id);
     if (job.state === 'queued' || job.state === 'running') {
       job.state = 'cancelled';
@@ -460,7 +581,148 @@ export class RelpropService {
       this.worker?.postMessage({ type: 'cancel', jobId: id });
       if (job.begun) this.armKill(job);
     }
-    return this.job({ id, from: job.results.length });
+    return { id, state: job.state };
+  }
+
+  // --- Evaluations ----------------------------------------------------------------
+
+  async evaluate(req: EvaluateRequest): Promise<JobTicket> {
+    const running = [...this.evaluations.values()].find((e) => e.state === 'running' || e.state === 'queued');
+    if (running) throw new ApiError('an evaluation is already running: wait for it or cancel it first', 'unavailable');
+    const { ref, info } = this.modelRef(req.modelId);
+    const out = path.join(this.evaluationsDir, evaluationFolder(req));
+    if (req.restart) await fs.rm(out, { recursive: true, force: true });
+    await fs.mkdir(out, { recursive: true });
+    const spec: EvalJobSpec = {
+      modelDir: ref.dir,
+      modelName: info.name,
+      data: req.data.kind === 'task' ? `task:${req.data.task}:${req.data.count}` : req.data.path,
+      ...(req.data.kind === 'path' && req.data.masks ? { masks: req.data.masks } : {}),
+      methods: req.methods,
+      metrics: req.metrics,
+      ...(req.removal ? { removal: req.removal } : {}),
+      out,
+    };
+    const ev: Evaluation = {
+      id: randomUUID(),
+      request: req,
+      out,
+      modelName: info.name,
+      state: 'running',
+      done: 0,
+      total: req.data.kind === 'task' ? req.data.count : 0,
+      resumed: 0,
+      errors: 0,
+      current: null,
+      startedAt: Date.now(),
+      seconds: 0,
+      endedAt: null,
+      summary: null,
+      worker: null,
+    };
+    this.evaluations.set(ev.id, ev);
+    const worker = new Worker(this.evalWorkerFile, { workerData: spec });
+    worker.unref();
+    ev.worker = worker;
+    const end = (state: 'done' | 'failed' | 'cancelled', error?: string) => {
+      ev.worker = null;
+      ev.current = null;
+      if (ev.endedAt === null) ev.endedAt = Date.now();
+      // A cancelled evaluation stays cancelled whatever the worker then says.
+      if (ev.state === 'cancelled') return;
+      ev.state = state;
+      if (error !== undefined) ev.error = error;
+    };
+    worker.on('message', (e: EvalWorkerEvent) => {
+      if (e.type === 'progress') {
+        ev.done = e.done;
+        ev.total = e.total;
+        ev.resumed = e.skipped;
+        ev.errors = e.errors;
+        ev.current = e.current || null;
+        ev.seconds = e.seconds;
+      } else if (e.type === 'done') {
+        ev.summary = e.summary;
+        end(e.aborted ? 'cancelled' : 'done');
+        void worker.terminate();
+      } else {
+        end('failed', e.error);
+        void worker.terminate();
+      }
+    });
+    worker.on('error', (err) => end('failed', `the evaluation worker failed: ${err.message}`));
+    worker.on('exit', (code) => {
+      if (ev.worker === worker) end('failed', `the evaluation worker exited (code ${code}); run it again to resume`);
+    });
+    return { jobId: ev.id };
+  }
+
+  evaluation(id: string): EvalStatus {
+    const ev = this.evaluations.get(id);
+    if (!ev) throw new ApiError(`unknown evaluation '${id}'`, 'not-found');
+    // Time per new input so far, times the inputs left; resumed inputs cost nothing now.
+    const fresh = ev.done - ev.resumed;
+    const etaMs = ev.state === 'running' && fresh >= 2 ? (ev.seconds / fresh) * (ev.total - ev.done) * 1000 : null;
+    return {
+      id,
+      state: ev.state,
+      done: ev.done,
+      total: ev.total,
+      resumed: ev.resumed,
+      errors: ev.errors,
+      current: ev.current,
+      elapsedMs: (ev.endedAt ?? Date.now()) - ev.startedAt,
+      etaMs,
+      out: ev.out,
+      summary: ev.summary ? evalSummary(ev.summary) : null,
+      ...(ev.error !== undefined ? { error: ev.error } : {}),
+    };
+  }
+
+  // --- Reports --------------------------------------------------------------------
+
+  async exportReport(req: ReportRequest): Promise<ExportedFile> {
+    let html: string;
+    let base: string;
+    if (req.source.kind === 'evaluation') {
+      const ev = this.evaluations.get(req.source.id);
+      if (!ev) throw new ApiError(`unknown evaluation '${req.source.id}'`, 'not-found');
+      if (!ev.summary) throw new ApiError('this evaluation has no results yet', 'bad-request');
+      html = compareReportHtml(ev.summary, { title: `relprop compare: ${ev.modelName}` });
+      base = `relprop-evaluation-${ev.modelName}`;
+    } else {
+      const job = this.getJob(req.source.id);
+      if (!job.opened) throw new ApiError('this explanation has no input to report on', 'bad-request');
+      if (job.results.length === 0) throw new ApiError('this explanation has no results yet', 'bad-request');
+      html = explanationReportHtml(this.reportInput(job, job.opened));
+      base = `relprop-${job.opened.name.replace(/\.[^.]*$/, '')}`;
+    }
+    base = base.replace(/[^\w.-]+/g, '_').slice(0, 100);
+    if (req.format === 'html') return { name: `${base}.html`, mime: 'text/html', base64: Buffer.from(html, 'utf8').toString('base64') };
+    const pdf = await this.printPdf(html);
+    return { name: `${base}.pdf`, mime: 'application/pdf', base64: Buffer.from(pdf).toString('base64') };
+  }
+
+  private reportInput(job: Job, opened: OpenedInput): Parameters<typeof explanationReportHtml>[0] {
+    const first = job.results[0]!;
+    const model = this.models.get(opened.modelId)?.info.name ?? opened.modelId;
+    const ledger = (l: ExplainResult['ledger']): ReportLedger | null =>
+      l && { tolerance: l.tolerance, conserved: l.conserved, exempt: l.exempt, largestDrift: l.largestDrift, largestDriftLayer: l.largestDriftLayer, rows: l.rows };
+    return {
+      model,
+      input: opened.preview.kind === 'image' ? { kind: 'image', name: opened.name, png: opened.preview.png } : { kind: 'text', name: opened.name, text: opened.preview.text },
+      prediction: opened.prediction,
+      target: { classId: first.target, label: first.targetLabel },
+      results: job.results.map((r) => ({
+        method: r.method,
+        title: r.methodTitle,
+        ms: r.ms,
+        signed: r.signed,
+        ...(r.kind === 'image' ? { overlayPng: r.overlayPng } : { words: r.words }),
+        ledger: ledger(r.ledger),
+        ...(r.layers ? { layers: r.layers.map((l) => ({ layer: l.layer, total: l.total, ...(l.overlayPng ? { overlayPng: l.overlayPng } : {}), ...(l.words ? { words: l.words } : {}) })) } : {}),
+      })),
+    };
   }
 
   /** A method cannot look at messages mid-pass; if it does not stop soon, stop its worker. */
@@ -576,6 +838,13 @@ export class RelpropService {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const ev of this.evaluations.values()) {
+      const w = ev.worker;
+      if (w) {
+        ev.worker = null;
+        await w.terminate();
+      }
+    }
     const worker = this.worker;
     if (worker) {
       this.workerGone('the relprop service has stopped');

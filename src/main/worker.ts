@@ -19,11 +19,13 @@ import { imageToInput } from '../core/inputs.js';
 import { getMethod, listMethods } from '../core/methods/registry.js';
 import type { MethodOptions } from '../core/methods/types.js';
 import { BertModel } from '../core/models/bert.js';
+import { GPT2Model } from '../core/models/gpt2.js';
 import { loadModel } from '../core/models/load.js';
 import { disposeInput, type ClassifierModel, type ModelInput } from '../core/models/types.js';
 import { ViTModel } from '../core/models/vit.js';
-import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.js';
+import { conservationVerdict, type LedgerEntry } from '../core/relevance/ledger.js';
 import { RULE_SETS } from '../core/relevance/rulesets.js';
+import { attentionRelevanceByLayer } from '../core/layer-relevance.js';
 import { encodeText, highlightWords } from '../core/text-inputs.js';
 import type { Encoding } from '../core/text/tokenizer.js';
 import {
@@ -32,6 +34,7 @@ import {
   type ClassScore,
   type ExplainOptions,
   type ExplainResult,
+  type LayerRelevance,
   type LedgerSummary,
   type MethodCatalogue,
   type MethodOptionName,
@@ -154,7 +157,7 @@ async function prepare(inputId: string, ref: ModelRef): Promise<Prepared> {
     base = fitWithin(loaded.original ?? loaded.view, MAX_PREVIEW_SIDE);
     preview = { kind: 'image', png: await pngDataUrl(base), width: base.width, height: base.height, originalWidth: img.width, originalHeight: img.height };
   } else {
-    if (!(model instanceof BertModel)) throw new RelpropError(`model '${ref.id}' takes images, not text`);
+    if (!(model instanceof BertModel || model instanceof GPT2Model)) throw new RelpropError(`model '${ref.id}' takes images, not text`);
     const loaded = encodeText(model, source.text, (w) => warnings.push(w));
     input = loaded.input;
     encoding = loaded.encoding!;
@@ -194,34 +197,52 @@ async function prepare(inputId: string, ref: ModelRef): Promise<Prepared> {
 
 function ledgerSummary(ledger: readonly LedgerEntry[] | null): LedgerSummary | null {
   if (!ledger || ledger.length === 0) return null;
-  const drifts = conservationReport(ledger);
-  let worst = 0;
-  drifts.forEach((d, i) => {
-    // NaN drift (a relevance total that blew up) must count as the worst, not be skipped by `>`.
-    if (!(d.drift <= drifts[worst]!.drift)) worst = i;
-  });
+  const v = conservationVerdict(ledger, CONSERVATION_TOLERANCE);
+  // JSON has no NaN or Infinity: a total that blew up is reported as the largest finite number.
   const finite = (x: number): number => (Number.isFinite(x) ? x : Number.MAX_VALUE);
-  const largest = drifts[worst]!.drift;
   return {
-    tolerance: CONSERVATION_TOLERANCE,
-    conserved: drifts.every((d) => d.drift <= CONSERVATION_TOLERANCE),
-    largestDrift: finite(largest),
-    largestDriftLayer: drifts[worst]!.layer,
+    tolerance: v.tolerance,
+    conserved: v.conserved,
+    exempt: v.exempt,
+    largestDrift: finite(v.largestDrift),
+    largestDriftLayer: v.largestDriftLayer,
     first: { layer: ledger[0]!.layer, relevance: finite(ledger[0]!.relevanceIn) },
     last: { layer: ledger[ledger.length - 1]!.layer, relevance: finite(ledger[ledger.length - 1]!.relevanceOut) },
-    rows: ledger.map((e, i) => ({
-      layer: e.layer,
-      kind: e.kind,
-      depth: e.depth,
-      relevanceIn: finite(e.relevanceIn),
-      relevanceOut: finite(e.relevanceOut),
-      ...(e.branches ? { branches: e.branches.map(finite) } : {}),
-      drift: finite(drifts[i]!.drift),
+    rows: v.rows.map((r) => ({
+      layer: r.layer,
+      kind: r.kind,
+      depth: r.depth,
+      relevanceIn: finite(r.relevanceIn),
+      relevanceOut: finite(r.relevanceOut),
+      ...(r.branches ? { branches: r.branches.map(finite) } : {}),
+      drift: finite(r.drift),
+      resolution: finite(r.resolution),
+      ...(r.expected ? { expected: true as const } : {}),
     })),
   };
 }
 
-const METHOD_OPTIONS: readonly MethodOptionName[] = ['startLayer', 'rules', 'steps', 'occlusion'];
+/** The per-block R^(A) maps (core/layer-relevance.ts), drawn for the Layers view. */
+async function layerMaps(p: Prepared, used: MethodOptions, target: number, colormap: ExplainOptions['colormap']): Promise<LayerRelevance[]> {
+  const out: LayerRelevance[] = [];
+  for (const l of attentionRelevanceByLayer(p.ctx, used, [target])) {
+    const map = { shape: [...l.shape], data: Array.from(l.map, (v) => (Number.isFinite(v) ? v : 0)) };
+    const entry: LayerRelevance = { layer: l.layer, map, total: Number.isFinite(l.total) ? l.total : 0 };
+    if (p.base) {
+      // R^(A) is signed under every rule set, so its maps are drawn diverging unless a diverging colormap was chosen.
+      const cm = colormap === 'rdbu' ? 'rdbu' : 'bwr';
+      entry.overlayPng = await pngDataUrl(overlayHeatmap(p.base, map.data, l.shape as [number, number], { colormap: cm, alpha: 0.6 }));
+    } else if (p.encoding) {
+      entry.words = highlightWords(p.encoding, map.data).map((w) => ({ text: w.text, start: w.start, end: w.end, relevance: w.relevance }));
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+// A record, so adding an option to the API without passing it on here fails to compile.
+const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, gamma: true };
+const METHOD_OPTIONS = Object.keys(METHOD_OPTION_SET) as MethodOptionName[];
 
 async function explainOne(p: Prepared, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {
   const method = getMethod(methodId);
@@ -247,6 +268,7 @@ async function explainOne(p: Prepared, methodId: string, target: number, options
     space: explanation.space,
     ledger: ledgerSummary(explanation.ledger),
     ms,
+    ...(options.layers && explanation.ledger ? { layers: await layerMaps(p, explanation.options, explanation.target, options.colormap) } : {}),
   };
   if (p.base) {
     const colormap = options.colormap ?? (method.signed ? 'bwr' : 'jet');

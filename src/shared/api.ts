@@ -33,7 +33,7 @@ export interface ModelInfo {
 
 export type MapSpace = 'patch' | 'pixel' | 'token';
 
-export type MethodOptionName = 'startLayer' | 'rules' | 'steps' | 'occlusion';
+export type MethodOptionName = 'startLayer' | 'rules' | 'steps' | 'occlusion' | 'samples' | 'noise' | 'seed' | 'gamma';
 
 export interface MethodInfo {
   id: string;
@@ -147,10 +147,18 @@ export interface ExplainOptions {
   rules?: string;
   steps?: number;
   occlusion?: OcclusionModeId;
+  /** SmoothGrad: noisy copies averaged, noise level σ / (max − min) of the input, and the noise seed. */
+  samples?: number;
+  noise?: number;
+  seed?: number;
+  /** CP-LRP: LRP-γ on the Linear layers (0, the default: LRP-0/ε). */
+  gamma?: number;
   /** Overlay look for `overlayPng` (default: bwr for signed methods, jet otherwise). */
   colormap?: ColormapId;
   /** Overlay opacity 0..1 (default 0.5). */
   alpha?: number;
+  /** Also return the per-layer attention relevance maps (methods with a relevance pass only; the Layers view). */
+  layers?: boolean;
 }
 
 export interface ExplainRequest {
@@ -180,18 +188,42 @@ export interface LedgerRow {
   branches?: number[];
   /** Relative drift |out − in| / |in| (for the attention products, the worst operand). */
   drift: number;
+  /** The rule set does not claim conservation here (AttnLRP's softmax): drift is not a violation. */
+  expected?: true;
+  /** float32's resolution at this boundary, relative like `drift`: smaller drifts are rounding, not a violation. */
+  resolution: number;
 }
 
 export interface LedgerSummary {
   /** The tolerance `conserved` is judged at. */
   tolerance: number;
+  /** Every boundary the rule set claims to conserve is within the tolerance (or float32's resolution there). */
   conserved: boolean;
+  /** Boundaries the rule set does not claim to conserve, left out of `conserved`. */
+  exempt: number;
   largestDrift: number;
   largestDriftLayer: string;
   /** Relevance total entering the first boundary (the head) and leaving the last. */
   first: { layer: string; relevance: number };
   last: { layer: string; relevance: number };
   rows: LedgerRow[];
+}
+
+/**
+ * Where relevance goes, layer by layer: R^(A), the relevance that reached a block's attention
+ * probabilities in the relevance pass, averaged over heads, in the row of the token the model
+ * reads its answer from ([CLS]).
+ */
+export interface LayerRelevance {
+  layer: number;
+  /** The row as a map, in the explanation's space (patch grid or tokens), row-major. */
+  map: { shape: number[]; data: number[] };
+  /** Σ R^(A) over the whole layer (all heads, all rows): how much relevance passed through its attention. */
+  total: number;
+  /** Images: the row drawn over the preview picture, PNG data URL. */
+  overlayPng?: string;
+  /** Text: the row put back on the words. */
+  words?: WordRelevance[];
 }
 
 export interface WordRelevance extends TextWord {
@@ -222,6 +254,8 @@ interface ExplainResultBase {
   ledger: LedgerSummary | null;
   /** Time the method took; methods run after another on the same input reuse its forward pass. */
   ms: number;
+  /** Present when asked for (options.layers) and the method has a relevance pass, first layer first. */
+  layers?: LayerRelevance[];
 }
 
 export interface ImageExplainResult extends ExplainResultBase {
@@ -266,6 +300,109 @@ export interface JobStatus {
   error?: string;
 }
 
+// --- Evaluation (`relprop compare` from the app) -----------------------------
+
+export type EvalTaskId = 'image' | 'image-pair' | 'text' | 'text-pair';
+export const EVAL_TASKS: readonly EvalTaskId[] = ['image', 'image-pair', 'text', 'text-pair'];
+export type EvalMetricId = 'perturbation' | 'localisation' | 'agreement' | 'attention' | 'identity';
+export const EVAL_METRICS: readonly EvalMetricId[] = ['perturbation', 'localisation', 'agreement', 'attention', 'identity'];
+export type RemovalId = 'zero' | 'mean' | 'blur' | 'mask' | 'unk' | 'delete';
+export const REMOVALS: readonly RemovalId[] = ['zero', 'mean', 'blur', 'mask', 'unk', 'delete'];
+/** Most generated samples one evaluation may ask for. */
+export const MAX_EVAL_SAMPLES = 100_000;
+
+/** What to evaluate on: held-out samples of a generated task, or a folder / file on the service's machine. */
+export type EvalData = { kind: 'task'; task: EvalTaskId; count: number } | { kind: 'path'; path: string; masks?: string };
+
+export interface EvaluateRequest {
+  modelId: string;
+  data: EvalData;
+  methods: string[];
+  metrics: EvalMetricId[];
+  /** How perturbation removes a unit (default: zero for images, mask for text). */
+  removal?: RemovalId;
+  /** Start over instead of resuming an earlier run of the same evaluation. */
+  restart?: boolean;
+}
+
+/** A number that is null where it is undefined (a measure with no inputs, an agreement with itself missing): JSON has no NaN. */
+export type Measured = number | null;
+
+/** One measure's distribution over the inputs. */
+export interface EvalStat {
+  n: number;
+  mean: Measured;
+  median: Measured;
+  q1: Measured;
+  q3: Measured;
+  iqr: Measured;
+  min: Measured;
+  max: Measured;
+}
+
+export interface EvalCurve {
+  fractions: number[];
+  accuracy: Measured[];
+  probability: Measured[];
+  aucAccuracy: Measured;
+  aucProbability: Measured;
+}
+
+/** The tables and curves of a finished evaluation (`summary.json` of the run, without the example maps). */
+export interface EvalSummary {
+  model: string;
+  data: string;
+  methods: string[];
+  metrics: EvalMetricId[];
+  inputs: number;
+  errors: Array<{ id: string; error: string }>;
+  /** Per method, per measure (e.g. 'localisation.pointing', 'agreement.tau.rollout'). */
+  perMethod: Record<string, Record<string, EvalStat>>;
+  /** Per method, 'positive' / 'negative' perturbation test. */
+  perturbation: Record<string, Record<string, EvalCurve>>;
+  agreement: { names: string[]; median: Measured[][]; iqr: Measured[][] } | null;
+  /** Mean ms per explanation, per method. */
+  timing: Record<string, Measured>;
+  modelTests: Record<string, EvalStat>;
+}
+
+export interface EvalStatus {
+  id: string;
+  state: JobState;
+  /** Inputs finished (including those an earlier run had already done) / inputs in the data. */
+  done: number;
+  total: number;
+  /** Inputs taken from an earlier, interrupted run of the same evaluation. */
+  resumed: number;
+  errors: number;
+  current: string | null;
+  elapsedMs: number;
+  /** Estimated time left, once a few inputs have been timed. */
+  etaMs: number | null;
+  /** The run folder (journal.jsonl, results.csv, summary.json, report.html). */
+  out: string;
+  summary: EvalSummary | null;
+  error?: string;
+}
+
+// --- Reports -------------------------------------------------------------------
+
+export type ReportFormat = 'html' | 'pdf';
+export const REPORT_FORMATS: readonly ReportFormat[] = ['html', 'pdf'];
+
+export interface ReportRequest {
+  /** An explain or compare job (its input and results), or an evaluation. */
+  source: { kind: 'job'; id: string } | { kind: 'evaluation'; id: string };
+  format: ReportFormat;
+}
+
+/** A file for the user to save: the renderer offers it as a download. */
+export interface ExportedFile {
+  name: string;
+  mime: string;
+  base64: string;
+}
+
 // --- The API -------------------------------------------------------------------
 
 /** Request and response of every API method. A `void` request means the method takes no argument. */
@@ -280,9 +417,15 @@ export interface ApiSpec {
   explain: { req: ExplainRequest; res: JobTicket };
   compare: { req: CompareRequest; res: JobTicket };
   job: { req: JobQuery; res: JobStatus };
-  cancel: { req: string; res: JobStatus };
+  /** Cancels an explain/compare job or an evaluation (an evaluation keeps its journal and resumes when run again). */
+  cancel: { req: string; res: { id: string; state: JobState } };
   /** Desktop only: a native folder picker; the path chosen, or null. Web mode types the path instead. */
   pickModelFolder: { req: void; res: string | null };
+  /** Desktop only: pick a data folder or file for an evaluation. */
+  pickDataPath: { req: void; res: string | null };
+  evaluate: { req: EvaluateRequest; res: JobTicket };
+  evaluation: { req: string; res: EvalStatus };
+  exportReport: { req: ReportRequest; res: ExportedFile };
 }
 
 export type ApiMethod = keyof ApiSpec;
@@ -307,6 +450,10 @@ export const API_METHODS = [
   'job',
   'cancel',
   'pickModelFolder',
+  'pickDataPath',
+  'evaluate',
+  'evaluation',
+  'exportReport',
 ] as const satisfies readonly ApiMethod[];
 
 // A compile-time check that API_METHODS names every key of ApiSpec.

@@ -24,6 +24,14 @@ import {
   type OpenImageRequest,
   type OpenTextRequest,
   type ReopenRequest,
+  EVAL_METRICS,
+  EVAL_TASKS,
+  MAX_EVAL_SAMPLES,
+  REMOVALS,
+  REPORT_FORMATS,
+  type EvalData,
+  type EvaluateRequest,
+  type ReportRequest,
 } from './api.js';
 
 export interface KnownModel {
@@ -40,6 +48,8 @@ export interface ValidationContext {
   readonly models: ReadonlyMap<string, KnownModel>;
   /** True when `path` names an existing folder (follows links). */
   isDirectory(path: string): boolean;
+  /** True when `path` names an existing regular file (follows links). */
+  isFile(path: string): boolean;
 }
 
 export class ValidationError extends ApiError {
@@ -52,6 +62,8 @@ export class ValidationError extends ApiError {
 export const MAX_PATH_CHARS = 4096;
 export const MAX_NAME_CHARS = 255;
 const MAX_METHODS_PER_COMPARE = 32;
+/** Data files an evaluation reads: a sentence per line, or JSON lines. */
+const DATA_FILE_PATTERN = /\.(txt|jsonl)$/i;
 /** Ids the service hands out (inputs, jobs): short, URL- and log-safe. */
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -137,13 +149,29 @@ function target(value: unknown, modelId: string, ctx: ValidationContext): number
 
 function options(value: unknown, ctx: ValidationContext): ExplainOptions | undefined {
   if (value === undefined) return undefined;
-  const o = object(value, 'options', ['startLayer', 'rules', 'steps', 'occlusion', 'colormap', 'alpha']);
+  const o = object(value, 'options', ['startLayer', 'rules', 'steps', 'occlusion', 'samples', 'noise', 'seed', 'gamma', 'colormap', 'alpha', 'layers']);
   const out: ExplainOptions = {};
   if (o['startLayer'] !== undefined) out.startLayer = integer(o['startLayer'], 'options.startLayer', 0, 1000);
   if (o['rules'] !== undefined) out.rules = oneOf(o['rules'], 'rule set', ctx.ruleSetIds);
   if (o['steps'] !== undefined) out.steps = integer(o['steps'], 'options.steps', 1, 1000);
   if (o['occlusion'] !== undefined) out.occlusion = oneOf(o['occlusion'], 'occlusion mode', OCCLUSION_MODES);
+  if (o['samples'] !== undefined) out.samples = integer(o['samples'], 'options.samples', 1, 1000);
+  if (o['noise'] !== undefined) {
+    const n = o['noise'];
+    if (typeof n !== 'number' || !(n >= 0 && n <= 10)) fail(`options.noise must be a number between 0 and 10, got ${describe(n)}`);
+    out.noise = n;
+  }
+  if (o['seed'] !== undefined) out.seed = integer(o['seed'], 'options.seed', 0, 0xffffffff);
+  if (o['gamma'] !== undefined) {
+    const g = o['gamma'];
+    if (typeof g !== 'number' || !(g >= 0 && g <= 100)) fail(`options.gamma must be a number between 0 and 100, got ${describe(g)}`);
+    out.gamma = g;
+  }
   if (o['colormap'] !== undefined) out.colormap = oneOf(o['colormap'], 'colormap', COLORMAP_IDS);
+  if (o['layers'] !== undefined) {
+    if (typeof o['layers'] !== 'boolean') fail(`options.layers must be true or false, got ${describe(o['layers'])}`);
+    out.layers = o['layers'];
+  }
   if (o['alpha'] !== undefined) {
     const a = o['alpha'];
     if (typeof a !== 'number' || !(a >= 0 && a <= 1)) fail(`options.alpha must be a number between 0 and 1, got ${describe(a)}`);
@@ -201,6 +229,49 @@ export function validateFolderPath(value: unknown, ctx: Pick<ValidationContext, 
   return value;
 }
 
+function absolutePath(value: unknown, what: string): string {
+  if (typeof value !== 'string') fail(`${what} must be a string, got ${describe(value)}`);
+  if (value.includes('\u0000')) fail(`${what} contains a NUL byte`);
+  if (value.trim() === '') fail(`${what} is empty`);
+  if (value.length > MAX_PATH_CHARS) fail(`${what} is too long (${value.length} characters; at most ${MAX_PATH_CHARS})`);
+  if (!isAbsolutePath(value)) fail(`${what} must be absolute, got ${describe(value)}`);
+  return value;
+}
+
+/** Evaluation data: a generated task, or a folder of images / a .txt or .jsonl file that exists. */
+function evalData(value: unknown, ctx: ValidationContext): EvalData {
+  const kind = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Fields)['kind'] : undefined;
+  if (kind === 'task') {
+    const o = object(value, 'data', ['kind', 'task', 'count']);
+    return { kind: 'task', task: oneOf(o['task'], 'task', EVAL_TASKS), count: integer(o['count'], 'data.count', 1, MAX_EVAL_SAMPLES) };
+  }
+  if (kind === 'path') {
+    const o = object(value, 'data', ['kind', 'path', 'masks']);
+    const p = absolutePath(o['path'], 'the data path');
+    if (!ctx.isDirectory(p)) {
+      if (!ctx.isFile(p)) fail(`${p}: no such folder or file`);
+      if (!DATA_FILE_PATTERN.test(p)) fail(`${p}: a data file must be .txt (a sentence a line) or .jsonl`);
+    }
+    const out: EvalData = { kind: 'path', path: p };
+    if (o['masks'] !== undefined) {
+      const m = absolutePath(o['masks'], 'the masks folder');
+      if (!ctx.isDirectory(m)) fail(`${m}: no such folder`);
+      out.masks = m;
+    }
+    return out;
+  }
+  fail(`data must be {kind: 'task', task, count} or {kind: 'path', path}, got ${describe(value)}`);
+}
+
+function methodList(value: unknown, ctx: ValidationContext): string[] {
+  if (!Array.isArray(value) || value.length === 0) fail(`methods must be a non-empty array of method ids, got ${describe(value)}`);
+  if (value.length > MAX_METHODS_PER_COMPARE) fail(`at most ${MAX_METHODS_PER_COMPARE} methods at once, got ${value.length}`);
+  const methods = value.map((m) => method(m, ctx));
+  const dup = methods.find((m, i) => methods.indexOf(m) !== i);
+  if (dup) fail(`method '${dup}' is listed twice`);
+  return methods;
+}
+
 type Validators = { [M in ApiMethod]: (raw: unknown, ctx: ValidationContext) => ApiRequest<M> };
 
 const VALIDATORS: Validators = {
@@ -234,13 +305,7 @@ const VALIDATORS: Validators = {
   compare(raw, ctx): CompareRequest {
     const o = object(raw, 'compare', ['inputId', 'modelId', 'methods', 'target', 'options']);
     const modelId = model(o['modelId'], ctx);
-    const list = o['methods'];
-    if (!Array.isArray(list) || list.length === 0) fail(`methods must be a non-empty array of method ids, got ${describe(list)}`);
-    if (list.length > MAX_METHODS_PER_COMPARE) fail(`at most ${MAX_METHODS_PER_COMPARE} methods at once, got ${list.length}`);
-    const methods = list.map((m) => method(m, ctx));
-    const dup = methods.find((m, i) => methods.indexOf(m) !== i);
-    if (dup) fail(`method '${dup}' is listed twice`);
-    const out: CompareRequest = { inputId: id(o['inputId'], 'inputId'), modelId, methods };
+    const out: CompareRequest = { inputId: id(o['inputId'], 'inputId'), modelId, methods: methodList(o['methods'], ctx) };
     const t = target(o['target'], modelId, ctx);
     if (t !== undefined) out.target = t;
     const opts = options(o['options'], ctx);
@@ -254,6 +319,36 @@ const VALIDATORS: Validators = {
     return out;
   },
   cancel: (raw) => id(raw, 'job id'),
+  pickDataPath: (raw) => noArgument(raw, 'pickDataPath'),
+  evaluate(raw, ctx): EvaluateRequest {
+    const o = object(raw, 'evaluate', ['modelId', 'data', 'methods', 'metrics', 'removal', 'restart']);
+    const modelId = model(o['modelId'], ctx);
+    const data = evalData(o['data'], ctx);
+    const kind = ctx.models.get(modelId)!.kind;
+    if (data.kind === 'task' && !data.task.startsWith(kind)) fail(`task '${data.task}' makes ${data.task.startsWith('image') ? 'images' : 'text'}, and model '${modelId}' takes ${kind === 'image' ? 'images' : 'text'}`);
+    const m = o['metrics'];
+    if (!Array.isArray(m) || m.length === 0) fail(`metrics must be a non-empty array (available: ${EVAL_METRICS.join(', ')}), got ${describe(m)}`);
+    const metrics = [...new Set(m.map((x) => oneOf(x, 'metric', EVAL_METRICS)))];
+    const out: EvaluateRequest = { modelId, data, methods: methodList(o['methods'], ctx), metrics };
+    if (o['removal'] !== undefined) {
+      const removal = oneOf(o['removal'], 'removal', REMOVALS);
+      const forImages = removal === 'zero' || removal === 'mean' || removal === 'blur';
+      if (forImages !== (kind === 'image')) fail(`removal '${removal}' is for ${forImages ? 'images' : 'text'}, and model '${modelId}' takes ${kind === 'image' ? 'images' : 'text'}`);
+      out.removal = removal;
+    }
+    if (o['restart'] !== undefined) {
+      if (typeof o['restart'] !== 'boolean') fail(`restart must be true or false, got ${describe(o['restart'])}`);
+      out.restart = o['restart'];
+    }
+    return out;
+  },
+  evaluation: (raw) => id(raw, 'evaluation id'),
+  exportReport(raw): ReportRequest {
+    const o = object(raw, 'exportReport', ['source', 'format']);
+    const src = object(o['source'], 'source', ['kind', 'id']);
+    const kind = oneOf(src['kind'], 'report source', ['job', 'evaluation'] as const);
+    return { source: { kind, id: id(src['id'], `${kind} id`) }, format: oneOf(o['format'], 'report format', REPORT_FORMATS) };
+  },
 };
 
 /**

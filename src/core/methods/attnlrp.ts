@@ -19,6 +19,6 @@ export const attnlrp: ExplanationMethod = {
   signed: true,
   options: [],
   async attribute(ctx, targets) {
-    return inputRelevanceMaps(ctx, targets, ATTNLRP_RULES, 'attnlrp', {});
+    return inputRelevanceMaps(ctx, targets, ATTNLRP_RULES, 'attnlrp', { rules: ATTNLRP_RULES.id });
   },
 };

@@ -21,6 +21,6 @@ export const cpLrp: ExplanationMethod = {
     const gamma = options.gamma ?? 0;
     // Each γ is its own rule set (its id carries γ), so the context caches one pass per γ.
     const rules = gamma === 0 ? CP_LRP_RULES : cpLrpRules({ gamma });
-    return inputRelevanceMaps(ctx, targets, rules, 'cp-lrp', options.gamma === undefined ? {} : { gamma });
+    return inputRelevanceMaps(ctx, targets, rules, 'cp-lrp', options.gamma === undefined ? { rules: CP_LRP_RULES.id } : { rules: CP_LRP_RULES.id, gamma });
   },
 };

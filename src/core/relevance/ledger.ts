@@ -184,3 +184,45 @@ export function conservationReport(ledger: readonly LedgerEntry[]): Drift[] {
 export function conservationViolations(ledger: readonly LedgerEntry[], tolerance: number): Drift[] {
   return conservationReport(ledger).filter((d) => !d.expected && !(d.drift <= Math.max(tolerance, d.resolution)));
 }
+
+/** One row of a verdict: the entry with its drift, as reports and the app show them. */
+export interface VerdictRow extends Drift {
+  readonly depth: number;
+  readonly relevanceIn: number;
+  readonly relevanceOut: number;
+  readonly branches?: readonly number[];
+}
+
+/** The ledger judged at `tolerance`: what the app's status line, the Layers chart and reports say. */
+export interface ConservationVerdict {
+  readonly tolerance: number;
+  /** Every boundary the rule set claims is within max(tolerance, float32 resolution there). */
+  readonly conserved: boolean;
+  /** Boundaries the rule set does not claim to conserve. */
+  readonly exempt: number;
+  /** The largest drift among the claimed boundaries (NaN, a total that blew up, counts as the largest). */
+  readonly largestDrift: number;
+  readonly largestDriftLayer: string;
+  readonly rows: readonly VerdictRow[];
+}
+
+export function conservationVerdict(ledger: readonly LedgerEntry[], tolerance: number): ConservationVerdict {
+  const drifts = conservationReport(ledger);
+  const claimed = drifts.map((_, i) => i).filter((i) => !drifts[i]!.expected);
+  let worst = claimed[0] ?? 0;
+  for (const i of claimed) if (!(drifts[i]!.drift <= drifts[worst]!.drift)) worst = i;
+  return {
+    tolerance,
+    conserved: conservationViolations(ledger, tolerance).length === 0,
+    exempt: drifts.length - claimed.length,
+    largestDrift: drifts[worst]?.drift ?? 0,
+    largestDriftLayer: drifts[worst]?.layer ?? '',
+    rows: ledger.map((e, i) => ({
+      ...drifts[i]!,
+      depth: e.depth,
+      relevanceIn: e.relevanceIn,
+      relevanceOut: e.relevanceOut,
+      ...(e.branches ? { branches: e.branches } : {}),
+    })),
+  };
+}

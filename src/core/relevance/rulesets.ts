@@ -208,3 +208,13 @@ export function getRuleSet(id: string | undefined, fallback: RuleSet = PAPER_RUL
   if (!r) throw new UsageError(`unknown rule set '${id}' (available: ${RULE_SETS.map((x) => x.id).join(', ')})`);
   return r;
 }
+
+/**
+ * The rule set a method's explanation was computed with, from the options it reports (`rules`, and
+ * `gamma` for CP-LRP's LRP-γ variant), so later views of the same pass (the per-block R^(A) maps)
+ * find it in the context's cache rather than running another one.
+ */
+export function ruleSetOf(options: { readonly rules?: string; readonly gamma?: number }): RuleSet {
+  if (options.rules === CP_LRP_RULES.id && options.gamma !== undefined && options.gamma !== 0) return cpLrpRules({ gamma: options.gamma });
+  return getRuleSet(options.rules);
+}

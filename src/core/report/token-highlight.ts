@@ -82,7 +82,7 @@ export function escapeHtml(s: string): string {
  * Rejects input that would silently render a wrong page: offsets that don't cut the sentence into
  * words in order, or relevance that can't be put on a scale (NaN/∞ would also make the JSON invalid).
  */
-function validate(input: TokenHighlightInput): void {
+function validate(input: Pick<TokenHighlightInput, 'text' | 'words' | 'specialTokens'>): void {
   let previousEnd = 0;
   input.words.forEach((w, i) => {
     const where = `word ${i} (${JSON.stringify(w.text)})`;
@@ -260,7 +260,13 @@ table.top span.t { padding: 1px 4px; border-radius: 3px; }
 footer { border-top: 1px solid #ddd; padding-top: 8px; font-size: 13px; color: #666; }
 `;
 
-function renderSentence(input: TokenHighlightInput, maxAbs: number): string {
+/** The sentence with each word shaded (bwr, scaled by the largest |relevance|) and its value on hover; for other reports too. */
+export function sentenceHtml(text: string, words: readonly HighlightWord[]): string {
+  validate({ text, words });
+  return renderSentence({ text, words }, maxAbsOf(words));
+}
+
+function renderSentence(input: Pick<TokenHighlightInput, 'text' | 'words'>, maxAbs: number): string {
   const parts: string[] = [];
   let cursor = 0;
   input.words.forEach((w, i) => {
