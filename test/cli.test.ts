@@ -54,6 +54,33 @@ describe('relprop explain', () => {
     expect(saved.map.space).toBe('pixel');
   });
 
+  it('--report writes the one-input report: every method, its status, the ledger chart and R^(A) per block (golden attn_cam totals)', async () => {
+    const file = path.join(tmp, 'report.html');
+    const r = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img0.json'), '--method', 'transformer-attribution,lrp,rollout', '--report', file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*report\.html/);
+    const html = await fs.readFile(file, 'utf8');
+    expect([...html.matchAll(/<article class="card" data-method="([^"]+)"/g)].map((m) => m[1])).toEqual(['transformer-attribution', 'lrp', 'rollout']);
+    // The paper's rules conserve to the first block; rollout has no relevance pass.
+    expect(html).toMatch(/data-method="transformer-attribution">.*?✓ conserved to 1e-3/s);
+    expect(html).toMatch(/data-method="rollout">.*?no ledger/s);
+    expect((html.match(/<svg /g) ?? []).length).toBe(2);
+    // Per block, ΣR^(A) is the sum of the authors' attn_cam for the predicted class.
+    const g = golden.results[0].targets.find((t: { target: number }) => t.target === golden.results[0].argmax);
+    const expected = (g.ours.attn_cam as unknown[]).map((cam) => Array.from(tensor(cam).data).reduce((a, b) => a + b, 0));
+    const section = /<section class="method"><h3>Transformer attribution.*?<\/section>/s.exec(html)![0];
+    const totals = [...section.matchAll(/block (\d+) · ΣR<sup>\(A\)<\/sup> (-?[\d.e+-]+)/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    expect(totals.map(([l]) => l)).toEqual(expected.map((_, l) => l));
+    totals.forEach(([l, v]) => expect(Math.abs(v - expected[l]!)).toBeLessThanOrEqual(Math.abs(expected[l]!) * 5e-3 + 1e-6));
+    expect(html).not.toMatch(/<script|(src|href)="https?:/i);
+
+    const bad = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img0.json'), '--method', 'lrp,rollout');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/several methods .* need --report/);
+    const ext = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img0.json'), '--report', path.join(tmp, 'r.docx'));
+    expect(ext.stderr).toMatch(/--report must end in \.html or \.pdf/);
+  });
+
   it('--list-methods lists every method id and rule set; --help describes every option', async () => {
     const list = await relprop('explain', '--list-methods');
     for (const id of ['transformer-attribution', 'lrp', 'partial-lrp', 'attention-gradcam', 'raw-attention', 'rollout', 'saliency', 'gradient-input', 'integrated-gradients', 'paper', 'baseline']) {
