@@ -14,7 +14,7 @@
  */
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, CAUSAL_MASK_VALUE, mlp, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
@@ -344,11 +344,7 @@ export class GPT2Model implements ClassifierModel {
 
   /** Over the hidden axis: Σ|·| for saliency, Σ for signed attributions; one value per token. */
   attributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'abs-sum' | 'signed') {
-    const reduced = tf.tidy(() => tf.sum(mode === 'signed' ? attribution : tf.abs(attribution), 1));
-    const flat = reduced.dataSync() as Float32Array;
-    reduced.dispose();
-    const T = flat.length / batch;
-    return { maps: Array.from({ length: batch }, (_, b) => flat.slice(b * T, (b + 1) * T)), shape: [T], space: 'token' as const };
+    return tokenAttributionMaps(attribution, batch, mode);
   }
 
   sampleOf(input: ModelInput, b: number): ModelInput {

@@ -3,7 +3,7 @@
  * Each forward returns what the relevance rules need later (the layer's inputs and intermediate
  * values), so a relevance pass never has to recompute forward work.
  */
-import { tf, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
+import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
 import { normalise, type NormaliserName } from '../normalisers.js';
 import { gelu, geluTanh, linear, matmul, type Linear } from '../ops.js';
 
@@ -168,4 +168,17 @@ export function mlp(layer: Mlp, x: Tensor2D): MlpRecord {
   const hidden = linear(layer.fc1, x);
   const activated = (layer.activation === 'gelu-tanh' ? geluTanh(hidden) : gelu(hidden)) as Tensor2D;
   return { input: x, hidden, activated, output: linear(layer.fc2, activated) };
+}
+
+/**
+ * Token models' attribution maps (BERT, GPT-2): a gradient-based attribution on the word
+ * embeddings, [B·T, D], reduced over the hidden axis — Σ|·| for saliency, Σ for signed methods —
+ * to one value per token.
+ */
+export function tokenAttributionMaps(attribution: Tensor, batch: number, mode: 'abs' | 'abs-sum' | 'signed') {
+  const reduced = tf.tidy(() => tf.sum(mode === 'signed' ? attribution : tf.abs(attribution), 1));
+  const flat = reduced.dataSync() as Float32Array;
+  reduced.dispose();
+  const T = flat.length / batch;
+  return { maps: Array.from({ length: batch }, (_, b) => flat.slice(b * T, (b + 1) * T)), shape: [T], space: 'token' as const };
 }
