@@ -159,6 +159,16 @@ describe('explain and compare', () => {
   });
 });
 
+describe('contrastive targets', () => {
+  it('take another class of the model, never the target itself', () => {
+    expect(validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', target: 1, contrast: 2 }, ctx)).toMatchObject({ target: 1, contrast: 2 });
+    expect(validateRequest('compare', { inputId: ID, modelId: 'image-softmax', methods: ['lrp'], contrast: 0 }, ctx)).toMatchObject({ contrast: 0 });
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', target: 2, contrast: 2 }, ctx), /contrast 2 is the target itself/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', contrast: 9 }, ctx), /has classes 0\.\.3\) must be between 0 and 3, got 9/);
+    refused(() => validateRequest('compare', { inputId: ID, modelId: 'image-softmax', methods: ['lrp'], contrast: '1' }, ctx), /must be an integer/);
+  });
+});
+
 describe('jobs', () => {
   it('take well-formed ids only', () => {
     expect(validateRequest('job', { id: ID, from: 2 }, ctx)).toEqual({ id: ID, from: 2 });

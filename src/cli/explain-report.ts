@@ -99,6 +99,7 @@ export async function writeExplanationReport(file: string, model: ClassifierMode
     input: view.kind === 'image' ? { kind: 'image', name: view.name, png: await dataUrl(view.image) } : { kind: 'text', name: view.name, text: view.text },
     prediction,
     target: { classId: target, label: model.labels[target] ?? `class ${target}` },
+    ...(request.contrast !== undefined ? { contrast: { classId: request.contrast, label: model.labels[request.contrast] ?? `class ${request.contrast}` } } : {}),
     results,
   });
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });

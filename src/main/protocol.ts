@@ -32,6 +32,7 @@ export type WorkerRequest =
       readonly source?: InputSource;
       readonly methods: readonly string[];
       readonly target?: number;
+      readonly contrast?: number;
       readonly options: ExplainOptions;
     };
 

@@ -478,7 +478,8 @@ export class RelpropService {
   // --- Jobs ---------------------------------------------------------------------
 
   explain(req: ExplainRequest): Promise<JobTicket> {
-    return this.compare({ inputId: req.inputId, modelId: req.modelId, methods: [req.method], ...(req.target !== undefined ? { target: req.target } : {}), ...(req.options ? { options: req.options } : {}) });
+    const { method, ...rest } = req;
+    return this.compare({ ...rest, methods: [method] });
   }
 
   async compare(req: CompareRequest): Promise<JobTicket> {
@@ -509,6 +510,7 @@ export class RelpropService {
         ...this.sourceIfNeeded(req.inputId, input.source),
         methods: req.methods,
         ...(req.target !== undefined ? { target: req.target } : {}),
+        ...(req.contrast !== undefined ? { contrast: req.contrast } : {}),
         options: req.options ?? {},
       }),
       (id) => (job.requestId = id),
@@ -713,6 +715,7 @@ export class RelpropService {
       input: opened.preview.kind === 'image' ? { kind: 'image', name: opened.name, png: opened.preview.png } : { kind: 'text', name: opened.name, text: opened.preview.text },
       prediction: opened.prediction,
       target: { classId: first.target, label: first.targetLabel },
+      ...(first.contrast ? { contrast: first.contrast } : {}),
       results: job.results.map((r) => ({
         method: r.method,
         title: r.methodTitle,

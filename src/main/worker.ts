@@ -223,9 +223,9 @@ function ledgerSummary(ledger: readonly LedgerEntry[] | null): LedgerSummary | n
 }
 
 /** The per-block R^(A) maps (core/layer-relevance.ts), drawn for the Layers view. */
-async function layerMaps(p: Prepared, used: MethodOptions, target: number, colormap: ExplainOptions['colormap']): Promise<LayerRelevance[]> {
+async function layerMaps(p: Prepared, ctx: ExplainContext, used: MethodOptions, target: number, colormap: ExplainOptions['colormap']): Promise<LayerRelevance[]> {
   const out: LayerRelevance[] = [];
-  for (const l of attentionRelevanceByLayer(p.ctx, used, [target])) {
+  for (const l of attentionRelevanceByLayer(ctx, used, [target])) {
     const map = { shape: [...l.shape], data: Array.from(l.map, (v) => (Number.isFinite(v) ? v : 0)) };
     const entry: LayerRelevance = { layer: l.layer, map, total: Number.isFinite(l.total) ? l.total : 0 };
     if (p.base) {
@@ -244,7 +244,7 @@ async function layerMaps(p: Prepared, used: MethodOptions, target: number, color
 const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, gamma: true };
 const METHOD_OPTIONS = Object.keys(METHOD_OPTION_SET) as MethodOptionName[];
 
-async function explainOne(p: Prepared, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {
+async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {
   const method = getMethod(methodId);
   // Each method gets only the options it reads, so one options object can serve a whole compare grid.
   const used: { -readonly [K in keyof MethodOptions]: MethodOptions[K] } = {};
@@ -252,7 +252,7 @@ async function explainOne(p: Prepared, methodId: string, target: number, options
     if (options[name] !== undefined && method.options.includes(name)) Object.assign(used, { [name]: options[name] });
   }
   const t0 = performance.now();
-  const [e] = await method.attribute(p.ctx, [target], used);
+  const [e] = await method.attribute(ctx, [target], used);
   const ms = performance.now() - t0;
   const explanation = e!;
   const data = Array.from(explanation.map, (v) => (Number.isFinite(v) ? v : 0));
@@ -264,11 +264,12 @@ async function explainOne(p: Prepared, methodId: string, target: number, options
     signed: method.signed,
     target: explanation.target,
     targetLabel: p.model.labels[explanation.target] ?? `class ${explanation.target}`,
+    ...(ctx.contrast ? { contrast: { classId: ctx.contrast[0]!, label: p.model.labels[ctx.contrast[0]!] ?? `class ${ctx.contrast[0]}` } } : {}),
     map: { shape: [...explanation.shape], data },
     space: explanation.space,
     ledger: ledgerSummary(explanation.ledger),
     ms,
-    ...(options.layers && explanation.ledger ? { layers: await layerMaps(p, explanation.options, explanation.target, options.colormap) } : {}),
+    ...(options.layers && explanation.ledger ? { layers: await layerMaps(p, ctx, explanation.options, explanation.target, options.colormap) } : {}),
   };
   if (p.base) {
     const colormap = options.colormap ?? (method.signed ? 'bwr' : 'jet');
@@ -322,11 +323,18 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
       send({ type: 'started', jobId: req.jobId, total: req.methods.length });
       const p = await prepare(req.inputId, req.model);
       const target = req.target ?? p.ctx.predictions()[0]!;
-      for (let i = 0; i < req.methods.length; i++) {
-        await yieldToEventLoop();
-        if (cancelled.delete(req.jobId)) return { cancelled: true };
-        send({ type: 'progress', jobId: req.jobId, done: i, current: req.methods[i]! });
-        send({ type: 'result', jobId: req.jobId, result: await explainOne(p, req.methods[i]!, target, req.options, req.inputId) });
+      // A contrast changes what every gradient and relevance pass means, so it gets a context of its
+      // own for this job (one more forward pass), and the input's cached context stays as it was.
+      const ctx = req.contrast === undefined ? p.ctx : new ExplainContext(p.model, p.input, { contrast: req.contrast });
+      try {
+        for (let i = 0; i < req.methods.length; i++) {
+          await yieldToEventLoop();
+          if (cancelled.delete(req.jobId)) return { cancelled: true };
+          send({ type: 'progress', jobId: req.jobId, done: i, current: req.methods[i]! });
+          send({ type: 'result', jobId: req.jobId, result: await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId) });
+        }
+      } finally {
+        if (ctx !== p.ctx) ctx.dispose();
       }
       send({ type: 'progress', jobId: req.jobId, done: req.methods.length, current: null });
       cancelled.delete(req.jobId);

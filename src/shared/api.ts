@@ -167,6 +167,8 @@ export interface ExplainRequest {
   method: string;
   /** Class to explain; default: the predicted class. */
   target?: number;
+  /** Explain logit(target) − logit(contrast) instead ("why A rather than B"; a next token for decoders). */
+  contrast?: number;
   options?: ExplainOptions;
 }
 
@@ -176,6 +178,7 @@ export interface CompareRequest {
   /** Run in this order on one shared forward pass. */
   methods: string[];
   target?: number;
+  contrast?: number;
   options?: ExplainOptions;
 }
 
@@ -245,6 +248,8 @@ interface ExplainResultBase {
   signed: boolean;
   target: number;
   targetLabel: string;
+  /** Present when the map explains logit(target) − logit(contrast). */
+  contrast?: { classId: number; label: string };
   /** The options the method actually used. */
   options: ExplainOptions;
   /** The raw map, row-major, not normalised, not upsampled; non-finite values are reported as 0. */

@@ -147,6 +147,14 @@ function target(value: unknown, modelId: string, ctx: ValidationContext): number
   return integer(value, `target (model '${modelId}' has classes 0..${classes - 1})`, 0, classes - 1);
 }
 
+/** A contrast class: a class of the model, not the target itself (the difference would be 0). */
+function contrast(value: unknown, targetClass: number | undefined, modelId: string, ctx: ValidationContext): number | undefined {
+  if (value === undefined) return undefined;
+  const c = target(value, modelId, ctx)!;
+  if (c === targetClass) fail(`contrast ${c} is the target itself: logit(target) − logit(contrast) would be 0`);
+  return c;
+}
+
 function options(value: unknown, ctx: ValidationContext): ExplainOptions | undefined {
   if (value === undefined) return undefined;
   const o = object(value, 'options', ['startLayer', 'rules', 'steps', 'occlusion', 'samples', 'noise', 'seed', 'gamma', 'colormap', 'alpha', 'layers']);
@@ -293,21 +301,25 @@ const VALIDATORS: Validators = {
     return { inputId: id(o['inputId'], 'inputId'), modelId: model(o['modelId'], ctx) };
   },
   explain(raw, ctx): ExplainRequest {
-    const o = object(raw, 'explain', ['inputId', 'modelId', 'method', 'target', 'options']);
+    const o = object(raw, 'explain', ['inputId', 'modelId', 'method', 'target', 'contrast', 'options']);
     const modelId = model(o['modelId'], ctx);
     const out: ExplainRequest = { inputId: id(o['inputId'], 'inputId'), modelId, method: method(o['method'], ctx) };
     const t = target(o['target'], modelId, ctx);
     if (t !== undefined) out.target = t;
+    const c = contrast(o['contrast'], t, modelId, ctx);
+    if (c !== undefined) out.contrast = c;
     const opts = options(o['options'], ctx);
     if (opts) out.options = opts;
     return out;
   },
   compare(raw, ctx): CompareRequest {
-    const o = object(raw, 'compare', ['inputId', 'modelId', 'methods', 'target', 'options']);
+    const o = object(raw, 'compare', ['inputId', 'modelId', 'methods', 'target', 'contrast', 'options']);
     const modelId = model(o['modelId'], ctx);
     const out: CompareRequest = { inputId: id(o['inputId'], 'inputId'), modelId, methods: methodList(o['methods'], ctx) };
     const t = target(o['target'], modelId, ctx);
     if (t !== undefined) out.target = t;
+    const c = contrast(o['contrast'], t, modelId, ctx);
+    if (c !== undefined) out.contrast = c;
     const opts = options(o['options'], ctx);
     if (opts) out.options = opts;
     return out;

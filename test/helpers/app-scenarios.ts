@@ -257,6 +257,13 @@ export function appScenarios(d: AppDriver): void {
     const wordCount = await words.count();
     await d.shot('09-text');
 
+    // Rather than the other class: the map explains the difference of the two logits.
+    const other = (await predictionButtons().nth(1).locator('.label').textContent())!.trim();
+    await page().selectOption('select[aria-label="Contrast class"]', { label: other });
+    await explainWith('gradient-input');
+    expect(await page().locator('[data-testid="contrast-class"]').textContent()).toBe(other);
+    await page().selectOption('select[aria-label="Contrast class"]', { label: '— (explain the class alone)' });
+
     await page().getByRole('tab', { name: 'Layers' }).click();
     await page().selectOption('select[aria-label="Layers method"]', 'transformer-attribution');
     await page().getByRole('button', { name: 'Show layers' }).click();

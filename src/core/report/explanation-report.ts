@@ -39,6 +39,8 @@ export interface ExplanationReportInput {
   readonly input: { readonly kind: 'image'; readonly name: string; readonly png: string } | { readonly kind: 'text'; readonly name: string; readonly text: string };
   readonly prediction: ReadonlyArray<{ readonly classId: number; readonly label: string; readonly probability: number }>;
   readonly target: { readonly classId: number; readonly label: string };
+  /** Set when the maps explain logit(target) − logit(contrast). */
+  readonly contrast?: { readonly classId: number; readonly label: string };
   readonly results: readonly ReportMethodResult[];
 }
 
@@ -144,7 +146,7 @@ export function explanationReportHtml(report: ExplanationReportInput): string {
 <body>
 <main>
 <h1>${e(title)}</h1>
-<p class="muted">Model <code>${e(report.model)}</code> · explaining <strong>${e(report.target.label)}</strong> (class ${report.target.classId})${targetNote}</p>
+<p class="muted">Model <code>${e(report.model)}</code> · explaining <strong>${e(report.target.label)}</strong> (class ${report.target.classId})${targetNote}${report.contrast ? ` rather than <strong>${e(report.contrast.label)}</strong> (class ${report.contrast.classId}): the maps explain the difference of the two logits` : ''}</p>
 <div class="top">${inputHtml}${prediction}</div>
 <h2>Relevance</h2>
 <p class="muted">${report.input.kind === 'image' ? 'Each map over the input; diverging colours (blue − / red +) for signed methods.' : 'Words shaded blue (against) to red (for); hover a word for its value.'} Times are incremental: the first method pays for the shared forward pass.</p>
