@@ -6,7 +6,8 @@
  *   matters) and record the total-variation distance between the original and the permuted output
  *   distributions. Small distances mean the output does not depend on *which* position got which
  *   weight.
- * - Adversarial attention: search for CLS-row attention distributions as different as possible from
+ * - Adversarial attention: search for attention distributions of the row the prediction is read from
+ *   ([CLS], or a decoder's last token) as different as possible from
  *   the original (mean Jensen–Shannon divergence over heads) while the output moves less than ε in
  *   total variation — gradient ascent on the heads' attention logits with a penalty beyond ε.
  *
@@ -116,14 +117,17 @@ export function adversarialAttention(
   const layer = options.layer ?? model.depth - 1;
   const T = model.tokensOf(input);
   const H = model.heads;
+  // The row the prediction is read from: [CLS] for encoders, the last real token for decoders.
+  const real = realPositions(input, T);
+  const r = (model.conventions.explainedToken ?? 'first') === 'first' ? 0 : real[real.length - 1]!;
   const fwd = model.forward(input);
   const original = tf.tidy(() => tf.softmax(fwd.logits)) as Tensor2D;
-  // The original CLS rows of every head, [H, T].
-  const alpha = tf.tidy(() => tf.reshape(tf.slice(fwd.attention[layer]!.probs, [0, 0, 0, 0], [1, H, 1, T]), [H, T])) as Tensor2D;
+  // The original explained rows of every head, [H, T].
+  const alpha = tf.tidy(() => tf.reshape(tf.slice(fwd.attention[layer]!.probs, [0, 0, r, 0], [1, H, 1, T]), [H, T])) as Tensor2D;
   tf.dispose(tensorsOf(fwd));
   const keep = tf.tidy(() => {
     const m = new Float32Array(T).fill(0);
-    for (const p of realPositions(input, T)) m[p] = 1;
+    for (const p of real) m[p] = 1;
     return tf.tensor2d(m, [1, T]);
   });
   // Logits that reproduce the original rows; padding is held at −∞ through the mask.
@@ -142,7 +146,7 @@ export function adversarialAttention(
     const cost = optimizer.minimize(() => {
       const newRows = rows();
       const edit = (a: Tensor2D, _b: number, h: number) =>
-        tf.concat([tf.slice(newRows, [h, 0], [1, T]), tf.slice(a, [1, 0], [T - 1, T])], 0) as Tensor2D;
+        tf.concat([...(r > 0 ? [tf.slice(a, [0, 0], [r, T])] : []), tf.slice(newRows, [h, 0], [1, T]), ...(r < T - 1 ? [tf.slice(a, [r + 1, 0], [T - r - 1, T])] : [])], 0) as Tensor2D;
       const out = model.forward(input, { attentionEdit: { layer, edit } }).logits;
       const p = tf.softmax(out);
       const tv = tf.mul(tf.sum(tf.abs(tf.sub(p, original))), 0.5);
