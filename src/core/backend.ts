@@ -8,6 +8,8 @@
  */
 import { tf } from './tf.js';
 import { UsageError } from './errors.js';
+import { installWasmKernels } from './wasm-kernels.js';
+import { startParallelMatmul } from './parallel.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -30,6 +32,13 @@ async function activate(name: string): Promise<boolean> {
     if (!tf.findBackendFactory(name)) return false;
     const ok = await tf.setBackend(name);
     if (ok) await tf.ready();
+    // O(output) Slice/SplitV/Unpack in place of the stock ones, which copy their whole input each call.
+    if (ok && name === 'wasm') {
+      installWasmKernels();
+      // A second thread for the large products (parallel.ts), when asked for: RELPROP_THREADS=2.
+      const threads = typeof process !== 'undefined' ? Number(process.env['RELPROP_THREADS'] ?? 1) : 1;
+      if (threads >= 2) await startParallelMatmul();
+    }
     return ok && tf.getBackend() === name;
   } catch {
     return false;

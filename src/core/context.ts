@@ -36,7 +36,7 @@ export class ExplainContext {
   private logitRows: Float32Array[] | null = null;
   private readonly attnCache = new Map<number, Float32Array[]>();
   private readonly gradCache = new Map<string, Gradients>();
-  private readonly relevanceCache = new Map<string, RelevanceResult>();
+  private readonly relevanceCache = new Map<string, Array<{ result: RelevanceResult; toInput: boolean }>>();
   private maskRows: Uint8Array[] | null = null;
   /** The contrast class of each input (see ContextOptions), or null. */
   readonly contrast: readonly number[] | null;
@@ -135,10 +135,13 @@ export class ExplainContext {
     const adopt = this.fwd === null;
     const g = gradientsAt(this.model, this.input, targets, true, {
       contrast: this.contrast,
+      // A model with its own backward pass differentiates the recorded forward pass, if there is one.
+      ...(this.fwd ? { forward: this.fwd } : {}),
       onForward: (fwd) => {
-        if (!adopt) return;
+        if (!adopt) return false;
         for (const t of tensorsOf(fwd)) tf.keep(t);
         this.fwd = fwd;
+        return true;
       },
     });
     const result: Gradients = { input: g.input, attention: g.attention };
@@ -149,19 +152,29 @@ export class ExplainContext {
   /**
    * The relevance pass under a rule set (computed once per rule set, targets and depth). With a
    * contrast it starts from the contrastive start (startRelevance), which rule sets linear in the
-   * relevance accept and the paper's refuse.
+   * relevance accept and the paper's refuse. `fromLayer`: the lowest layer whose R^(A) the caller
+   * needs — the pass may stop there (RelevanceOptions.stopAtLayer); any cached pass that went at
+   * least as deep serves the request.
    */
-  relevance(rules: RuleSet, targets: readonly number[], toInput = false): RelevanceResult {
-    // A pass to the input also holds everything a shorter pass gives, so reuse it when present.
-    const full = this.relevanceCache.get(key(targets, `${rules.id}|input`));
-    if (full) return full;
-    const k = key(targets, `${rules.id}|${toInput ? 'input' : 'tokens'}`);
-    let r = this.relevanceCache.get(k);
-    if (!r) {
-      r = this.model.relevance(this.forward(), targets, rules, { toInput, contrast: this.contrast });
-      this.relevanceCache.set(k, r);
-    }
-    return r;
+  relevance(rules: RuleSet, targets: readonly number[], toInput = false, options: { fromLayer?: number } = {}): RelevanceResult {
+    // How deep a pass goes: -1 to the input, else the lowest layer whose R^(A) it holds.
+    const depthOf = (r: RelevanceResult, input: boolean) => (input ? -1 : r.fromLayer);
+    const wanted = toInput ? -1 : (options.fromLayer ?? 0);
+    const k = key(targets, rules.id);
+    const passes = this.relevanceCache.get(k) ?? [];
+    const hit = passes.find((p) => depthOf(p.result, p.toInput) <= wanted);
+    if (hit) return hit.result;
+    // To the input: go on from a whole pass to the first layer's input, if there is one.
+    const below = toInput ? passes.find((p) => !p.toInput && p.result.fromLayer === 0) : undefined;
+    const result = this.model.relevance(this.forward(), targets, rules, {
+      toInput,
+      contrast: this.contrast,
+      ...(toInput || !options.fromLayer ? {} : { stopAtLayer: options.fromLayer }),
+      ...(below ? { continueFrom: below.result } : {}),
+    });
+    passes.push({ result, toInput });
+    this.relevanceCache.set(k, passes);
+    return result;
   }
 
   /** Validate targets (one per input, or one for all) against the model's classes. */
@@ -193,7 +206,7 @@ export class ExplainContext {
     if (this.fwd) tf.dispose(tensorsOf(this.fwd));
     this.fwd = null;
     for (const g of this.gradCache.values()) tf.dispose([g.input, ...g.attention]);
-    for (const r of this.relevanceCache.values()) disposeRelevance(r);
+    for (const passes of this.relevanceCache.values()) for (const p of passes) disposeRelevance(p.result);
     this.gradCache.clear();
     this.relevanceCache.clear();
     this.logitRows = null;

@@ -1,6 +1,8 @@
 /**
- * Gradients of target logits, ∂y_t/∂x and ∂y_t/∂A, in one backward pass. TensorFlow.js has no
- * hooks on intermediate tensors, so ∂/∂A is taken through a zero "probe" added to A in the forward.
+ * Gradients of target logits, ∂y_t/∂x and ∂y_t/∂A, in one backward pass. Models with a hand-written
+ * backward pass (model.backward: ViT, BERT) differentiate a recorded forward pass directly — the
+ * context's own, when it has one. The others go through tf.grads: TensorFlow.js has no hooks on
+ * intermediate tensors, so ∂/∂A is taken there through a zero "probe" added to A in the forward.
  *
  * A target may be contrastive: with a contrast class c per input, the differentiated output is
  * y_t − y_c ("why ' Paris' rather than ' Rome'"). Its gradient is ∇y_t − ∇y_c by linearity, taken in
@@ -8,6 +10,7 @@
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
 import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
+import { tensorsOf } from './context.js';
 
 export interface GradientResult {
   /** ∂y_t/∂A per layer, [B, H, T, T] (empty unless asked for). */
@@ -30,8 +33,19 @@ export function gradientsAt(
   input: ModelInput,
   targets: readonly number[],
   withAttention: boolean,
-  options: { x?: Tensor; onForward?: (fwd: ForwardResult) => void; contrast?: readonly number[] | null } = {},
+  options: {
+    x?: Tensor;
+    /**
+     * Receives the forward pass so a caller can keep it instead of running another; returns true
+     * when it does keep it (then it owns its tensors).
+     */
+    onForward?: (fwd: ForwardResult) => boolean | void;
+    contrast?: readonly number[] | null;
+    /** A recorded forward pass of this input to differentiate, where the model can (model.backward). */
+    forward?: ForwardResult;
+  } = {},
 ): GradientResult {
+  if (model.backward) return backwardAt(model, input, targets, withAttention, options);
   const B = targets.length;
   const T = model.tokensOf(input);
   const H = model.heads;
@@ -56,6 +70,30 @@ export function gradientsAt(
   tf.dispose([...probes, ...perHead, oneHot, logits!]);
   if (!options.x) x.dispose();
   return { input: inputGrad!, attention, logits: values };
+}
+
+/**
+ * gradientsAt for a model with a hand-written backward pass: the forward pass given (the context's)
+ * or one run here, then model.backward — no tape, no probes.
+ */
+function backwardAt(
+  model: ClassifierModel,
+  input: ModelInput,
+  targets: readonly number[],
+  withAttention: boolean,
+  options: { x?: Tensor; onForward?: (fwd: ForwardResult) => boolean | void; contrast?: readonly number[] | null; forward?: ForwardResult },
+): GradientResult {
+  const given = options.x ? undefined : options.forward;
+  const fwd = given ?? model.forward(input, options.x ? { inputValue: options.x } : {});
+  const kept = given !== undefined || options.onForward?.(fwd) === true;
+  const seed = targetWeights(targets, model.numClasses, options.contrast) as Tensor2D;
+  try {
+    const g = model.backward!(fwd, seed, { attention: withAttention });
+    return { input: g.input, attention: g.attention, logits: fwd.logits.dataSync() as Float32Array };
+  } finally {
+    seed.dispose();
+    if (!kept) tf.dispose(tensorsOf(fwd));
+  }
 }
 
 /** One-hot rows for the targets, [B, C] float32. */

@@ -4,6 +4,23 @@
  * and transposes are explicit (their cost is linear, the naive kernel's is not).
  */
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from './tf.js';
+import { matMulSplit } from './parallel.js';
+
+/**
+ * a·bᵀ for a [m, n] and b [k, n], on the fast path. Either b is transposed (k·n elements moved), or
+ * the product is taken the other way round, (b·aᵀ)ᵀ, which moves a and the result (m·n + m·k): for
+ * a weight matrix b and a few rows a (dy·Wᵀ in a backward pass, S·Wᵀ in a relevance rule) that is
+ * several times less than transposing the weight on every call, and the weight is not copied at
+ * all (it is the product's left operand, which the kernel reads in place; a right operand is
+ * repacked on every call that does not reuse the same tensor).
+ */
+export function matmulBT(a: Tensor2D, b: Tensor2D): Tensor2D {
+  const [m, n] = a.shape;
+  const k = b.shape[0];
+  return tf.tidy(() =>
+    k * n <= m * (n + k) ? tf.matMul(a, tf.transpose(b)) : (tf.transpose(matMulSplit(b, tf.transpose(a) as Tensor2D, 'rows')) as Tensor2D),
+  );
+}
 
 /** a·b for 2-D operands, with gradients that also stay on the 2-D, no-transpose-flag path. */
 export const matmul = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
@@ -13,7 +30,7 @@ export const matmul = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) =
     value: tf.matMul(a, b),
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [sa, sb] = saved as [Tensor2D, Tensor2D];
-      return [tf.tidy(() => tf.matMul(dy as Tensor2D, tf.transpose(sb))), tf.tidy(() => tf.matMul(tf.transpose(sa), dy as Tensor2D))];
+      return [matmulBT(dy as Tensor2D, sb), tf.tidy(() => tf.matMul(tf.transpose(sa), dy as Tensor2D))];
     },
   };
 }) as (a: Tensor2D, b: Tensor2D) => Tensor2D;
@@ -48,8 +65,8 @@ export function linear(layer: Linear, x: Tensor2D): Tensor2D {
     const y = tf.matMul(input, layer.wT);
     return {
       value: layer.b ? tf.add(y, layer.b) : y,
-      // tidy: otherwise the transposed weight lives until the whole backward pass ends.
-      gradFunc: (dy: Tensor) => [tf.tidy(() => tf.matMul(dy as Tensor2D, tf.transpose(layer.wT)))],
+      // dy·Wᵀ without transposing W: (W·dyᵀ)ᵀ moves only activation-sized tensors.
+      gradFunc: (dy: Tensor) => [matmulBT(dy as Tensor2D, layer.wT)],
     };
   }) as (x: Tensor2D) => Tensor2D;
   return f(x);
@@ -68,6 +85,31 @@ export function layerNorm(ln: LayerNorm, x: Tensor2D): Tensor2D {
     const centred = tf.sub(x, mean);
     const variance = tf.mean(tf.square(centred), -1, true);
     return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, ln.eps))), ln.gamma), ln.beta);
+  });
+}
+
+/**
+ * The gradient through a LayerNorm, from its recorded input x and the gradient dy at its output:
+ * with x̂ = (x − μ)/σ and g = dy ⊙ γ, dx = (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂))/σ, row by row. For
+ * hand-written backward passes (models that give their gradients without a tape).
+ */
+export function layerNormBackward(ln: LayerNorm, x: Tensor2D, dy: Tensor2D): Tensor2D {
+  return tf.tidy(() => {
+    const centred = tf.sub(x, tf.mean(x, -1, true));
+    const inv = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), ln.eps));
+    const xhat = tf.mul(centred, inv);
+    const g = tf.mul(dy, ln.gamma);
+    const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true)));
+    return tf.mul(inner, inv) as Tensor2D;
+  });
+}
+
+/** The gradient through exact GELU at its recorded input x: dy ⊙ (Φ(x) + x·φ(x)). */
+export function geluBackward(x: Tensor, dy: Tensor): Tensor {
+  return tf.tidy(() => {
+    const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
+    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+    return tf.mul(dy, tf.add(cdf, tf.mul(x, pdf)));
   });
 }
 

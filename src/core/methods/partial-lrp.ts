@@ -18,7 +18,8 @@ export const partialLrp: ExplanationMethod = {
   async attribute(ctx, targets, options) {
     const { model } = ctx;
     const rules = getRuleSet(options.rules, BASELINE_RULES);
-    const rel = ctx.relevance(rules, targets);
+    // Only the last layer's R^(A) is read: the pass stops there.
+    const rel = ctx.relevance(rules, targets, false, { fromLayer: model.depth - 1 });
     const maps = positiveHeadMean(rel.attnCam[model.depth - 1]!, ctx.batch);
     const rows = ctx.explainedRows();
     return targets.map((target, b) => {

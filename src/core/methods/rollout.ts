@@ -6,7 +6,7 @@
  */
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
-import { addIdentity, meanOverHeads, rolloutProduct, row, rowNormalise } from './matrix.js';
+import { addIdentity, meanOverHeads, rolloutRow, rowNormalise } from './matrix.js';
 
 export const rollout: ExplanationMethod = {
   id: 'rollout',
@@ -24,8 +24,7 @@ export const rollout: ExplanationMethod = {
     const perLayer = Array.from({ length: model.depth }, (_, l) => ctx.attention(l));
     return targets.map((target, b) => {
       const layers = perLayer.map((probs) => rowNormalise(addIdentity(meanOverHeads(probs[b]!, model.heads, T), T), T));
-      const joint = rolloutProduct(layers, T, start);
-      const { data, shape, space } = model.tokenRowToMap(row(joint, T, rows[b]!), 'zero');
+      const { data, shape, space } = model.tokenRowToMap(rolloutRow(layers, T, start, rows[b]!), 'zero');
       return result(ctx, b, { method: 'rollout', target, map: data, shape, space, options: { startLayer: start } });
     });
   },

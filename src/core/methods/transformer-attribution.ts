@@ -8,7 +8,7 @@ import { tf } from '../tf.js';
 import { getRuleSet, PAPER_RULES } from '../relevance/rulesets.js';
 import type { ExplanationMethod } from './types.js';
 import { computePerSample, result } from './common.js';
-import { addIdentity, rolloutProduct, row, rowNormalise } from './matrix.js';
+import { addIdentity, rolloutRow, rowNormalise } from './matrix.js';
 
 export const transformerAttribution: ExplanationMethod = {
   id: 'transformer-attribution',
@@ -35,7 +35,7 @@ export const transformerAttribution: ExplanationMethod = {
         return model.conventions.attributionRolloutRowNormalise ? rowNormalise(m, T) : m;
       });
       // The authors' BERT code replaces the CLS self-entry by the row's minimum; ViT maps drop CLS anyway.
-      const { data, shape, space } = model.tokenRowToMap(row(rolloutProduct(layers, T, start), T, rows[b]!), 'row-min');
+      const { data, shape, space } = model.tokenRowToMap(rolloutRow(layers, T, start, rows[b]!), 'row-min');
       return result(ctx, b, { method: 'transformer-attribution', target, map: data, shape, space, ledger: rel.ledger[b], options: { startLayer: start, rules: rules.id } });
     });
   },

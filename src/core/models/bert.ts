@@ -5,9 +5,9 @@
  *
  * The forward pass is first, top to bottom; checkpoint loading follows.
  */
-import { tf, type Tensor, type Tensor2D } from '../tf.js';
-import { embeddingLookup, layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, mlp, tokenAttributionMaps, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
+import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
+import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
@@ -261,6 +261,50 @@ export class BertModel implements ClassifierModel {
 
   hiddenStates(fwd: ForwardResult): readonly Tensor2D[] {
     return (fwd as ForwardResult<BertRecord>).record.layers.map((l) => l.output);
+  }
+
+  /**
+   * ∂(Σ seed ⊙ logits)/∂(word embeddings) and ∂/∂A of every layer, by hand from a recorded forward
+   * pass (see ViTModel.backward): classifier, pooler and its activation, then each post-LN layer in
+   * reverse, then the embedding LayerNorm (positions and segments are constants of the input).
+   */
+  backward(fwd: ForwardResult, seed: Tensor2D, options: { attention: boolean }): { input: Tensor; attention: Tensor4D[] } {
+    const { config: cfg, weights: W } = this;
+    const rec = (fwd as ForwardResult<BertRecord>).record;
+    const B = fwd.batch;
+    const D = cfg.dim;
+    const T = rec.embeddings.shape[0] / B;
+    const attentionGrads: Tensor4D[] = new Array(this.depth);
+    let dx = tf.tidy(() => {
+      const dPooled = matmulBT(seed, W.classifier.wT);
+      // tanh' = 1 − tanh², ReLU' = [out > 0], both from the recorded activation.
+      const dDense =
+        cfg.poolerActivation === 'tanh'
+          ? tf.mul(dPooled, tf.sub(1, tf.square(rec.pooled)))
+          : tf.mul(dPooled, tf.cast(tf.greater(rec.pooled, 0), 'float32'));
+      const first = tf.reshape(matmulBT(dDense as Tensor2D, W.pooler.wT), [B, 1, D]);
+      return tf.reshape(tf.concat([first, tf.zeros([B, T - 1, D])], 1), [B * T, D]) as Tensor2D;
+    });
+    for (let l = this.depth - 1; l >= 0; l--) {
+      const layer = W.layers[l]!;
+      const r = rec.layers[l]!;
+      const dOut = dx;
+      const step = tidy(() => {
+        // output = LN2(MLP(norm1Out) + norm1Out); norm1Out = LN1(Attn(input) + input).
+        const dNorm2In = layerNormBackward(layer.norm2, r.norm2In, dOut);
+        const dNorm1Out = tf.add(dNorm2In, mlpBackward(layer.mlp, r.mlp, dNorm2In)) as Tensor2D;
+        const dNorm1In = layerNormBackward(layer.norm1, r.norm1In, dNorm1Out);
+        const att = attentionBackward(layer.attn, r.attn, matmulBT(dNorm1In, layer.attn.proj.wT), B, T);
+        return { dx: tf.add(dNorm1In, att.input) as Tensor2D, dA: att.probs };
+      });
+      dOut.dispose();
+      dx = step.dx;
+      if (options.attention) attentionGrads[l] = step.dA;
+      else step.dA.dispose();
+    }
+    const input = layerNormBackward(W.embeddingNorm, rec.embeddingSum, dx);
+    dx.dispose();
+    return { input, attention: options.attention ? attentionGrads : [] };
   }
 
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {

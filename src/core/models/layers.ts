@@ -4,8 +4,8 @@
  * values), so a relevance pass never has to recompute forward work.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
-import { normalise, type NormaliserName } from '../normalisers.js';
-import { gelu, geluTanh, linear, matmul, type Linear } from '../ops.js';
+import { normalise, normaliserJvp, type NormaliserName } from '../normalisers.js';
+import { gelu, geluBackward, geluTanh, linear, matmul, matmulBT, type Linear } from '../ops.js';
 
 export interface Attention {
   readonly name: string;
@@ -181,4 +181,49 @@ export function tokenAttributionMaps(attribution: Tensor, batch: number, mode: '
   reduced.dispose();
   const T = flat.length / batch;
   return { maps: Array.from({ length: batch }, (_, b) => flat.slice(b * T, (b + 1) * T)), shape: [T], space: 'token' as const };
+}
+
+/**
+ * The backward pass through one attention layer, from the gradient at its output (before `proj`'s
+ * input is reached the caller has applied proj: `dContext` is the gradient at A·V, heads side by
+ * side): the gradient at its input x and, per (sample, head), at the attention weights A — what a
+ * zero probe added to A would receive. Every product is 2-D, per head; the elementwise work runs on
+ * all heads at once. The normaliser's Jacobian is symmetric (softmax, sparsemax, 1.5-entmax), so its
+ * vector-Jacobian product is normaliserJvp. Additive masks pass gradients unchanged.
+ */
+export function attentionBackward(layer: Attention, rec: AttentionRecord, dContext: Tensor2D, batch: number, tokens: number): { input: Tensor2D; probs: Tensor4D } {
+  return tf.tidy(() => {
+    const { heads: H } = layer;
+    const T = tokens;
+    const normaliser = layer.normaliser ?? 'softmax';
+    const dQkv: Tensor2D[] = [];
+    const dProbs: Tensor2D[] = [];
+    for (let b = 0; b < batch; b++) {
+      const rows = <X extends Tensor2D>(t: X) => (batch === 1 ? t : (tf.slice(t, [b * T, 0], [T, t.shape[1]]) as X));
+      const pieces = tf.split(rows(rec.qkv), 3 * H, 1) as Tensor2D[];
+      const probs = tf.reshape(batch === 1 ? rec.probs : tf.slice(rec.probs, [b, 0, 0, 0], [1, H, T, T]), [H * T, T]) as Tensor2D;
+      const a = tf.split(probs, H, 0) as Tensor2D[];
+      const dc = tf.split(rows(dContext), H, 1) as Tensor2D[];
+      // context_h = A_h·V_h: ∂A_h = ∂ctx_h·V_hᵀ, ∂V_h = A_hᵀ·∂ctx_h.
+      const dA = tf.concat(dc.map((g, h) => tf.matMul(g, tf.transpose(pieces[2 * H + h]!))), 0) as Tensor2D;
+      const dV = tf.concat(dc.map((g, h) => tf.matMul(tf.transpose(a[h]!), g)), 1);
+      dProbs.push(dA);
+      // A = normaliser(scale·Q·Kᵀ + masks): ∂(Q·Kᵀ) = scale·Jᵀ∂A, then ∂Q_h = ∂S_h·K_h, ∂K_h = ∂S_hᵀ·Q_h.
+      const dS = tf.split(tf.mul(normaliserJvp(normaliser, probs, dA), layer.scale), H, 0) as Tensor2D[];
+      const dQ = tf.concat(dS.map((g, h) => tf.matMul(g, pieces[H + h]!)), 1);
+      const dK = tf.concat(dS.map((g, h) => tf.matMul(tf.transpose(g), pieces[h]!)), 1);
+      dQkv.push(tf.concat([dQ, dK, dV], 1) as Tensor2D);
+    }
+    const d = batch === 1 ? dQkv[0]! : (tf.concat(dQkv, 0) as Tensor2D);
+    return {
+      input: matmulBT(d, layer.qkv.wT),
+      probs: tf.reshape(batch === 1 ? dProbs[0]! : tf.concat(dProbs, 0), [batch, H, T, T]) as Tensor4D,
+    };
+  });
+}
+
+/** The backward pass through an MLP (exact-GELU activation) from the gradient at its output to its input. */
+export function mlpBackward(layer: Mlp, rec: MlpRecord, dOutput: Tensor2D): Tensor2D {
+  if (layer.activation === 'gelu-tanh') throw new Error('mlpBackward: only the exact (erf) GELU');
+  return tf.tidy(() => matmulBT(geluBackward(rec.hidden, matmulBT(dOutput, layer.fc2.wT)) as Tensor2D, layer.fc1.wT));
 }

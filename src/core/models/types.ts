@@ -122,6 +122,13 @@ export interface ClassifierModel {
   occlusions(input: ModelInput, b: number, mode: OcclusionMode): Occlusions;
   /** Each layer's output hidden states in a forward result, [B·T, D] (analyses of representations). */
   hiddenStates(fwd: ForwardResult): readonly Tensor2D[];
+  /**
+   * Optional: the gradient of Σ seed ⊙ logits ([B, C] weights: one-hot targets, or e_t − e_c) with
+   * respect to the differentiable input and, if asked, each layer's attention weights A ([B, H, T, T]),
+   * by a hand-written backward pass over a recorded forward pass (no attention edits). Families that
+   * have it are differentiated without a tape (gradients.ts); the others through tf.grads.
+   */
+  backward?(fwd: ForwardResult, seed: Tensor2D, options: { attention: boolean }): { input: Tensor; attention: Tensor4D[] };
   /** The family's relevance pass (its graph, in reverse) under a rule set, starting from one-hot targets. */
   relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult;
   /**

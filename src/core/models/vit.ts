@@ -5,8 +5,8 @@
  * The forward pass is first, top to bottom; checkpoint loading (timm and HuggingFace layouts) follows.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
-import { layerNorm, linear, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, mlp, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
+import { attention, attentionBackward, mlp, mlpBackward, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, Occlusions } from './types.js';
 
 /** Occluded variants per forward pass: the lean forward keeps one layer's activations alive at a time. */
@@ -99,6 +99,16 @@ function patchify(pixels: Tensor4D, p: number): Tensor2D {
   });
 }
 
+/** Inverse of patchify: [B·N, C·p·p] → [B, C, H, W]. */
+export function unpatchify(x: Tensor2D, batch: number, channels: number, grid: readonly [number, number], p: number): Tensor4D {
+  const [gh, gw] = grid;
+  return tf.tidy(() => {
+    const byPatch = tf.transpose(tf.reshape(x, [batch, gh * gw, channels, p * p]), [0, 2, 1, 3]);
+    const rows = tf.transpose(tf.reshape(byPatch, [batch * channels * gh, gw, p, p]), [0, 2, 1, 3]);
+    return tf.reshape(rows, [batch, channels, gh * p, gw * p]) as Tensor4D;
+  });
+}
+
 export class ViTModel implements ClassifierModel {
   readonly family = 'vit';
   readonly numClasses: number;
@@ -143,15 +153,19 @@ export class ViTModel implements ClassifierModel {
       let x = tf.add(tokenEmbeds, posEmbeds) as Tensor2D;
 
       // Pre-LN blocks: x + Attn(LN(x)), then + MLP(LN(·)).
+      // One tidy per block: only what the record keeps outlives it (per-head pieces and copies go).
       const blocks: ViTBlockRecord[] = W.blocks.map((block, l) => {
         const input = x;
-        const norm1Out = layerNorm(block.norm1, input);
-        const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l], batched: options.batchedAttention, edit: options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined });
-        const mid = tf.add(input, attn.output) as Tensor2D;
-        const norm2Out = layerNorm(block.norm2, mid);
-        const m = mlp(block.mlp, norm2Out);
-        x = tf.add(mid, m.output) as Tensor2D;
-        return { input, norm1Out, attn, mid, norm2Out, mlp: m, output: x };
+        const r = tidy((): ViTBlockRecord => {
+          const norm1Out = layerNorm(block.norm1, input);
+          const attn = attention(block.attn, norm1Out, B, T, { probes: options.probes?.[l], batched: options.batchedAttention, edit: options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined });
+          const mid = tf.add(input, attn.output) as Tensor2D;
+          const norm2Out = layerNorm(block.norm2, mid);
+          const m = mlp(block.mlp, norm2Out);
+          return { input, norm1Out, attn, mid, norm2Out, mlp: m, output: tf.add(mid, m.output) as Tensor2D };
+        });
+        x = r.output;
+        return r;
       });
 
       // Head(s) on the prefix token(s) after the final norm.
@@ -164,6 +178,54 @@ export class ViTModel implements ClassifierModel {
       const record: ViTRecord = { patches, tokenEmbeds, posEmbeds, blocks, normOut, pooled };
       return { logits, attention: blocks.map((b) => b.attn), record, batch: B };
     });
+  }
+
+  /**
+   * ∂(Σ seed ⊙ logits)/∂pixels and ∂/∂A of every layer, by hand from a recorded forward pass: no
+   * tape, so no second forward pass, no copies of every saved activation, and no probes. The same
+   * products as the forward's, transposed (ops.matmulBT), and the LayerNorm, GELU and normaliser
+   * Jacobians in closed form. `seed` is [B, C] (one-hot targets, or e_t − e_c for a contrast).
+   */
+  backward(fwd: ForwardResult, seed: Tensor2D, options: { attention: boolean }): { input: Tensor; attention: Tensor4D[] } {
+    const { config: cfg, weights: W } = this;
+    const rec = (fwd as ForwardResult<ViTRecord>).record;
+    const B = fwd.batch;
+    const T = this.tokens;
+    const D = cfg.dim;
+    const P = cfg.prefixTokens;
+    const attentionGrads: Tensor4D[] = new Array(this.depth);
+    let dx = tf.tidy(() => {
+      // The head(s) read the prefix rows of the final norm's output; the logits are their mean.
+      const s = W.heads.length === 1 ? seed : (tf.div(seed, W.heads.length) as Tensor2D);
+      const rows = W.heads.map((h) => tf.reshape(matmulBT(s, h.wT), [B, 1, D]));
+      const dNormOut = tf.reshape(tf.concat([...rows, tf.zeros([B, T - rows.length, D])], 1), [B * T, D]) as Tensor2D;
+      return layerNormBackward(W.norm, rec.blocks[this.depth - 1]!.output, dNormOut);
+    });
+    for (let l = this.depth - 1; l >= 0; l--) {
+      const blk = W.blocks[l]!;
+      const r = rec.blocks[l]!;
+      const dOut = dx;
+      // One tidy per block: only the gradient at its input (and ∂A) outlives it.
+      const step = tidy(() => {
+        // output = mid + MLP(norm2(mid)); mid = input + Attn(norm1(input)).
+        const dMid = tf.add(dOut, layerNormBackward(blk.norm2, r.mid, mlpBackward(blk.mlp, r.mlp, dOut))) as Tensor2D;
+        const att = attentionBackward(blk.attn, r.attn, matmulBT(dMid, blk.attn.proj.wT), B, T);
+        return { dx: tf.add(dMid, layerNormBackward(blk.norm1, r.input, att.input)) as Tensor2D, dA: att.probs };
+      });
+      dOut.dispose();
+      dx = step.dx;
+      if (options.attention) attentionGrads[l] = step.dA;
+      else step.dA.dispose();
+    }
+    const input = tf.tidy(() => {
+      // Embedding: prefix tokens and position embedding are constants; the patch rows go back
+      // through the patch projection to the pixels.
+      const patchRows = tf.reshape(tf.slice(tf.reshape(dx, [B, T, D]), [0, P, 0], [B, T - P, D]), [B * (T - P), D]) as Tensor2D;
+      const dPatches = matmulBT(patchRows, W.patchEmbed.wT);
+      return unpatchify(dPatches, B, cfg.channels, this.grid, cfg.patchSize);
+    });
+    dx.dispose();
+    return { input, attention: options.attention ? attentionGrads : [] };
   }
 
   hiddenStates(fwd: ForwardResult): readonly Tensor2D[] {

@@ -29,8 +29,8 @@ export interface AttentionNames {
 }
 
 export interface AttentionRelevance {
-  /** Relevance at the attention input (the q/k/v projections' input), [B·T, D]. */
-  readonly input: Tensor2D;
+  /** Relevance at the attention input (the q/k/v projections' input), [B·T, D]; null when the pass stopped at R^(A). */
+  readonly input: Tensor2D | null;
   /** Relevance at A after the operand share, [B, H, T, T]. */
   readonly attnCam: Tensor4D;
 }
@@ -57,130 +57,124 @@ export function attentionCoreRelevance(
   mask?: Tensor2D,
   /** Decoder attention: the forward also added the causal [T, T] mask (models/layers.ts). */
   causal = false,
+  /**
+   * Stop once R^(A) is known (after A·V and the dropout on A): for a caller that needs this layer's
+   * attention relevance and nothing below it. `input` is then null.
+   */
+  stopAtAttention = false,
 ): AttentionRelevance {
   return tidy(() => {
-    const { heads, headDim: d } = layer;
+    const { heads: H } = layer;
+    const T = tokens;
     const { scope } = names;
-    const width = heads * d;
     const share = rules.matmulShare;
     // With A held constant, A·V is linear in V alone: V keeps all of R, nothing reaches A.
     const constantA = rules.attentionWeights === 'constant';
     const vShare = constantA ? 1 : share;
     const normaliser = layer.normaliser ?? 'softmax';
-    const scoresOf = (b: number, h: number): Tensor2D => {
-      const s = rec.scores?.[b * heads + h];
-      if (!s) throw new UsageError(`the relevance pass needs the attention scores, which this forward pass did not record (the batched training path)`);
-      return s;
-    };
-    const sums = { a: [] as Tensor2D[], v: [] as Tensor2D[], s: [] as Tensor2D[], scores: [] as Tensor2D[], mask: [] as Tensor2D[], q: [] as Tensor2D[], k: [] as Tensor2D[] };
-    const rA: Tensor2D[] = [];
-    const rQ: Tensor2D[] = [];
-    const rK: Tensor2D[] = [];
-    const rV: Tensor2D[] = [];
-    const causalScores = causal && !constantA ? causalMask(tokens) : null;
+    const causalScores = causal && !constantA && !stopAtAttention ? causalMask(T) : null;
+    const masked = !constantA && (mask !== undefined || causal);
+    const rowsOf = (t: Tensor2D, b: number): Tensor2D => (batch === 1 ? t : (tf.slice(t, [b * T, 0], [T, t.shape[1]]) as Tensor2D));
+    // Per sample, each operand's relevance before its share: [T, H·d] for q, k, v (heads side by
+    // side, as in qkv), [H·T, T] for A and the scores (heads stacked). Rules are elementwise or
+    // row-wise, so they apply to all heads at once; only the products are taken head by head.
+    const out = { a: [] as Tensor2D[], rA: [] as Tensor2D[], v: [] as Tensor2D[], s: [] as Tensor2D[], scores: [] as Tensor2D[], mask: [] as Tensor2D[], q: [] as Tensor2D[], k: [] as Tensor2D[] };
     for (let b = 0; b < batch; b++) {
-      const pieces = tf.split(tf.slice(rec.qkv, [b * tokens, 0], [tokens, 3 * width]), 3 * heads, 1) as Tensor2D[];
-      const rCtx = tf.split(tf.slice(rContext, [b * tokens, 0], [tokens, width]), heads, 1) as Tensor2D[];
-      const rS: Tensor2D[] = [];
-      const rv: Tensor2D[] = [];
-      for (let h = 0; h < heads; h++) {
-        const a = tf.reshape(tf.slice(rec.probs, [b, h, 0, 0], [1, 1, tokens, tokens]), [tokens, tokens]) as Tensor2D;
-        // A·V: relevance of the attention probabilities and of the values.
-        const [ra, rvh] = rules.matmul(a, pieces[2 * heads + h]!, rCtx[h]!);
-        sums.v.push(rvh);
-        rv.push(vShare === 1 ? rvh : (tf.mul(rvh, vShare) as Tensor2D));
-        if (constantA) {
-          rA.push(tf.zerosLike(a) as Tensor2D);
-          continue;
-        }
-        sums.a.push(ra);
-        const shared = tf.mul(ra, share) as Tensor2D;
-        rA.push(shared);
-        // The scores are read only by rules that need them (a getter), so the paper's identity rule
-        // still runs on a forward pass that did not record them.
-        rS.push(rules.softmax(shared, { get scores() { return scoresOf(b, h); }, probs: a, normaliser }));
-      }
-      if (constantA) {
-        rV.push(tf.concat(rv, 1) as Tensor2D);
-        continue;
-      }
+      const qkv = rowsOf(rec.qkv, b);
+      const width = qkv.shape[1] / 3;
+      const pieces = tf.split(qkv, 3 * H, 1) as Tensor2D[];
+      const probs = tf.reshape(batch === 1 ? rec.probs : tf.slice(rec.probs, [b, 0, 0, 0], [1, H, T, T]), [H * T, T]) as Tensor2D;
+      const a = tf.split(probs, H, 0) as Tensor2D[];
+      // A·V, whose output Z is the recorded context: S = R ⊘ Z, R_V = V ⊙ (Aᵀ·S), R_A = A ⊙ (S·Vᵀ).
+      const S = tf.split(rules.matmulRatio(rowsOf(rContext, b), rowsOf(rec.context, b)), H, 1) as Tensor2D[];
+      const v = tf.slice(qkv, [0, 2 * width], [T, width]) as Tensor2D;
+      out.v.push(tf.mul(v, tf.concat(a.map((ah, h) => tf.matMul(tf.transpose(ah), S[h]!)), 1)) as Tensor2D);
+      if (constantA) continue;
+      const ra = tf.mul(probs, tf.concat(S.map((sh, h) => tf.matMul(sh, tf.transpose(pieces[2 * H + h]!))), 0)) as Tensor2D;
+      out.a.push(ra);
+      const rA = tf.mul(ra, share) as Tensor2D;
+      out.rA.push(rA);
+      if (stopAtAttention) continue;
+      // The normaliser, all heads at once (its rules are row-wise). The scores are read only by rules
+      // that need them (a getter), so the paper's identity rule still runs on a forward pass that did
+      // not record them.
+      const scoresOf = () => {
+        const list = rec.scores?.slice(b * H, (b + 1) * H);
+        if (!list || list.length < H) throw new UsageError(`the relevance pass needs the attention scores, which this forward pass did not record (the batched training path)`);
+        return tf.concat(list, 0) as Tensor2D;
+      };
+      const rS = rules.softmax(rA, { get scores() { return scoresOf(); }, probs, normaliser });
+      out.s.push(rS);
+      // Q·Kᵀ, unscaled: 1/√d is not a layer, relevance passes through it.
+      const qk = tf.concat(Array.from({ length: H }, (_, h) => tf.matMul(pieces[h]!, tf.transpose(pieces[H + h]!))), 0) as Tensor2D;
       let rScores = rS;
-      if (mask || causalScores) {
+      if (masked) {
         // The mask Add, over all heads of the sample at once: the authors' Add renormalises over the
         // whole [H, T, T] tensor, not per head. The mask's share is dropped. A decoder's mask is the
         // causal one plus the sample's key mask, as the forward added it.
-        const qk = Array.from({ length: heads }, (_, h) =>
-          tf.mul(tf.matMul(pieces[h]!, tf.transpose(pieces[heads + h]!)), layer.scale),
-        );
-        const scores = tf.reshape(tf.stack(qk), [heads * tokens, tokens]) as Tensor2D;
-        const keyRow = mask ? (tf.slice(mask, [b, 0], [1, tokens]) as Tensor2D) : null;
+        const scores = tf.mul(qk, layer.scale) as Tensor2D;
+        const keyRow = mask ? (tf.slice(mask, [b, 0], [1, T]) as Tensor2D) : null;
         const maskRows = (
-          causalScores
-            ? tf.tile(keyRow ? tf.add(causalScores, keyRow) : causalScores, [heads, 1])
-            : tf.broadcastTo(keyRow!, [heads * tokens, tokens])
+          causalScores ? tf.tile(keyRow ? tf.add(causalScores, keyRow) : causalScores, [H, 1]) : tf.broadcastTo(keyRow!, [H * T, T])
         ) as Tensor2D;
-        const rIn = tf.reshape(tf.stack(rS), [heads * tokens, tokens]) as Tensor2D;
-        const [rs, rm] = rules.add(scores, maskRows, rIn, 1);
-        sums.scores.push(rs);
-        sums.mask.push(rm);
-        rScores = tf.split(rs, heads, 0) as Tensor2D[];
+        const [rs, rm] = rules.add(scores, maskRows, rS, 1);
+        out.scores.push(rs);
+        out.mask.push(rm);
+        rScores = rs;
       }
-      const rq: Tensor2D[] = [];
-      const rk: Tensor2D[] = [];
-      for (let h = 0; h < heads; h++) {
-        // Q·Kᵀ, unscaled: 1/√d is not a layer, relevance passes through it.
-        const [rqh, rkT] = rules.matmul(pieces[h]!, tf.transpose(pieces[heads + h]!) as Tensor2D, rScores[h]!);
-        const rkh = tf.transpose(rkT) as Tensor2D;
-        sums.s.push(rS[h]!);
-        sums.q.push(rqh);
-        sums.k.push(rkh);
-        rq.push(tf.mul(rqh, share) as Tensor2D);
-        rk.push(tf.mul(rkh, share) as Tensor2D);
-      }
-      rQ.push(tf.concat(rq, 1) as Tensor2D);
-      rK.push(tf.concat(rk, 1) as Tensor2D);
-      rV.push(tf.concat(rv, 1) as Tensor2D);
+      // R_Q = Q ⊙ (S·K), R_K = K ⊙ (Sᵀ·Q), with S = R ⊘ (Q·Kᵀ) per head.
+      const S2 = tf.split(rules.matmulRatio(rScores, qk), H, 0) as Tensor2D[];
+      const q = tf.slice(qkv, [0, 0], [T, width]) as Tensor2D;
+      const k = tf.slice(qkv, [0, width], [T, width]) as Tensor2D;
+      out.q.push(tf.mul(q, tf.concat(S2.map((sh, h) => tf.matMul(sh, pieces[H + h]!)), 1)) as Tensor2D);
+      out.k.push(tf.mul(k, tf.concat(S2.map((sh, h) => tf.matMul(tf.transpose(sh), pieces[h]!)), 1)) as Tensor2D);
     }
-    // Per-sample stacks, so the ledger's per-sample sums see each sample's pieces together.
-    const perSample = (xs: Tensor2D[]) => tf.reshape(tf.stack(xs.map((x) => tf.reshape(x, [-1]))), [batch, -1]);
-    const attnCam = tf.reshape(tf.stack(rA), [batch, heads, tokens, tokens]) as Tensor4D;
-    let q: Tensor2D;
-    let k: Tensor2D;
-    const v = tf.concat(rV, 0) as Tensor2D;
+    const cat = (xs: Tensor2D[]) => (xs.length === 1 ? xs[0]! : (tf.concat(xs, 0) as Tensor2D));
+    // Per-sample rows, so the ledger's per-sample sums see each sample's pieces together.
+    const perSample = (xs: Tensor2D[]) => tf.reshape(cat(xs), [batch, -1]);
+    const vAll = cat(out.v);
+    const v = vShare === 1 ? vAll : (tf.mul(vAll, vShare) as Tensor2D);
     if (constantA) {
       // A is a constant of the product, not an operand: V is its only input, and the pass stops here.
-      ledger.record(`${scope}.matmul2`, names.matmulKind, rContext, [perSample(sums.v)]);
-      q = tf.zerosLike(v) as Tensor2D;
-      k = q;
-    } else {
-      const rSoftmaxIn = perSample(sums.s);
-      ledger.record(`${scope}.matmul2`, names.matmulKind, rContext, [perSample(sums.a), perSample(sums.v)]);
-      ledger.record(`${scope}.${names.dropout}`, 'Dropout', attnCam, [attnCam]);
-      ledger.record(`${scope}.softmax`, 'Softmax', attnCam, [rSoftmaxIn], { expectedDrift: !rules.softmaxConserves });
-      const masked = mask !== undefined || causalScores !== null;
-      const rMatmul1 = masked ? perSample(sums.scores) : rSoftmaxIn;
-      if (masked) ledger.record(`${scope}.add`, 'Add', rSoftmaxIn, [rMatmul1, perSample(sums.mask)]);
-      ledger.record(`${scope}.matmul1`, names.matmulKind, rMatmul1, [perSample(sums.q), perSample(sums.k)]);
-      q = tf.concat(rQ, 0) as Tensor2D;
-      k = tf.concat(rK, 0) as Tensor2D;
+      ledger.record(`${scope}.matmul2`, names.matmulKind, rContext, [perSample(out.v)]);
+      const attnCam = tf.zeros([batch, H, T, T]) as Tensor4D;
+      if (stopAtAttention) return { input: null, attnCam };
+      const zero = tf.zerosLike(v) as Tensor2D;
+      return { input: qkvInput(layer, rec, zero, zero, v, rules, ledger, names), attnCam };
     }
-
-    let input: Tensor2D;
-    if (names.qkv === 'fused') {
-      const rQkv = tf.concat([q, k, v], 1) as Tensor2D;
-      input = rules.linear(layer.qkv, rec.input, rQkv);
-      ledger.record(`${scope}.${names.fusedName ?? 'qkv'}`, 'Linear', rQkv, [input]);
-    } else {
-      const parts = (['query', 'key', 'value'] as const).map((part, i) => {
-        const view = columns(layer.qkv, `${scope}.${part}`, i * width, width);
-        const rOut = [q, k, v][i]!;
-        const r = rules.linear(view, rec.input, rOut);
-        ledger.record(view.name, 'Linear', rOut, [r]);
-        return r;
-      });
-      input = rules.clone(rec.input, parts);
-      ledger.record(`${scope}.clone`, 'Clone', parts, [input]);
-    }
-    return { input, attnCam };
+    const attnCam = tf.reshape(cat(out.rA), [batch, H, T, T]) as Tensor4D;
+    ledger.record(`${scope}.matmul2`, names.matmulKind, rContext, [perSample(out.a), perSample(out.v)]);
+    ledger.record(`${scope}.${names.dropout}`, 'Dropout', attnCam, [attnCam]);
+    if (stopAtAttention) return { input: null, attnCam };
+    const rSoftmaxIn = perSample(out.s);
+    ledger.record(`${scope}.softmax`, 'Softmax', attnCam, [rSoftmaxIn], { expectedDrift: !rules.softmaxConserves });
+    const rMatmul1 = masked ? perSample(out.scores) : rSoftmaxIn;
+    if (masked) ledger.record(`${scope}.add`, 'Add', rSoftmaxIn, [rMatmul1, perSample(out.mask)]);
+    ledger.record(`${scope}.matmul1`, names.matmulKind, rMatmul1, [perSample(out.q), perSample(out.k)]);
+    const q = tf.mul(cat(out.q), share) as Tensor2D;
+    const k = tf.mul(cat(out.k), share) as Tensor2D;
+    return { input: qkvInput(layer, rec, q, k, v, rules, ledger, names), attnCam };
   });
+}
+
+/** The q/k/v projections: one fused Linear, or three joined by a Clone. */
+function qkvInput(layer: Attention, rec: AttentionRecord, q: Tensor2D, k: Tensor2D, v: Tensor2D, rules: RuleSet, ledger: LedgerRecorder, names: AttentionNames): Tensor2D {
+  const { scope } = names;
+  const width = q.shape[1];
+  if (names.qkv === 'fused') {
+    const rQkv = tf.concat([q, k, v], 1) as Tensor2D;
+    const input = rules.linear(layer.qkv, rec.input, rQkv, rec.qkv);
+    ledger.record(`${scope}.${names.fusedName ?? 'qkv'}`, 'Linear', rQkv, [input]);
+    return input;
+  }
+  const parts = (['query', 'key', 'value'] as const).map((part, i) => {
+    const view = columns(layer.qkv, `${scope}.${part}`, i * width, width);
+    const rOut = [q, k, v][i]!;
+    const r = rules.linear(view, rec.input, rOut, tf.slice(rec.qkv, [0, i * width], [rec.qkv.shape[0], width]) as Tensor2D);
+    ledger.record(view.name, 'Linear', rOut, [r]);
+    return r;
+  });
+  const input = rules.clone(rec.input, parts);
+  ledger.record(`${scope}.clone`, 'Clone', parts, [input]);
+  return input;
 }

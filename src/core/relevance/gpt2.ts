@@ -86,11 +86,11 @@ export function gpt2Relevance(
       keep(`${n}.add2.mlp_branch`, rMlpOut);
       const mlp = ledger.open(`${n}.mlp`, 'GPT2MLP', rMlpOut);
       ledger.record(`${n}.mlp.dropout`, 'Dropout', rMlpOut, [rMlpOut]);
-      const rAct = rules.linear(layer.mlp.fc2, r.mlp.activated, rMlpOut);
+      const rAct = rules.linear(layer.mlp.fc2, r.mlp.activated, rMlpOut, r.mlp.output);
       ledger.record(`${n}.mlp.c_proj`, 'Conv1D', rMlpOut, [rAct]);
       const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
       ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
-      const rMlpIn = rules.linear(layer.mlp.fc1, r.mlp.input, rHidden);
+      const rMlpIn = rules.linear(layer.mlp.fc1, r.mlp.input, rHidden, r.mlp.hidden);
       ledger.record(`${n}.mlp.c_fc`, 'Conv1D', rHidden, [rMlpIn]);
       ledger.close(mlp, [rMlpIn]);
       keep(`${n}.mlp(=ln_2 out)`, rMlpIn);
@@ -108,7 +108,7 @@ export function gpt2Relevance(
       const scope = layer.attn.name;
       const attn = ledger.open(scope, 'GPT2Attention', rAttnOut);
       ledger.record(`${scope}.resid_dropout`, 'Dropout', rAttnOut, [rAttnOut]);
-      const rContext = rules.linear(layer.attn.proj, r.attn.context, rAttnOut);
+      const rContext = rules.linear(layer.attn.proj, r.attn.context, rAttnOut, r.attn.output);
       ledger.record(`${scope}.c_proj`, 'Conv1D', rAttnOut, [rContext]);
       const core = attentionCoreRelevance(
         layer.attn,
@@ -122,11 +122,13 @@ export function gpt2Relevance(
         rec.mask,
         true,
       );
-      ledger.close(attn, [core.input]);
+      // This family always runs the whole pass (RelevanceOptions.stopAtLayer allows going deeper).
+      const rAttnIn = core.input!;
+      ledger.close(attn, [rAttnIn]);
       attnCam[l] = core.attnCam;
-      keep(`${n}.attn(=ln_1 out)`, core.input);
-      const rNorm1 = rules.layerNorm(core.input, { input: r.input, output: r.norm1Out, norm: layer.norm1 });
-      ledger.record(`${n}.ln_1`, 'LayerNorm', core.input, [rNorm1]);
+      keep(`${n}.attn(=ln_1 out)`, rAttnIn);
+      const rNorm1 = rules.layerNorm(rAttnIn, { input: r.input, output: r.norm1Out, norm: layer.norm1 });
+      ledger.record(`${n}.ln_1`, 'LayerNorm', rAttnIn, [rNorm1]);
       R = rules.clone(r.input, [rRes1, rNorm1]);
       ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [R]);
       ledger.close(block, [R]);
@@ -151,5 +153,5 @@ export function gpt2Relevance(
     }
     return { attnCam, tokens: R, input };
   });
-  return { ...result, ledger: ledger.finish(), captured };
+  return { ...result, fromLayer: 0, ledger: ledger.finish(), captured };
 }

@@ -3,6 +3,7 @@
  * order it crosses them (pre-order, like the authors' module tree), one ledger per input.
  */
 import { tf, type Tensor } from '../tf.js';
+import { sampleSums } from '../fused.js';
 
 export interface LedgerEntry {
   /** The layer, named as in the authors' code (e.g. 'blocks.2.add1'), so the golden trace lines up. */
@@ -52,19 +53,24 @@ export class LedgerRecorder {
   /** The composite layers open now, outermost first. */
   private readonly stack: PendingEntry[] = [];
 
+  /**
+   * The sums of each tensor recorded so far: most tensors are recorded twice or more (leaving one
+   * boundary and entering the next, or as a branch and as the next layer's input), summed once.
+   */
+  private readonly cache = new Map<Tensor, Tensor>();
+
   constructor(private readonly batch: number) {}
 
   /** [2, B]: per sample, the total ΣR and the magnitude Σ|R| of one or more tensors. */
   private sums(t: Tensor | readonly Tensor[]): Tensor {
     const parts = Array.isArray(t) ? (t as readonly Tensor[]) : [t as Tensor];
-    return tf.keep(
-      tf.tidy(() => {
-        const flat = parts.map((p) => tf.reshape(p, [this.batch, -1]));
-        const total = tf.addN(flat.map((f) => tf.sum(f, 1)));
-        const magnitude = tf.addN(flat.map((f) => tf.sum(tf.abs(f), 1)));
-        return tf.stack([total, magnitude]);
-      }),
-    );
+    const one = parts.length === 1 ? parts[0]! : null;
+    const hit = one && this.cache.get(one);
+    if (hit) return hit;
+    const s = tf.keep(tf.tidy(() => (parts.length === 1 ? sampleSums(parts[0]!, this.batch) : tf.addN(parts.map((p) => sampleSums(p, this.batch))))));
+    if (one) this.cache.set(one, s);
+    else this.cache.set(s, s);
+    return s;
   }
 
   /** Elements per sample in one or more tensors. */
@@ -100,6 +106,17 @@ export class LedgerRecorder {
     if (at >= 0) this.stack.splice(at, 1);
   }
 
+  /**
+   * Drop a composite layer that was opened but whose output the pass never reached (a pass that
+   * stops inside it): its entry goes, its children stay.
+   */
+  abandon(entry: PendingEntry): void {
+    const at = this.stack.lastIndexOf(entry);
+    if (at >= 0) this.stack.splice(at, 1);
+    const i = this.entries.indexOf(entry);
+    if (i >= 0) this.entries.splice(i, 1);
+  }
+
   /** One ledger per sample. Disposes the collected sums. */
   finish(): LedgerEntry[][] {
     const all = this.entries.flatMap((e) => [e.inSums!, ...e.outSums]);
@@ -109,7 +126,8 @@ export class LedgerRecorder {
       values = stacked.dataSync() as Float32Array;
       stacked.dispose();
     }
-    tf.dispose(all);
+    tf.dispose([...this.cache.values()]);
+    this.cache.clear();
     const B = this.batch;
     return Array.from({ length: B }, (_, b) => {
       let at = 0;

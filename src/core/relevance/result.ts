@@ -11,6 +11,20 @@ export interface RelevanceOptions {
    * encoder-input relevance over the hidden axis (text, where the authors' pass stops).
    */
   readonly toInput?: boolean;
+  /**
+   * The lowest layer whose R^(A) the caller needs: the pass may stop once it has it (attention
+   * relevance of that layer, after A·V), leaving attnCam empty below it and `tokens` empty. A family
+   * may go deeper than asked. Ignored with `toInput`. Default 0: every layer, down to the first
+   * layer's input.
+   */
+  readonly stopAtLayer?: number;
+  /**
+   * A pass under the same rule set, targets and contrast that went down to the first layer's input
+   * (toInput false, stopAtLayer 0): with `toInput`, a family may go on from its relevance at the
+   * first layer's input instead of running the blocks again. The result then shares that pass's
+   * tensors (attnCam, tokens) and extends its ledger.
+   */
+  readonly continueFrom?: RelevanceResult;
   /** Keep the relevance tensor at every module boundary, keyed like the goldens' `ours.relevance` (tests, the app's layer view). */
   readonly capture?: boolean;
   /**
@@ -22,9 +36,11 @@ export interface RelevanceOptions {
 }
 
 export interface RelevanceResult {
-  /** R^(A) of every layer, [B, H, T, T]. */
+  /** R^(A) of every layer from `fromLayer` up, [B, H, T, T] (entries below `fromLayer` are absent). */
   readonly attnCam: readonly Tensor4D[];
-  /** Relevance at the input of the first layer, [B·T, D]. */
+  /** The lowest layer the pass reached: 0 for a whole pass (see RelevanceOptions.stopAtLayer). */
+  readonly fromLayer: number;
+  /** Relevance at the input of the first layer, [B·T, D]; empty ([0, D]) when the pass stopped above it. */
   readonly tokens: Tensor2D;
   /** Relevance on the input, per sample: [B, H, W] pixels or [B, T] tokens (when toInput). */
   readonly input: Tensor | null;
@@ -33,7 +49,7 @@ export interface RelevanceResult {
 }
 
 export function disposeRelevance(r: RelevanceResult): void {
-  for (const t of [...r.attnCam, r.tokens, ...(r.input ? [r.input] : []), ...Object.values(r.captured)]) t.dispose();
+  for (const t of [...r.attnCam.filter((a) => a !== undefined), r.tokens, r.input, ...Object.values(r.captured)]) t?.dispose();
 }
 
 /**

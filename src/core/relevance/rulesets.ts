@@ -4,9 +4,10 @@
  * bert.ts) and the attention core (attention.ts) only know the graph and hand each rule what its
  * layer recorded in the forward pass.
  */
-import type { Tensor2D } from '../tf.js';
+import type { Tensor, Tensor2D } from '../tf.js';
 import type { Linear } from '../ops.js';
 import { UsageError } from '../errors.js';
+import { tf } from '../tf.js';
 import {
   addEpsilon,
   addRenormalised,
@@ -19,12 +20,12 @@ import {
   linearAlpha1Beta0Separate,
   linearEpsilon,
   linearGamma,
-  matmulEpsilon,
-  matmulGradInput,
   patchZB,
   poolSelect,
   poolZ,
+  safeDivide,
   softmaxTaylor,
+  stabilise,
   type LayerNormRecord,
   type NormaliserRecord,
 } from './rules.js';
@@ -43,15 +44,23 @@ export interface RuleSet {
    * generate_LRP), or 'logit' (its value, as LRP proper and LXT: relevance then sums to the logit).
    */
   readonly start: 'one-hot' | 'logit';
-  /** Linear layers (qkv, proj, fc1, fc2, head). */
-  readonly linear: (layer: Linear, x: Tensor2D, R: Tensor2D) => Tensor2D;
+  /**
+   * Linear layers (qkv, proj, fc1, fc2, head). `y` is the layer's output x·W + b as the forward pass
+   * recorded it, when the caller has it: a rule that needs it reads it instead of recomputing it.
+   */
+  readonly linear: (layer: Linear, x: Tensor2D, R: Tensor2D, y?: Tensor2D) => Tensor2D;
   /** The first layer, on the pixels (patch-embedding convolution). */
   readonly patchEmbed: (layer: Linear, patches: Tensor2D, R: Tensor2D, batch: number) => Tensor2D;
   /** Residual and embedding Adds: [R of x₁, R of x₂]. */
   readonly add: (x1: Tensor2D, x2: Tensor2D, R: Tensor2D, batch: number) => [Tensor2D, Tensor2D];
   readonly clone: (x: Tensor2D, branches: readonly Tensor2D[]) => Tensor2D;
-  /** The attention products A·V and Q·Kᵀ: each operand's relevance before its share. */
-  readonly matmul: (a: Tensor2D, b: Tensor2D, R: Tensor2D) => [Tensor2D, Tensor2D];
+  /**
+   * The attention products Z = a·b (A·V and Q·Kᵀ): the rule's ratio S = R ⊘ Z (the authors'
+   * safeDivide, or the ε-rule's stabilised division). Each operand then receives all of R as
+   * a ⊙ (S·bᵀ) and b ⊙ (aᵀ·S) (rules.ts: matmulGradInput, matmulEpsilon), before its share. Given as
+   * the ratio alone so the attention pass can apply it to every head at once.
+   */
+  readonly matmulRatio: (R: Tensor, Z: Tensor) => Tensor;
   /** The share of a matmul's relevance each operand keeps (the authors halve both; AttnLRP's uniform rule too). */
   readonly matmulShare: number;
   /**
@@ -89,7 +98,7 @@ export const PAPER_RULES: RuleSet = {
   patchEmbed: patchZB,
   add: addRenormalised,
   clone: cloneSum,
-  matmul: matmulGradInput,
+  matmulRatio: safeDivide,
   matmulShare: 0.5,
   attentionWeights: 'propagate',
   pool: poolZ,
@@ -121,6 +130,11 @@ export const BASELINE_RULES: RuleSet = {
  */
 export const DEFAULT_EPSILON = 1e-9;
 
+/** The ε-rule's ratio R ⊘ (Z + ε·sign Z) (rules.ts: matmulEpsilon). */
+function epsilonRatio(R: Tensor, Z: Tensor, epsilon: number): Tensor {
+  return tf.tidy(() => tf.div(R, stabilise(Z, epsilon)));
+}
+
 export interface AttnLrpOptions {
   readonly epsilon?: number;
 }
@@ -141,11 +155,11 @@ export function attnLrpRules(options: AttnLrpOptions = {}): RuleSet {
     id: eps === DEFAULT_EPSILON ? 'attnlrp' : `attnlrp(eps=${eps})`,
     description: 'AttnLRP (Achtibat et al. 2024): ε-rule, softmax Taylor rule, uniform attention matmuls, LN with constant σ, GELU identity',
     start: 'logit',
-    linear: (layer, x, R) => linearEpsilon(layer, x, R, eps),
+    linear: (layer, x, R, y) => linearEpsilon(layer, x, R, eps, y),
     patchEmbed: (layer, patches, R) => linearEpsilon(layer, patches, R, eps),
     add: (x1, x2, R) => addEpsilon(x1, x2, R, eps),
     clone: cloneAdd,
-    matmul: (a, b, R) => matmulEpsilon(a, b, R, eps),
+    matmulRatio: (R, Z) => epsilonRatio(R, Z, eps),
     matmulShare: 0.5,
     attentionWeights: 'propagate',
     pool: poolSelect,
@@ -181,11 +195,11 @@ export function cpLrpRules(options: CpLrpOptions = {}): RuleSet {
     id: suffix ? `cp-lrp(${suffix})` : 'cp-lrp',
     description: 'CP-LRP (Ali et al. 2022): attention weights constant (AH rule), LN with constant σ, LRP-0/ε or LRP-γ on Linear layers',
     start: 'logit',
-    linear: (layer, x, R) => linearGamma(layer, x, R, gamma, eps),
+    linear: (layer, x, R, y) => linearGamma(layer, x, R, gamma, eps, y),
     patchEmbed: (layer, patches, R) => linearGamma(layer, patches, R, gamma, eps),
     add: (x1, x2, R) => addEpsilon(x1, x2, R, eps),
     clone: cloneAdd,
-    matmul: (a, b, R) => matmulEpsilon(a, b, R, eps),
+    matmulRatio: (R, Z) => epsilonRatio(R, Z, eps),
     matmulShare: 1,
     attentionWeights: 'constant',
     pool: poolSelect,

@@ -8,19 +8,11 @@ import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '..
 import type { RelevanceOptions, RelevanceResult } from './result.js';
 import { linear, tidy } from '../ops.js';
 import type { ForwardResult } from '../models/types.js';
-import type { ViTModel, ViTRecord } from '../models/vit.js';
+import { unpatchify, type ViTModel, type ViTRecord } from '../models/vit.js';
 import type { RuleSet } from './rulesets.js';
 import { LedgerRecorder } from './ledger.js';
 import { attentionCoreRelevance } from './attention.js';
 import { startRelevance } from './result.js';
-
-/** Inverse of the model's patchify: [B·N, C·p·p] → [B, C, H, W]. */
-function unpatchify(x: Tensor2D, batch: number, channels: number, grid: readonly [number, number], p: number): Tensor4D {
-  const [gh, gw] = grid;
-  const byPatch = tf.transpose(tf.reshape(x, [batch, gh * gw, channels, p * p]), [0, 2, 1, 3]);
-  const rows = tf.transpose(tf.reshape(byPatch, [batch * channels * gh, gw, p, p]), [0, 2, 1, 3]);
-  return tf.reshape(rows, [batch, channels, gh * p, gw * p]) as Tensor4D;
-}
 
 export function vitRelevance(
   model: ViTModel,
@@ -40,13 +32,23 @@ export function vitRelevance(
     if (options.capture) captured[key] = tf.keep(t.clone());
   };
 
+  const from = options.continueFrom;
+  if (options.toInput && from && from.fromLayer === 0 && from.tokens.shape[0] === B * T) {
+    // The blocks were done by an earlier pass under the same rules and targets: only the embedding
+    // and the patch projection remain, and the result shares that pass's tensors.
+    const input = inputRelevance(model, fwd, from.tokens, rules, ledger, keep);
+    const tail = ledger.finish();
+    return { attnCam: from.attnCam, fromLayer: 0, tokens: from.tokens, input, ledger: from.ledger.map((l, b) => [...l, ...tail[b]!]), captured };
+  }
+  // A caller that needs R^(A) only from some layer up stops there (see RelevanceOptions.stopAtLayer).
+  const lowest = options.toInput ? 0 : Math.min(Math.max(options.stopAtLayer ?? 0, 0), model.depth - 1);
   const result = tidy(() => {
     const R0 = startRelevance(targets, model.numClasses, fwd.logits, rules, options.contrast);
 
     // Heads: one, or DeiT's two whose mean is the logit (an Add of the two halves).
     let rPooled: Tensor2D[];
     if (W.heads.length === 1) {
-      rPooled = [rules.linear(W.heads[0]!, rec.pooled[0]!, R0)];
+      rPooled = [rules.linear(W.heads[0]!, rec.pooled[0]!, R0, fwd.logits)];
       ledger.record('head', 'Linear', R0, rPooled);
     } else {
       const halves = W.heads.map((h, i) => tf.mul(linear(h, rec.pooled[i]!), 0.5) as Tensor2D);
@@ -70,76 +72,103 @@ export function vitRelevance(
     keep('norm(output_of_last_block)', R);
 
     const attnCam: Tensor4D[] = new Array(model.depth);
-    for (let l = model.depth - 1; l >= 0; l--) {
-      const blk = W.blocks[l]!;
-      const r = rec.blocks[l]!;
-      const n = blk.name;
-      const block = ledger.open(n, 'Block', R);
-
-      const [rRes2, rMlpOut] = rules.add(r.mid, r.mlp.output, R, B);
-      ledger.record(`${n}.add2`, 'Add', R, [rRes2, rMlpOut]);
-      keep(`${n}.add2.residual`, rRes2);
-      keep(`${n}.add2.mlp_branch`, rMlpOut);
-      const mlp = ledger.open(`${n}.mlp`, 'Mlp', rMlpOut);
-      ledger.record(`${n}.mlp.drop`, 'Dropout', rMlpOut, [rMlpOut]);
-      const rAct = rules.linear(blk.mlp.fc2, r.mlp.activated, rMlpOut);
-      ledger.record(`${n}.mlp.fc2`, 'Linear', rMlpOut, [rAct]);
-      const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
-      ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
-      const rMlpIn = rules.linear(blk.mlp.fc1, r.mlp.input, rHidden);
-      ledger.record(`${n}.mlp.fc1`, 'Linear', rHidden, [rMlpIn]);
-      ledger.close(mlp, [rMlpIn]);
-      keep(`${n}.mlp(=norm2 out)`, rMlpIn);
-      const rNorm2 = rules.layerNorm(rMlpIn, { input: r.mid, output: r.norm2Out, norm: blk.norm2 });
-      ledger.record(`${n}.norm2`, 'LayerNorm', rMlpIn, [rNorm2]);
-      const rMid = rules.clone(r.mid, [rRes2, rNorm2]);
-      ledger.record(`${n}.clone2`, 'Clone', [rRes2, rNorm2], [rMid]);
-      keep(`${n}.clone2(mid)`, rMid);
-
-      const [rRes1, rAttnOut] = rules.add(r.input, r.attn.output, rMid, B);
-      ledger.record(`${n}.add1`, 'Add', rMid, [rRes1, rAttnOut]);
-      keep(`${n}.add1.residual`, rRes1);
-      keep(`${n}.add1.attn_branch`, rAttnOut);
-      const attn = ledger.open(blk.attn.name, 'Attention', rAttnOut);
-      ledger.record(`${blk.attn.name}.proj_drop`, 'Dropout', rAttnOut, [rAttnOut]);
-      const rContext = rules.linear(blk.attn.proj, r.attn.context, rAttnOut);
-      ledger.record(`${blk.attn.name}.proj`, 'Linear', rAttnOut, [rContext]);
-      const att = attentionCoreRelevance(blk.attn, r.attn, rContext, B, T, rules, ledger, {
-        scope: blk.attn.name,
-        matmulKind: 'einsum',
-        dropout: 'attn_drop',
-        qkv: 'fused',
-      });
-      ledger.close(attn, [att.input]);
-      attnCam[l] = att.attnCam;
-      keep(`${n}.attn(=norm1 out)`, att.input);
-      const rNorm1 = rules.layerNorm(att.input, { input: r.input, output: r.norm1Out, norm: blk.norm1 });
-      ledger.record(`${n}.norm1`, 'LayerNorm', att.input, [rNorm1]);
-      R = rules.clone(r.input, [rRes1, rNorm1]);
-      ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [R]);
-      ledger.close(block, [R]);
-      keep(`${n}.block_input`, R);
+    for (let l = model.depth - 1; l >= lowest; l--) {
+      const above = R;
+      // One tidy per block: only R at its input (and R^(A)) outlive it.
+      const step = tidy(() => blockRelevance(l, above));
+      attnCam[l] = step.cam;
+      if (!step.R) return { attnCam, tokens: tf.zeros([0, D]) as Tensor2D, input: null as Tensor | null };
+      R = step.R;
+      if (step.R !== above) above.dispose();
     }
-
-    let pixels: Tensor3D | null = null;
-    if (options.toInput) {
-      // The position embedding's share is dropped, and so are the prefix tokens' rows: only the patch
-      // rows continue through the patch embedding to the pixels.
-      const [rTok, rPos] = rules.add(rec.tokenEmbeds, rec.posEmbeds, R, B);
-      ledger.record('add', 'Add', R, [rTok, rPos]);
-      keep('embedding.add.tokens', rTok);
-      keep('embedding.add.pos_embed', rPos);
-      const P = model.prefixTokens;
-      const rPatches = tf.reshape(tf.slice(tf.reshape(rTok, [B, T, D]), [0, P, 0], [B, T - P, D]), [B * (T - P), D]) as Tensor2D;
-      const pe = ledger.open('patch_embed', 'PatchEmbed', rPatches);
-      const rIn = rules.patchEmbed(W.patchEmbed, rec.patches, rPatches, B);
-      ledger.record('patch_embed.proj', 'Conv2d', rPatches, [rIn]);
-      ledger.close(pe, [rIn]);
-      const perChannel = unpatchify(rIn, B, model.config.channels, model.grid, model.config.patchSize);
-      keep('patch_embed(pixels,per_channel)', perChannel);
-      pixels = tf.sum(perChannel, 1) as Tensor3D;
-    }
-    return { attnCam, tokens: R, input: pixels };
+    const input = options.toInput ? inputRelevance(model, fwd, R, rules, ledger, keep) : null;
+    return { attnCam, tokens: R, input: input as Tensor | null };
   });
-  return { ...result, ledger: ledger.finish(), captured };
+  return { ...result, fromLayer: lowest, ledger: ledger.finish(), captured };
+
+  function blockRelevance(l: number, R: Tensor2D): { R: Tensor2D | null; cam: Tensor4D } {
+    const blk = W.blocks[l]!;
+    const r = rec.blocks[l]!;
+    const n = blk.name;
+    const block = ledger.open(n, 'Block', R);
+
+    const [rRes2, rMlpOut] = rules.add(r.mid, r.mlp.output, R, B);
+    ledger.record(`${n}.add2`, 'Add', R, [rRes2, rMlpOut]);
+    keep(`${n}.add2.residual`, rRes2);
+    keep(`${n}.add2.mlp_branch`, rMlpOut);
+    const mlp = ledger.open(`${n}.mlp`, 'Mlp', rMlpOut);
+    ledger.record(`${n}.mlp.drop`, 'Dropout', rMlpOut, [rMlpOut]);
+    const rAct = rules.linear(blk.mlp.fc2, r.mlp.activated, rMlpOut, r.mlp.output);
+    ledger.record(`${n}.mlp.fc2`, 'Linear', rMlpOut, [rAct]);
+    const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
+    ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
+    const rMlpIn = rules.linear(blk.mlp.fc1, r.mlp.input, rHidden, r.mlp.hidden);
+    ledger.record(`${n}.mlp.fc1`, 'Linear', rHidden, [rMlpIn]);
+    ledger.close(mlp, [rMlpIn]);
+    keep(`${n}.mlp(=norm2 out)`, rMlpIn);
+    const rNorm2 = rules.layerNorm(rMlpIn, { input: r.mid, output: r.norm2Out, norm: blk.norm2 });
+    ledger.record(`${n}.norm2`, 'LayerNorm', rMlpIn, [rNorm2]);
+    const rMid = rules.clone(r.mid, [rRes2, rNorm2]);
+    ledger.record(`${n}.clone2`, 'Clone', [rRes2, rNorm2], [rMid]);
+    keep(`${n}.clone2(mid)`, rMid);
+
+    const [rRes1, rAttnOut] = rules.add(r.input, r.attn.output, rMid, B);
+    ledger.record(`${n}.add1`, 'Add', rMid, [rRes1, rAttnOut]);
+    keep(`${n}.add1.residual`, rRes1);
+    keep(`${n}.add1.attn_branch`, rAttnOut);
+    const attn = ledger.open(blk.attn.name, 'Attention', rAttnOut);
+    ledger.record(`${blk.attn.name}.proj_drop`, 'Dropout', rAttnOut, [rAttnOut]);
+    const rContext = rules.linear(blk.attn.proj, r.attn.context, rAttnOut, r.attn.output);
+    ledger.record(`${blk.attn.name}.proj`, 'Linear', rAttnOut, [rContext]);
+    const names = { scope: blk.attn.name, matmulKind: 'einsum', dropout: 'attn_drop', qkv: 'fused' } as const;
+    const att = attentionCoreRelevance(blk.attn, r.attn, rContext, B, T, rules, ledger, names, undefined, false, l === lowest && lowest > 0);
+    if (!att.input) {
+      // Stopped at this layer's R^(A): the composites around it were not crossed.
+      ledger.abandon(attn);
+      ledger.abandon(block);
+      return { R: null, cam: att.attnCam };
+    }
+    ledger.close(attn, [att.input]);
+    keep(`${n}.attn(=norm1 out)`, att.input);
+    const rNorm1 = rules.layerNorm(att.input, { input: r.input, output: r.norm1Out, norm: blk.norm1 });
+    ledger.record(`${n}.norm1`, 'LayerNorm', att.input, [rNorm1]);
+    const rIn = rules.clone(r.input, [rRes1, rNorm1]);
+    ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [rIn]);
+    ledger.close(block, [rIn]);
+    keep(`${n}.block_input`, rIn);
+    return { R: rIn, cam: att.attnCam };
+  }
+}
+
+/**
+ * From the relevance at the first block's input to the pixels: the position-embedding Add (its share
+ * dropped, and so are the prefix tokens' rows) and the patch embedding, summed over colour channels.
+ */
+function inputRelevance(
+  model: ViTModel,
+  fwd: ForwardResult<ViTRecord>,
+  R: Tensor2D,
+  rules: RuleSet,
+  ledger: LedgerRecorder,
+  keep: (key: string, t: Tensor) => void,
+): Tensor3D {
+  return tidy(() => {
+    const B = fwd.batch;
+    const T = model.tokens;
+    const D = model.config.dim;
+    const rec = fwd.record;
+    const [rTok, rPos] = rules.add(rec.tokenEmbeds, rec.posEmbeds, R, B);
+    ledger.record('add', 'Add', R, [rTok, rPos]);
+    keep('embedding.add.tokens', rTok);
+    keep('embedding.add.pos_embed', rPos);
+    const P = model.prefixTokens;
+    const rPatches = tf.reshape(tf.slice(tf.reshape(rTok, [B, T, D]), [0, P, 0], [B, T - P, D]), [B * (T - P), D]) as Tensor2D;
+    const pe = ledger.open('patch_embed', 'PatchEmbed', rPatches);
+    const rIn = rules.patchEmbed(model.weights.patchEmbed, rec.patches, rPatches, B);
+    ledger.record('patch_embed.proj', 'Conv2d', rPatches, [rIn]);
+    ledger.close(pe, [rIn]);
+    const perChannel = unpatchify(rIn, B, model.config.channels, model.grid, model.config.patchSize);
+    keep('patch_embed(pixels,per_channel)', perChannel);
+    return tf.sum(perChannel, 1) as Tensor3D;
+  });
 }
