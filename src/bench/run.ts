@@ -287,7 +287,7 @@ function report(
   para(
     `${m.cores} × ${m.cpu}, ${m.memoryGB} GB; Node ${m.node}; tfjs ${m.tfjs} (wasm ${m.tfjsWasm}${m.tfjsNode ? `, tfjs-node ${m.tfjsNode}` : ''}); ` +
       (torch
-        ? `PyTorch ${torch.torch} (python ${torch.python}), ${torch.threads} threads, BLAS ${torch.blas.openblas ? 'OpenBLAS' : torch.blas.libraries.join(', ') || 'unknown'} (${torch.blas.gflops} GFLOP/s on a ${torch.blas.matmul} matmul).`
+        ? `PyTorch ${torch.torch} (python ${torch.python}${torch.interpreter ? `, ${torch.interpreter}` : ''}), ${torch.threads} threads, BLAS ${torch.blas.openblas ? 'OpenBLAS' : torch.blas.libraries.join(', ') || 'unknown'} (${torch.blas.gflops} GFLOP/s on a ${torch.blas.matmul} matmul).`
         : `PyTorch: ${torchNote}.`),
     `Settings: ${Object.entries(settings).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`).join('; ')}. Wall time ${(wallSeconds / 60).toFixed(1)} min.`,
   );
@@ -496,7 +496,7 @@ async function main(): Promise<void> {
       try {
         const script = path.join(root, 'bench', 'torch_reference.py');
         const r = await runTorchReference(python, script, ['--runs', String(torchRuns), '--threads', torchThreads, '--models', [...new Set(bigModels.map((x) => x.torchModel!))].join(',')]);
-        torch = { ...r, python };
+        torch = { ...r, interpreter: python };
       } catch (err) {
         torchNote = `failed: ${(err as Error).message}`;
         log(`relprop bench: PyTorch reference ${torchNote}`);
@@ -546,6 +546,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(`relprop bench: ${(err as Error).stack ?? err}`);
+  // Usage errors read best as one line; RELPROP_DEBUG=1 shows where anything else came from.
+  console.error(`relprop bench: ${process.env['RELPROP_DEBUG'] ? ((err as Error).stack ?? err) : ((err as Error).message ?? err)}`);
   process.exit(1);
 });

@@ -25,6 +25,9 @@ export interface TorchBlas {
 export type TorchModels = Record<string, { shape: string; params: number; forward_ms: TorchTiming; forward_backward_ms: TorchTiming }>;
 
 export interface TorchReference {
+  /** The interpreter that ran the script (set by the bench). */
+  readonly interpreter?: string;
+  /** Its Python version. */
   readonly python: string;
   readonly torch: string;
   /** The reference thread count (the first of --threads); `models` and `blas` are its. */
