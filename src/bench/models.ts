@@ -7,9 +7,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { tf, type Tensor2D, type Tensor4D } from '../core/tf.js';
 import { loadModel } from '../core/models/load.js';
-import { normals, randomViT, rng, VIT_B16 } from '../core/models/random.js';
-import { BertModel, type BertConfig, type BertWeights } from '../core/models/bert.js';
-import { makeLayerNorm, makeLinear } from '../core/models/weights.js';
+import { buildBertWeights, normals, randomViT, rng, VIT_B16 } from '../core/models/random.js';
+import { BertModel, type BertConfig } from '../core/models/bert.js';
 import { ViTModel } from '../core/models/vit.js';
 import type { ClassifierModel, ModelInput } from '../core/models/types.js';
 import { readJsonTensor } from '../core/io/tensor-json.js';
@@ -51,36 +50,13 @@ export const BERT_BASE: BertConfig = {
 /** A BERT-style classifier with random weights, as randomViT does for ViTs (N(0, std) linears, small biases). */
 export function randomBert(cfg: BertConfig, seed = 0, std = 0.02): BertModel {
   const next = rng(seed);
-  const D = cfg.dim;
-  const lin = (name: string, out: number, inDim: number) => makeLinear(name, [normals(out * inDim, std, next)], [normals(out, 0.02, next)], inDim);
-  const ln = (name: string) => makeLayerNorm(name, normals(D, 0.02, next).map((g) => 1 + g), normals(D, 0.02, next), cfg.lnEps);
-  const table = (rows: number) => tf.tensor2d(normals(rows * D, std, next), [rows, D]);
-  const weights: BertWeights = {
-    wordEmbeddings: table(cfg.vocabSize),
-    positionEmbeddings: table(cfg.maxPositions),
-    typeEmbeddings: cfg.typeVocabSize > 0 ? table(cfg.typeVocabSize) : null,
-    embeddingNorm: ln('bert.embeddings.LayerNorm'),
-    layers: Array.from({ length: cfg.depth }, (_, l) => {
-      const n = `bert.encoder.layer.${l}`;
-      return {
-        name: n,
-        attn: {
-          name: `${n}.attention.self`,
-          qkv: lin(`${n}.attention.self.qkv`, 3 * D, D),
-          proj: lin(`${n}.attention.output.dense`, D, D),
-          heads: cfg.heads,
-          headDim: D / cfg.heads,
-          scale: 1 / Math.sqrt(D / cfg.heads),
-          normaliser: cfg.attention ?? 'softmax',
-        },
-        norm1: ln(`${n}.attention.output.LayerNorm`),
-        mlp: { name: `${n}.mlp`, fc1: lin(`${n}.intermediate.dense`, cfg.mlpDim, D), fc2: lin(`${n}.output.dense`, D, cfg.mlpDim) },
-        norm2: ln(`${n}.output.LayerNorm`),
-      };
-    }),
-    pooler: lin('bert.pooler.dense', D, D),
-    classifier: lin('classifier', cfg.numClasses, D),
-  };
+  const weights = buildBertWeights(cfg, {
+    linear: (out, inDim) => normals(out * inDim, std, next),
+    bias: (n) => normals(n, 0.02, next),
+    gamma: (n) => normals(n, 0.02, next).map((g) => 1 + g),
+    beta: (n) => normals(n, 0.02, next),
+    embedding: (n) => normals(n, std, next),
+  });
   return new BertModel('random-bert', cfg, weights, Array.from({ length: cfg.numClasses }, (_, i) => `class ${i}`));
 }
 

@@ -155,6 +155,14 @@ function contrast(value: unknown, targetClass: number | undefined, modelId: stri
   return c;
 }
 
+/** The fields explain and compare share: target, contrast and options, each only when given. */
+function targetsAndOptions(o: Fields, modelId: string, ctx: ValidationContext): Pick<ExplainRequest, 'target' | 'contrast' | 'options'> {
+  const t = target(o['target'], modelId, ctx);
+  const c = contrast(o['contrast'], t, modelId, ctx);
+  const opts = options(o['options'], ctx);
+  return { ...(t !== undefined ? { target: t } : {}), ...(c !== undefined ? { contrast: c } : {}), ...(opts ? { options: opts } : {}) };
+}
+
 function options(value: unknown, ctx: ValidationContext): ExplainOptions | undefined {
   if (value === undefined) return undefined;
   const o = object(value, 'options', ['startLayer', 'rules', 'steps', 'occlusion', 'samples', 'noise', 'seed', 'gamma', 'colormap', 'alpha', 'layers']);
@@ -303,26 +311,12 @@ const VALIDATORS: Validators = {
   explain(raw, ctx): ExplainRequest {
     const o = object(raw, 'explain', ['inputId', 'modelId', 'method', 'target', 'contrast', 'options']);
     const modelId = model(o['modelId'], ctx);
-    const out: ExplainRequest = { inputId: id(o['inputId'], 'inputId'), modelId, method: method(o['method'], ctx) };
-    const t = target(o['target'], modelId, ctx);
-    if (t !== undefined) out.target = t;
-    const c = contrast(o['contrast'], t, modelId, ctx);
-    if (c !== undefined) out.contrast = c;
-    const opts = options(o['options'], ctx);
-    if (opts) out.options = opts;
-    return out;
+    return { inputId: id(o['inputId'], 'inputId'), modelId, method: method(o['method'], ctx), ...targetsAndOptions(o, modelId, ctx) };
   },
   compare(raw, ctx): CompareRequest {
     const o = object(raw, 'compare', ['inputId', 'modelId', 'methods', 'target', 'contrast', 'options']);
     const modelId = model(o['modelId'], ctx);
-    const out: CompareRequest = { inputId: id(o['inputId'], 'inputId'), modelId, methods: methodList(o['methods'], ctx) };
-    const t = target(o['target'], modelId, ctx);
-    if (t !== undefined) out.target = t;
-    const c = contrast(o['contrast'], t, modelId, ctx);
-    if (c !== undefined) out.contrast = c;
-    const opts = options(o['options'], ctx);
-    if (opts) out.options = opts;
-    return out;
+    return { inputId: id(o['inputId'], 'inputId'), modelId, methods: methodList(o['methods'], ctx), ...targetsAndOptions(o, modelId, ctx) };
   },
   job(raw): JobQuery {
     const o = object(raw, 'job', ['id', 'from']);

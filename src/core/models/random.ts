@@ -6,6 +6,7 @@ import { tf } from '../tf.js';
 import { tidy } from '../ops.js';
 import { makeLayerNorm, makeLinear } from './weights.js';
 import { ViTModel, type ViTConfig, type ViTBlock, type ViTWeights } from './vit.js';
+import type { BertConfig, BertWeights } from './bert.js';
 
 /** Mulberry32: small, fast, seedable; good enough for initialisation. */
 export function rng(seed: number): () => number {
@@ -118,4 +119,38 @@ export function randomViT(config: ViTConfig, options: RandomViTOptions = {}): Vi
     rescaleFactor: 1 / 255,
     resample: 'bilinear',
   });
+}
+
+/** The BERT weight structure for a config, filled from `init` (`embedding` fills the word, position and type tables). */
+export function buildBertWeights(cfg: BertConfig, init: ViTInit): BertWeights {
+  const D = cfg.dim;
+  const lin = (name: string, out: number, inDim: number) => makeLinear(name, [init.linear(out, inDim)], [init.bias(out)], inDim);
+  const ln = (name: string) => makeLayerNorm(name, init.gamma(D), init.beta(D), cfg.lnEps);
+  const table = (rows: number) => tf.tensor2d(init.embedding(rows * D), [rows, D]);
+  return {
+    wordEmbeddings: table(cfg.vocabSize),
+    positionEmbeddings: table(cfg.maxPositions),
+    typeEmbeddings: cfg.typeVocabSize > 0 ? table(cfg.typeVocabSize) : null,
+    embeddingNorm: ln('bert.embeddings.LayerNorm'),
+    layers: Array.from({ length: cfg.depth }, (_, l) => {
+      const n = `bert.encoder.layer.${l}`;
+      return {
+        name: n,
+        attn: {
+          name: `${n}.attention.self`,
+          qkv: lin(`${n}.attention.self.qkv`, 3 * D, D),
+          proj: lin(`${n}.attention.output.dense`, D, D),
+          heads: cfg.heads,
+          headDim: D / cfg.heads,
+          scale: 1 / Math.sqrt(D / cfg.heads),
+          normaliser: cfg.attention ?? 'softmax',
+        },
+        norm1: ln(`${n}.attention.output.LayerNorm`),
+        mlp: { name: `${n}.mlp`, fc1: lin(`${n}.intermediate.dense`, cfg.mlpDim, D), fc2: lin(`${n}.output.dense`, D, cfg.mlpDim) },
+        norm2: ln(`${n}.output.LayerNorm`),
+      };
+    }),
+    pooler: lin('bert.pooler.dense', D, D),
+    classifier: lin('classifier', cfg.numClasses, D),
+  };
 }

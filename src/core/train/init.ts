@@ -4,10 +4,9 @@
  * 2σ, biases 0, LayerNorm γ = 1, β = 0.
  */
 import { tf, type Tensor } from '../tf.js';
-import { buildViTWeights, rng } from '../models/random.js';
+import { buildBertWeights, buildViTWeights, rng } from '../models/random.js';
 import { ViTModel, type ViTConfig } from '../models/vit.js';
-import { BertModel, type BertConfig, type BertWeights } from '../models/bert.js';
-import { makeLayerNorm, makeLinear } from '../models/weights.js';
+import { BertModel, type BertConfig } from '../models/bert.js';
 import type { Preprocessing } from '../image/preprocess.js';
 import type { NormaliserName } from '../normalisers.js';
 
@@ -76,35 +75,13 @@ export function initViT(cfg: ViTConfig, seed: number, labels: readonly string[],
 
 export function initBert(cfg: BertConfig, seed: number, labels: readonly string[], name = 'bert'): BertModel {
   const next = rng(seed);
-  const D = cfg.dim;
-  const lin = (n: string, out: number, inDim: number) => makeLinear(n, [truncNormal(out * inDim, 0.02, next)], [new Float32Array(out)], inDim);
-  const ln = (n: string) => makeLayerNorm(n, ones(D), new Float32Array(D), cfg.lnEps);
-  const weights: BertWeights = {
-    wordEmbeddings: tf.tensor2d(truncNormal(cfg.vocabSize * D, 0.02, next), [cfg.vocabSize, D]),
-    positionEmbeddings: tf.tensor2d(truncNormal(cfg.maxPositions * D, 0.02, next), [cfg.maxPositions, D]),
-    typeEmbeddings: cfg.typeVocabSize > 0 ? tf.tensor2d(truncNormal(cfg.typeVocabSize * D, 0.02, next), [cfg.typeVocabSize, D]) : null,
-    embeddingNorm: ln('bert.embeddings.LayerNorm'),
-    layers: Array.from({ length: cfg.depth }, (_, l) => {
-      const n = `bert.encoder.layer.${l}`;
-      return {
-        name: n,
-        attn: {
-          name: `${n}.attention.self`,
-          qkv: lin(`${n}.attention.self.qkv`, 3 * D, D),
-          proj: lin(`${n}.attention.output.dense`, D, D),
-          heads: cfg.heads,
-          headDim: D / cfg.heads,
-          scale: 1 / Math.sqrt(D / cfg.heads),
-          normaliser: cfg.attention ?? 'softmax',
-        },
-        norm1: ln(`${n}.attention.output.LayerNorm`),
-        mlp: { name: `${n}.mlp`, fc1: lin(`${n}.intermediate.dense`, cfg.mlpDim, D), fc2: lin(`${n}.output.dense`, D, cfg.mlpDim) },
-        norm2: ln(`${n}.output.LayerNorm`),
-      };
-    }),
-    pooler: lin('bert.pooler.dense', D, D),
-    classifier: lin('classifier', cfg.numClasses, D),
-  };
+  const weights = buildBertWeights(cfg, {
+    linear: (out, inDim) => truncNormal(out * inDim, 0.02, next),
+    bias: (n) => new Float32Array(n),
+    gamma: ones,
+    beta: (n) => new Float32Array(n),
+    embedding: (n) => truncNormal(n, 0.02, next),
+  });
   return new BertModel(name, cfg, toVariables(weights, name), labels);
 }
 
