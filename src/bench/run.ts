@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { tf } from '../core/tf.js';
 import { ensureBackend } from '../core/backend.js';
+import { setProductEngine } from '../core/ort-products.js';
 import { explain } from '../core/explain.js';
 import { ExplainContext } from '../core/context.js';
 import { gradientsAt } from '../core/gradients.js';
@@ -28,6 +29,18 @@ import { BENCH_MODELS, resolveModels, type BenchModelSpec } from './models.js';
 import { installPeakTracker, liveBytes, peakBytes, resetPeak, wasmHeapBytes } from './memory.js';
 import { argValue, formatDuration, formatMB, formatMs, formatRatio, intOption, markdownTable, summarise, type Summary } from './stats.js';
 import { findTorchPython, runTorchReference, type TorchReference } from './torch.js';
+
+/** The wasm backend with its products on ONNX Runtime: a backend of its own in the tables. */
+const ORT_BACKEND = 'wasm+onnxruntime';
+
+function ortInstalled(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('onnxruntime-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const USAGE = `npm run bench -- [options]
 
@@ -40,7 +53,8 @@ const USAGE = `npm run bench -- [options]
   --big-runs N        timed runs per method on the big shapes (default 5; each run takes seconds)
   --slow-runs N       also run the other methods (integrated-gradients, smoothgrad, occlusion: minutes each
                       there) on the big shapes, N runs without warm-up (default 0: not run, an estimate is given)
-  --backends LIST     wasm, cpu, tensorflow (default: wasm, and tensorflow when @tensorflow/tfjs-node is installed);
+  --backends LIST     wasm+onnxruntime, wasm, cpu, tensorflow (default: wasm+onnxruntime when onnxruntime-node is
+                      installed, else wasm; and tensorflow when @tensorflow/tfjs-node is installed);
                       cpu runs tiny and shipped models only
   --torch auto|off|PYTHON   the PyTorch reference (default auto: python3 or /usr/bin/python3 if it imports torch)
   --torch-runs N      PyTorch timed runs (default: --big-runs, at least 5)
@@ -262,6 +276,7 @@ function machine() {
     tfjs: version('@tensorflow/tfjs'),
     tfjsWasm: version('@tensorflow/tfjs-backend-wasm'),
     tfjsNode: version('@tensorflow/tfjs-node'),
+    onnxruntimeNode: version('onnxruntime-node'),
   };
 }
 
@@ -471,7 +486,9 @@ async function main(): Promise<void> {
   const grid = !argv.includes('--no-grid');
   const torchThreads = arg('torch-threads') ?? '2,1';
   if (!/^[1-9]\d*(,[1-9]\d*)*$/.test(torchThreads)) throw new Error(`--torch-threads takes thread counts like 2,1 (got '${torchThreads}')`);
-  const backends = arg('backends')?.split(',') ?? [...((await nativeAvailable()) ? ['tensorflow'] : []), 'wasm'];
+  const ort = ortInstalled();
+  const backends = arg('backends')?.split(',') ?? [...((await nativeAvailable()) ? ['tensorflow'] : []), ort ? ORT_BACKEND : 'wasm'];
+  for (const b of backends) if (b === ORT_BACKEND && !ort) throw new Error(`--backends ${ORT_BACKEND}: onnxruntime-node is not installed (npm install; it is an optional dependency)`);
   const m = machine();
   log(`relprop bench: ${m.cores} × ${m.cpu}, Node ${m.node}, tfjs ${m.tfjs}; backends ${backends.join(', ')}; models ${models.map((x) => x.id).join(', ')}`);
   const load0 = os.loadavg()[0]!;
@@ -509,7 +526,9 @@ async function main(): Promise<void> {
   const notMeasured: NotMeasured[] = [];
   let leak: Awaited<ReturnType<typeof leakCheck>> | null = null;
   for (const b of backends) {
-    const backend = await ensureBackend(b);
+    // 'wasm+onnxruntime': tfjs-wasm with its products on ONNX Runtime (ort-products.ts); 'wasm': tfjs-wasm's own kernels.
+    const backend = b === ORT_BACKEND ? `${await ensureBackend('wasm')}+onnxruntime` : await ensureBackend(b);
+    if (backend.startsWith('wasm')) setProductEngine(b === ORT_BACKEND ? 'onnxruntime' : 'wasm');
     for (const spec of models) {
       if (spec.group === 'big' && backend === 'cpu') {
         notMeasured.push({ backend, model: spec.id, method: '(all)', reason: 'the pure-JS cpu backend is for tiny models (a ViT-B forward takes minutes there)' });

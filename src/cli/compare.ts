@@ -2,6 +2,7 @@
  * `relprop compare` (methods × measures over a data set, resumable, shardable, parallel) and
  * `relprop merge` (join shard outputs).
  */
+import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -89,7 +90,8 @@ function tableOf(s: CompareSummary): string {
 }
 
 async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
-  // Each worker is a process of its own (tfjs-wasm is single-threaded per process) on one shard.
+  // Each worker is a process of its own on one shard: tfjs runs one thread per process, so N
+  // processes use N cores for everything that is not a product.
   const bin = path.join(packageRoot(), 'bin', 'relprop.js');
   const dirs = Array.from({ length: n }, (_, k) => path.join(flags.out, 'workers', `shard-${k}-of-${n}`));
   const args = (k: number) => [
@@ -112,7 +114,10 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
       dirs.map(
         (_, k) =>
           new Promise<void>((resolve, reject) => {
-            const child = spawn(process.execPath, args(k), { stdio: ['ignore', 'ignore', 'pipe'] });
+            // The cores are shared out: each process's products (ONNX Runtime's pool, or the second
+            // matmul thread) get cores ÷ workers threads, so N workers do not oversubscribe them.
+            const threads = String(Math.max(1, Math.floor(availableParallelism() / n)));
+            const child = spawn(process.execPath, args(k), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RELPROP_THREADS: process.env['RELPROP_THREADS'] ?? threads } });
             let err = '';
             child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
             child.on('exit', (code) => (code === 0 ? resolve() : reject(new UsageError(`worker ${k} failed (exit ${code}): ${err.split('\n').filter((l) => l.startsWith('relprop:')).pop() ?? err}`))));

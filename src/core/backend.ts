@@ -9,7 +9,8 @@
 import { tf } from './tf.js';
 import { UsageError } from './errors.js';
 import { installWasmKernels } from './wasm-kernels.js';
-import { startParallelMatmul } from './parallel.js';
+import { startParallelMatmul, wantedThreads } from './parallel.js';
+import { installOrtProducts } from './ort-products.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -35,9 +36,12 @@ async function activate(name: string): Promise<boolean> {
     // O(output) Slice/SplitV/Unpack in place of the stock ones, which copy their whole input each call.
     if (ok && name === 'wasm') {
       installWasmKernels();
-      // A second thread for the large products (parallel.ts), when asked for: RELPROP_THREADS=2.
-      const threads = typeof process !== 'undefined' ? Number(process.env['RELPROP_THREADS'] ?? 1) : 1;
-      if (threads >= 2) await startParallelMatmul();
+      // Products on ONNX Runtime's kernels when onnxruntime-node is installed (ort-products.ts);
+      // otherwise the second thread below.
+      installOrtProducts(wantedThreads());
+      // A second thread for the large products (parallel.ts) starts on the first one by default;
+      // asked for explicitly (RELPROP_THREADS=2), it is ready before the first.
+      if (typeof process !== 'undefined' && Number(process.env['RELPROP_THREADS'] ?? 1) >= 2) await startParallelMatmul();
     }
     return ok && tf.getBackend() === name;
   } catch {

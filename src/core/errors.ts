@@ -17,3 +17,6 @@ export class InputError extends RelpropError {}
 
 /** A request that does not make sense: unknown method, bad option value, target out of range. */
 export class UsageError extends RelpropError {}
+
+/** A computation stopped because whoever asked for it cancelled it (see ort-products.setProductGuard). */
+export class CancelledError extends RelpropError {}

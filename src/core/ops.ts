@@ -62,7 +62,7 @@ export function linear(layer: Linear, x: Tensor2D): Tensor2D {
   }
   const f = tf.customGrad((...args: Array<Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as Tensor2D;
-    const y = tf.matMul(input, layer.wT);
+    const y = matMulSplit(input, layer.wT, 'columns');
     return {
       value: layer.b ? tf.add(y, layer.b) : y,
       // dy·Wᵀ without transposing W: (W·dyᵀ)ᵀ moves only activation-sized tensors.

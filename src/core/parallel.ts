@@ -1,23 +1,25 @@
 /**
- * A second thread for the large 2-D products, in Node on wasm (opt-in: RELPROP_THREADS=2, or
- * startParallelMatmul()). tfjs-wasm is single-threaded in Node, so a worker thread runs its own
+ * A second thread for the large 2-D products, in Node on wasm: on by default where the machine has a
+ * second core (RELPROP_THREADS=1 turns it off; startParallelMatmul() starts it at once). The worker
+ * starts on the first product large enough to split, so small models never pay for it. tfjs-wasm is single-threaded in Node, so a worker thread runs its own
  * tfjs-wasm instance, and a product above a size threshold is split in two: this thread computes
  * one half while the worker computes the other, and the call stays synchronous (the operands go
  * through a SharedArrayBuffer, the wait is Atomics.wait).
  *
- * Only products whose operands are made fresh for the call are split — a weight derived on the fly
- * (W⁺, W⁻, |W| in the relevance rules, the weight as the left operand of dy·Wᵀ = (W·dyᵀ)ᵀ) — so
- * nothing stays resident in the worker: shipping half an operand costs a few milliseconds against
- * tens for the product, and memory does not grow by a copy of the weights. The forward pass's
- * products with a cached weight stay on this thread (splitting them would need the weights in both).
+ * Nothing stays resident in the worker: each split ships the worker's half of the operands through
+ * the shared buffer (a few milliseconds against tens for the product), so memory does not grow by a
+ * copy of the weights, and the forward pass's x·W splits as well as the products made on the fly
+ * (W⁺, W⁻, |W| in the relevance rules, the weight as the left operand of dy·Wᵀ = (W·dyᵀ)ᵀ).
  *
  * The split is by rows of the left operand or columns of the right one, so every output element is
  * computed exactly as the single-threaded product computes it: results are bit for bit the same.
  */
 import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { tf, type Tensor2D } from './tf.js';
+import { ortActive } from './ort-products.js';
 
 /** Products below this many multiply-adds stay on one thread (the split costs ~1 ms of copies). */
 const MIN_MACS = 40e6;
@@ -34,6 +36,27 @@ interface HeapBackend {
 
 let pool: { worker: Worker; ctrl: Int32Array; data: Float32Array } | null = null;
 let starting: Promise<boolean> | null = null;
+/** Set by stopParallelMatmul: no lazy restart after an explicit stop (until startParallelMatmul). */
+let stopped = false;
+/** A worker started but not yet ready (its tfjs-wasm instance takes ~0.2 s to load). */
+let booting: { worker: Worker; ctrl: Int32Array; data: Float32Array } | null = null;
+
+/**
+ * Threads for products: RELPROP_THREADS when set (1 turns the second thread off), else 2 where the
+ * machine has a second core. More than two are not used: the split is in halves.
+ */
+export function wantedThreads(): number {
+  const env = typeof process !== 'undefined' ? process.env['RELPROP_THREADS'] : undefined;
+  if (env !== undefined && env.trim() !== '') {
+    const n = Number(env);
+    return Number.isFinite(n) && n >= 1 ? Math.floor(n) : 1;
+  }
+  try {
+    return Math.min(2, availableParallelism());
+  } catch {
+    return 1;
+  }
+}
 /** Products split so far, and large products left on one thread because splitting was not paying. */
 export const parallelStats = { split: 0, single: 0 };
 
@@ -43,7 +66,7 @@ export const parallelStats = { split: 0, single: 0 };
  * per multiply-add of split and of one-thread products is averaged; each large product takes the
  * faster way, and every PROBE-th takes the other, to keep both estimates current.
  */
-const PROBE = 8;
+const PROBE = 32;
 type Estimate = { split: number; single: number; calls: number };
 const judge: Record<'rows' | 'columns', Estimate> = { rows: { split: NaN, single: NaN, calls: 0 }, columns: { split: NaN, single: NaN, calls: 0 } };
 
@@ -71,6 +94,9 @@ const { workerData, parentPort } = require('node:worker_threads');
   await tf.ready();
   const ctrl = new Int32Array(workerData.sab, 0, ${HEADER});
   const data = new Float32Array(workerData.sab, ${HEADER * 4});
+  // Readiness goes through shared memory too: the main thread may be busy in one long synchronous
+  // explanation and never get back to its event loop to read this message.
+  Atomics.store(ctrl, ${HEADER - 1}, 1);
   parentPort.postMessage('ready');
   for (;;) {
     // 0 idle, 1 job posted, 2 done, 3 failed, 9 stop.
@@ -100,6 +126,7 @@ const { workerData, parentPort } = require('node:worker_threads');
  * Start the worker (once); resolves to whether products will be split. Only in Node, only on wasm.
  */
 export function startParallelMatmul(): Promise<boolean> {
+  stopped = false;
   if (starting) return starting;
   starting = (async () => {
     if (typeof process === 'undefined' || !process.versions?.node || tf.getBackend() !== 'wasm') return false;
@@ -112,30 +139,47 @@ export function startParallelMatmul(): Promise<boolean> {
         workerData: { sab, core: resolve('@tensorflow/tfjs-core'), wasm: resolve('@tensorflow/tfjs-backend-wasm') },
       });
       worker.unref();
+      const candidate = { worker, ctrl: new Int32Array(sab, 0, HEADER), data: new Float32Array(sab, HEADER * 4) };
+      booting = candidate;
+      // A worker that dies later is dropped; products then run on this thread (see collect).
+      const drop = () => {
+        if (pool?.worker === worker) pool = null;
+        if (booting?.worker === worker) booting = null;
+      };
+      worker.on('exit', drop);
       await new Promise<void>((ok, fail) => {
         worker.once('message', () => ok());
         worker.once('error', fail);
       });
-      // A worker that dies later is dropped; products then run on this thread (see collect).
-      const drop = () => {
-        if (pool?.worker === worker) pool = null;
-      };
       worker.on('error', drop);
-      worker.on('exit', drop);
-      pool = { worker, ctrl: new Int32Array(sab, 0, HEADER), data: new Float32Array(sab, HEADER * 4) };
-      return true;
+      if (booting === candidate) promote();
+      return pool === candidate;
     } catch {
+      booting = null;
       return false;
     }
   })();
   return starting;
 }
 
-/** Stop the worker; later products run on one thread. */
-export async function stopParallelMatmul(): Promise<void> {
-  const p = pool;
+/** The booting worker becomes the pool once it has said, in shared memory, that it is ready. */
+function promote(): void {
+  if (booting && Atomics.load(booting.ctrl, HEADER - 1) === 1) {
+    pool = booting;
+    booting = null;
+  }
+}
+
+/**
+ * Stop the worker; later products run on one thread, or, with `lazy`, start a new one on the next
+ * large product as after loading.
+ */
+export async function stopParallelMatmul(options: { lazy?: boolean } = {}): Promise<void> {
+  const p = pool ?? booting;
   pool = null;
+  booting = null;
   starting = null;
+  stopped = !options.lazy;
   if (!p) return;
   Atomics.store(p.ctrl, 0, 9);
   Atomics.notify(p.ctrl, 0);
@@ -159,9 +203,16 @@ function heapView(t: tf.Tensor, from: number, length: number): Float32Array {
  * weight times a few columns), 'columns' splits b's columns (for a large right operand).
  */
 export function matMulSplit(a: Tensor2D, b: Tensor2D, split: 'rows' | 'columns'): Tensor2D {
-  const p = pool;
   const [m, k] = a.shape;
   const n = b.shape[1];
+  // ONNX Runtime's products (ort-products.ts) use both cores themselves.
+  if (ortActive()) return tf.matMul(a, b);
+  if (!pool && m * k * n >= MIN_MACS) {
+    // Started on the first large product; this one and those until the worker is ready run here.
+    if (!starting && !stopped && tf.getBackend() === 'wasm' && wantedThreads() >= 2) void startParallelMatmul();
+    promote();
+  }
+  const p = pool;
   if (!p || m * k * n < MIN_MACS || a.dtype !== 'float32' || b.dtype !== 'float32' || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
   const estimate = judge[split];
   const macs = m * k * n;
@@ -236,6 +287,7 @@ function collect(p: NonNullable<typeof pool>, shape: [number, number], offOut: n
     if (pool === p) {
       pool = null;
       starting = null;
+      stopped = true; // not restarted lazily: a worker that hung once may hang again
       void p.worker.terminate();
     }
     return null;

@@ -7,6 +7,7 @@
 // and writes the same results.csv, summary.json and report.html.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { setProductGuard } from '../core/ort-products.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ensureBackend } from '../core/backend.js';
@@ -36,7 +37,9 @@ export type EvalWorkerEvent =
 
 const port = parentPort;
 if (!port) throw new Error('relprop: eval-worker.js must be started as a worker thread');
-const spec = workerData as EvalJobSpec;
+const spec = workerData as EvalJobSpec & { guard?: SharedArrayBuffer };
+// Lets the service stop this thread outside ONNX Runtime when it closes (see ort-products.ts).
+if (spec.guard) setProductGuard(new Int32Array(spec.guard));
 const stop = new AbortController();
 port.on('message', (msg: { type: string }) => {
   if (msg.type === 'cancel') stop.abort();

@@ -4,6 +4,7 @@
 // (worker.ts), so this side stays free to answer requests while a method
 // runs, and a cancel can stop a method that is in the middle of a pass.
 
+import { GUARD, stopOutsideOrt } from '../core/ort-products.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import os from 'node:os';
@@ -194,6 +195,8 @@ interface Evaluation {
   summary: CompareSummary | null;
   error?: string;
   worker: Worker | null;
+  /** Its guard (ort-products.ts), so closing the service stops it outside ONNX Runtime. */
+  guard: Int32Array | null;
 }
 
 const num = (v: number): Measured => (Number.isFinite(v) ? v : null);
@@ -261,6 +264,8 @@ export class RelpropService {
   private readonly printPdf: (html: string) => Promise<Uint8Array>;
 
   private worker: Worker | null = null;
+  /** The compute worker's guard (ort-products.ts): stop requests, and whether it is inside ONNX Runtime. */
+  private guard: Int32Array | null = null;
   private nextRequestId = 1;
   private readonly pending = new Map<number, Pending>();
   /** Inputs the current worker holds; a fresh worker is sent their sources again. */
@@ -581,6 +586,8 @@ export class RelpropService {
       job.endedAt = Date.now();
       job.current = null;
       this.worker?.postMessage({ type: 'cancel', jobId: id });
+      // A running method stops at its next product (ort-products.ts); if it does not, its worker is stopped.
+      if (job.begun && job.requestId !== null && this.guard) Atomics.store(this.guard, GUARD.stop, job.requestId);
       if (job.begun) this.armKill(job);
     }
     return { id, state: job.state };
@@ -621,9 +628,10 @@ export class RelpropService {
       endedAt: null,
       summary: null,
       worker: null,
+      guard: new Int32Array(new SharedArrayBuffer(GUARD.length * 4)),
     };
     this.evaluations.set(ev.id, ev);
-    const worker = new Worker(this.evalWorkerFile, { workerData: spec });
+    const worker = new Worker(this.evalWorkerFile, { workerData: { ...spec, guard: ev.guard!.buffer } });
     worker.unref();
     ev.worker = worker;
     const end = (state: 'done' | 'failed' | 'cancelled', error?: string) => {
@@ -768,7 +776,9 @@ export class RelpropService {
   private ensureWorker(): Worker {
     if (this.closed) throw new ApiError('the relprop service has stopped', 'unavailable');
     if (this.worker) return this.worker;
-    const worker = new Worker(this.workerFile);
+    const guard = new Int32Array(new SharedArrayBuffer(GUARD.length * 4));
+    const worker = new Worker(this.workerFile, { workerData: { guard: guard.buffer } });
+    this.guard = guard;
     // The HTTP server or the app window keeps the process alive; an idle worker should not.
     worker.unref();
     worker.on('message', (event: WorkerEvent) => this.onEvent(event));
@@ -784,6 +794,7 @@ export class RelpropService {
 
   private workerGone(reason: string): void {
     this.worker = null;
+    this.guard = null;
     this.workerHas.clear();
     this.catalogueCache = null;
     const pending = [...this.pending.values()];
@@ -800,7 +811,8 @@ export class RelpropService {
     if (!worker) return;
     this.worker = null;
     this.workerHas.clear();
-    void worker.terminate();
+    void stopWorker(worker, this.guard);
+    this.guard = null;
     const stopped = this.pending.get(cancelledRequest);
     this.pending.delete(cancelledRequest);
     stopped?.reject(new ApiError('cancelled'));
@@ -845,15 +857,22 @@ export class RelpropService {
       const w = ev.worker;
       if (w) {
         ev.worker = null;
-        await w.terminate();
+        await stopWorker(w, ev.guard);
       }
     }
     const worker = this.worker;
+    const guard = this.guard;
     if (worker) {
       this.workerGone('the relprop service has stopped');
-      await worker.terminate();
+      await stopWorker(worker, guard);
     }
   }
+}
+
+/** Terminate a compute worker once it is outside ONNX Runtime (terminating it inside aborts the process). */
+async function stopWorker(worker: Worker, guard: Int32Array | null): Promise<void> {
+  if (guard) await stopOutsideOrt(guard);
+  await worker.terminate();
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

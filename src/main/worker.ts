@@ -7,11 +7,12 @@
 // yields to its event loop so that a 'cancel' can arrive and stop a job
 // without losing the loaded models.
 
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ensureBackend } from '../core/backend.js';
 import { ExplainContext } from '../core/context.js';
-import { RelpropError } from '../core/errors.js';
+import { CancelledError, RelpropError } from '../core/errors.js';
+import { GUARD, setProductGuard } from '../core/ort-products.js';
 import { decodeImage, encodePng, type RgbImage } from '../core/image/io.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
 import { resizeImage } from '../core/image/preprocess.js';
@@ -44,6 +45,12 @@ import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerMessage, Work
 
 const port = parentPort;
 if (!port) throw new Error('relprop: worker.js must be started as a worker thread');
+
+// Shared with the service: lets it stop a method between two products, and know when this thread is
+// outside ONNX Runtime (terminating it inside would abort the whole process; see ort-products.ts).
+const guard = (workerData as { guard?: SharedArrayBuffer } | undefined)?.guard;
+const guardSlots = guard ? new Int32Array(guard) : null;
+setProductGuard(guardSlots);
 
 /** Overlays and previews are drawn at most this large: a 24-megapixel photo would make a 70 MB data URL. */
 const MAX_PREVIEW_SIDE = 1024;
@@ -331,7 +338,15 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
           await yieldToEventLoop();
           if (cancelled.delete(req.jobId)) return { cancelled: true };
           send({ type: 'progress', jobId: req.jobId, done: i, current: req.methods[i]! });
-          send({ type: 'result', jobId: req.jobId, result: await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId) });
+          let result: ExplainResult;
+          try {
+            result = await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId);
+          } catch (err) {
+            // Stopped mid-method by the service (a cancel): a cancelled job, not a failed one.
+            if (err instanceof CancelledError) return { cancelled: true };
+            throw err;
+          }
+          send({ type: 'result', jobId: req.jobId, result });
         }
       } finally {
         if (ctx !== p.ctx) ctx.dispose();
@@ -364,7 +379,10 @@ port.on('message', (msg: WorkerMessage) => {
       const req = msg;
       queue = queue
         .catch(() => undefined)
-        .then(() => handle(req))
+        .then(() => {
+          if (guardSlots) Atomics.store(guardSlots, GUARD.current, req.id);
+          return handle(req);
+        })
         .then(
           (value) => send({ type: 'reply', id: req.id, ok: true, value }),
           (err: unknown) => send({ type: 'reply', id: req.id, ok: false, error: message(err), code: 'failed' }),

@@ -1,0 +1,261 @@
+/**
+ * Matrix products on ONNX Runtime's CPU kernels (MLAS), under tfjs-wasm, when `onnxruntime-node` is
+ * installed (an optional dependency: its npm package carries the Linux, macOS and Windows binaries).
+ *
+ * Why: every explanation here is dominated by 2-D products (ViT-B/16 transformer attribution: 85 % of
+ * its time), and tfjs-wasm's single-threaded XNNPACK build does ~19 GFLOP/s on this machine where
+ * MLAS does ~85 per core and ~150 on two — the same BLAS class as PyTorch's OpenBLAS. Everything else
+ * (elementwise work, the relevance rules, LayerNorm, the normalisers) stays on tfjs-wasm, so results,
+ * tensors and memory accounting are tfjs's as before.
+ *
+ * How: tfjs-wasm's BatchMatMul kernel is replaced by one that hands float32 products without
+ * transpose flags to a one-node ONNX graph (`MatMul` with symbolic dimensions, built below, no file),
+ * reading both operands straight from the wasm heap and writing the result into the output tensor's
+ * heap slot. The native session's `run` is synchronous, so tfjs's synchronous ops stay synchronous.
+ * Anything else (transposed flags, int32, broadcasting batches) goes to the stock kernel.
+ *
+ * Off with RELPROP_ORT=0, or setProductEngine('wasm'); Node only (the renderer keeps its backend).
+ */
+import { createRequire } from 'node:module';
+import { tf } from './tf.js';
+import { CancelledError } from './errors.js';
+
+interface OrtTensorCtor {
+  new (type: 'float32', data: Float32Array, dims: readonly number[]): unknown;
+}
+interface NativeSession {
+  loadModel(buffer: ArrayBuffer, offset: number, length: number, options: Record<string, unknown>): void;
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, { dims: number[]; cpuData: Float32Array }>;
+}
+interface Engine {
+  Tensor: OrtTensorCtor;
+  /** Two sessions: one single-threaded for small products (a thread pool's wake-up costs more than it saves there), one with the machine's threads. */
+  small: NativeSession;
+  large: NativeSession;
+  threads: number;
+  version: string;
+}
+interface HeapBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData?(dataId: object): boolean;
+}
+
+/** Products below this many multiply-adds go to the single-threaded session. */
+const THREADED_MACS = 2e6;
+
+let engine: Engine | null | undefined;
+let enabled = true;
+let stock: tf.KernelConfig | undefined;
+export const ortStats = { products: 0 };
+let guard: Int32Array | null = null;
+
+/** Slots of the guard shared with the thread that may stop this one. */
+export const GUARD = {
+  /** A request id to stop (products of that request throw CancelledError), or −1 for all; 0 none. */
+  stop: 0,
+  /** 1 while this thread is inside ONNX Runtime. */
+  inside: 1,
+  /** The request this thread is working on. */
+  current: 2,
+  length: 3,
+} as const;
+
+/**
+ * Share a guard with the thread that may stop this one (the app's compute worker). ONNX Runtime's
+ * binding aborts the whole process when a worker thread is terminated in the middle of a run, so a
+ * stop goes through the guard: products of the request named in `stop` throw CancelledError before
+ * entering ONNX Runtime — a method stops within one product — and the stopping thread waits for
+ * `inside` to be 0 before it terminates this one (see waitOutsideOrt).
+ */
+export function setProductGuard(shared: Int32Array | null): void {
+  guard = shared;
+}
+
+/**
+ * For the stopping thread: ask the worker with this guard to stop everything, and resolve once it is
+ * outside ONNX Runtime (it cannot enter again), so terminating it is safe. Gives up after `timeoutMs`.
+ */
+export async function stopOutsideOrt(shared: Int32Array, timeoutMs = 5000): Promise<void> {
+  Atomics.store(shared, GUARD.stop, -1);
+  const deadline = Date.now() + timeoutMs;
+  while (Atomics.load(shared, GUARD.inside) !== 0 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 2));
+}
+
+// --- A one-node ONNX model, encoded by hand (protobuf: ModelProto → GraphProto → NodeProto, ValueInfoProto).
+const utf8 = new TextEncoder();
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 127) {
+    out.push((n & 127) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+const bytes = (field: number, payload: number[]) => [...varint(field * 8 + 2), ...varint(payload.length), ...payload];
+const text = (field: number, s: string) => bytes(field, [...utf8.encode(s)]);
+const integer = (field: number, v: number) => [...varint(field * 8), ...varint(v)];
+/** A float tensor input or output with symbolic dimensions (TypeProto.Tensor, elem_type 1 = FLOAT). */
+const tensorInfo = (field: number, name: string, dims: string[]) =>
+  bytes(field, [...text(1, name), ...bytes(2, bytes(1, [...integer(1, 1), ...bytes(2, dims.flatMap((d) => bytes(1, text(2, d))))]))]);
+
+/** y = MatMul(a, b), rank 2 or 3 (the batch dimension shared). */
+export function matMulModel(rank: 2 | 3): Uint8Array {
+  const lead = rank === 3 ? ['B'] : [];
+  const graph = [
+    ...bytes(1, [...text(1, 'a'), ...text(1, 'b'), ...text(2, 'y'), ...text(4, 'MatMul')]),
+    ...text(2, 'relprop_matmul'),
+    ...tensorInfo(11, 'a', [...lead, 'M', 'K']),
+    ...tensorInfo(11, 'b', [...lead, 'K', 'N']),
+    ...tensorInfo(12, 'y', [...lead, 'M', 'N']),
+  ];
+  // ir_version 8, opset 13 (MatMul has not changed since 13).
+  return new Uint8Array([...integer(1, 8), ...bytes(8, [...text(1, ''), ...integer(2, 13)]), ...bytes(7, graph)]);
+}
+
+function load(threads: number): Engine | null {
+  if (typeof process === 'undefined' || !process.versions?.node) return null;
+  try {
+    const require = createRequire(import.meta.url);
+    const ort = require('onnxruntime-node') as { Tensor: OrtTensorCtor };
+    const { binding, initOrt } = require('onnxruntime-node/dist/binding') as { binding: { InferenceSession: new () => NativeSession }; initOrt: () => void };
+    const version = (require('onnxruntime-node/package.json') as { version: string }).version;
+    initOrt();
+    const model = matMulModel(3);
+    const session = (n: number) => {
+      const s = new binding.InferenceSession();
+      s.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
+        intraOpNumThreads: n,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // Shapes change from call to call: an arena would keep the largest of each.
+        enableCpuMemArena: false,
+        // Idle pool threads sleep instead of spinning between products (tfjs runs the rest).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
+      });
+      return s;
+    };
+    return { Tensor: ort.Tensor, small: session(1), large: threads > 1 ? session(threads) : session(1), threads, version };
+  } catch {
+    return null;
+  }
+}
+
+function wanted(): boolean {
+  const env = typeof process !== 'undefined' ? process.env['RELPROP_ORT'] : undefined;
+  return enabled && env !== '0' && env !== 'off';
+}
+
+/**
+ * Replace tfjs-wasm's BatchMatMul by the ONNX Runtime one, if onnxruntime-node loads. Called by
+ * backend.ts when wasm becomes active. Returns whether products now run on ONNX Runtime.
+ */
+export function installOrtProducts(threads: number): boolean {
+  if (!wanted()) return false;
+  if (engine === undefined) engine = load(threads);
+  if (!engine) return false;
+  if (stock) return true;
+  stock = tf.getKernel('BatchMatMul', 'wasm');
+  if (!stock) return false;
+  const fallback = stock;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({
+    kernelName: 'BatchMatMul',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const e = engine;
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      if (!e || !enabled || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32') return fallback.kernelFunc(args);
+      const shape = product(a.shape, b.shape);
+      if (!shape) return fallback.kernelFunc(args);
+      // Every size goes to ONNX Runtime, however small (a 65×16·16×65 head product takes 17 µs there,
+      // 27 µs on wasm): a routing rule by size would send a sample's products to one engine alone
+      // and to the other in a batch, and the two round differently.
+      const [batch, m, k, n] = shape;
+      return run(e, args.backend as unknown as HeapBackend, a, b, batch, m, k, n);
+    },
+  });
+  return true;
+}
+
+/** [batch, m, k, n] for a·b of rank 2 or 3 with equal batches (what tfjs's 2-D fast path and ours use), else null. */
+function product(sa: readonly number[], sb: readonly number[]): [number, number, number, number] | null {
+  if (sa.length === 2 && sb.length === 2 && sa[1] === sb[0]) return [1, sa[0]!, sa[1]!, sb[1]!];
+  if (sa.length === 3 && sb.length === 3 && sa[0] === sb[0] && sa[2] === sb[1]) return [sa[0]!, sa[1]!, sa[2]!, sb[2]!];
+  return null;
+}
+
+function run(e: Engine, backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, batch: number, m: number, k: number, n: number): tf.TensorInfo {
+  const rank2 = a.shape.length === 2;
+  const out = backend.makeOutput(rank2 ? [m, n] : [batch, m, n], 'float32');
+  if (batch * m * n === 0) return out;
+  const g = guard;
+  if (g) {
+    // Inside first, then the stop check: a stopping thread that sets stop and then reads inside = 0
+    // knows this thread will see the stop (sequentially consistent atomics).
+    Atomics.store(g, GUARD.inside, 1);
+    const stop = Atomics.load(g, GUARD.stop);
+    if (stop === -1 || (stop !== 0 && stop === Atomics.load(g, GUARD.current))) {
+      Atomics.store(g, GUARD.inside, 0);
+      backend.disposeData?.(out.dataId);
+      throw new CancelledError('cancelled');
+    }
+  }
+  try {
+    // Views after makeOutput: an allocation may have replaced the heap's buffer. ONNX Runtime does
+    // not touch the wasm heap, so they stay valid through the call.
+    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+    const at = (t: tf.TensorInfo, size: number) => {
+      const offset = backend.dataIdMap.get(t.dataId).memoryOffset >>> 2;
+      return heap.subarray(offset, offset + size);
+    };
+    // MLAS takes a vector path for a single row, which rounds differently from its matrix kernel
+    // (used for every M ≥ 2, where a row's result does not depend on the rows beside it). A lone row
+    // gets a zero row beside it, so a sample's products are the same bits alone or in a batch.
+    let left = at(a, batch * m * k);
+    let rows = m;
+    if (m === 1) {
+      const padded = new Float32Array(batch * 2 * k);
+      for (let i = 0; i < batch; i++) padded.set(left.subarray(i * k, (i + 1) * k), i * 2 * k);
+      left = padded;
+      rows = 2;
+    }
+    const session = batch * m * k * n < THREADED_MACS ? e.small : e.large;
+    const y = session.run(
+      { a: new e.Tensor('float32', left, [batch, rows, k]), b: new e.Tensor('float32', at(b, batch * k * n), [batch, k, n]) },
+      { y: null },
+      {},
+    )['y']!;
+    const dst = backend.dataIdMap.get(out.dataId).memoryOffset >>> 2;
+    if (rows === m) heap.set(y.cpuData.subarray(0, batch * m * n), dst);
+    else for (let i = 0; i < batch; i++) heap.set(y.cpuData.subarray(i * 2 * n, i * 2 * n + n), dst + i * n);
+    ortStats.products++;
+    return out;
+  } finally {
+    if (g) Atomics.store(g, GUARD.inside, 0);
+  }
+}
+
+/** Whether products run on ONNX Runtime now (then parallel.ts leaves the splitting to its threads). */
+export function ortActive(): boolean {
+  return !!engine && !!stock && enabled && tf.getBackend() === 'wasm';
+}
+
+/** Which engine takes the large products now: 'onnxruntime' (with its version and threads) or 'wasm'. */
+export function productEngine(): { name: 'onnxruntime' | 'wasm'; version?: string; threads?: number } {
+  return engine && ortActive() ? { name: 'onnxruntime', version: engine.version, threads: engine.threads } : { name: 'wasm' };
+}
+
+/**
+ * Switch products between ONNX Runtime and tfjs-wasm's own kernel (for the bench, which times both,
+ * and for tests). Returns whether ONNX Runtime is now in use.
+ */
+export function setProductEngine(name: 'onnxruntime' | 'wasm'): boolean {
+  enabled = name === 'onnxruntime';
+  if (enabled && !stock && tf.getBackend() === 'wasm') installOrtProducts(2);
+  return productEngine().name === 'onnxruntime';
+}
