@@ -18,6 +18,11 @@ threads make 2 threads several times slower than 1 — the script says so when i
 thread count is set for torch (torch.set_num_threads) and for OpenBLAS's own pool, which Debian's
 torch does not reach (openblas_set_num_threads through ctypes).
 
+OMP_WAIT_POLICY=PASSIVE is set before torch loads (unless already set): Debian's torch runs its
+elementwise work on OpenMP threads and its products on OpenBLAS's own pthreads, and OpenMP's default
+spin-waiting keeps a core busy while OpenBLAS needs both — ViT-B/16's 2-thread forward took 856 ms
+that way, 279 ms with passive waiting (1 thread: 453 ms). The reference should be PyTorch at its best.
+
 For each thread count the script first times a 197×768 · 768×3072 float32 matmul (a ViT-B MLP
 layer): with OpenBLAS it runs at ~160 GFLOP/s with 2 threads on this kind of machine (~80 with 1);
 with Debian's reference BLAS at ~2, and then every number here is meaningless: the script says so
@@ -36,6 +41,9 @@ import platform
 import statistics
 import sys
 import time
+
+# Before torch loads its OpenMP runtime (see the docstring).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 import torch.nn as nn
@@ -341,7 +349,7 @@ def main():
             )
         by_threads[str(n)] = {"threads": n, "blas": blas, "models": timings}
     first = by_threads[str(counts[0])]
-    # More threads slower than fewer: other processes hold the cores, and OpenMP's spinning threads wait on them.
+    # More threads slower than fewer: other processes hold the cores (or OMP_WAIT_POLICY was set to ACTIVE).
     contended = [
         name
         for name in names
@@ -360,6 +368,7 @@ def main():
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": counts[0],
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "batch": 1,
         "runs": args.runs,
         "blas": first["blas"],
