@@ -66,6 +66,34 @@ describe.skipIf(!installed)('ONNX Runtime products', () => {
     }
   });
 
+  it('takes transposed operands (batched attention and taped gradients use them)', () => {
+    setProductEngine('onnxruntime');
+    const [batch, m, k, n] = [8, 65, 16, 65];
+    const a = tf.randomNormal([batch, m, k], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const b = tf.randomNormal([batch, k, n], 0, 1, 'float32', 5) as tf.Tensor3D;
+    const want = tf.matMul(a, b).dataSync();
+    const aT = tf.transpose(a, [0, 2, 1]);
+    const bT = tf.transpose(b, [0, 2, 1]);
+    for (const [x, y, tA, tB] of [[aT, b, true, false], [a, bT, false, true], [aT, bT, true, true]] as const) {
+      const before = ortStats.products;
+      const got = tf.matMul(x, y, tA, tB).dataSync();
+      expect(ortStats.products).toBe(before + 1);
+      const worst = Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)));
+      expect(worst).toBeLessThan(1e-5);
+    }
+    // A 2-D product with a transposed right operand, and a one-row transposed left operand.
+    const w = tf.randomNormal([300, 768], 0, 1, 'float32', 6) as tf.Tensor2D;
+    const x = tf.randomNormal([7, 768], 0, 1, 'float32', 7) as tf.Tensor2D;
+    const ref = tf.matMul(x, tf.transpose(w)).dataSync();
+    const before = ortStats.products;
+    expect(Math.max(...Array.from(tf.matMul(x, w, false, true).dataSync(), (v, i) => Math.abs(v - ref[i]!)))).toBeLessThan(1e-3);
+    const row = tf.slice(x, [2, 0], [1, 768]);
+    const fromColumn = tf.matMul(tf.reshape(row, [768, 1]), w, true, true).dataSync();
+    expect(Array.from(fromColumn)).toEqual(Array.from(tf.matMul(row, w, false, true).dataSync()));
+    expect(ortStats.products).toBe(before + 3);
+    tf.dispose([a, b, aT, bT, w, x, row]);
+  });
+
   it('gives a row the same bits alone and among other rows', () => {
     const a = tf.randomNormal([9, 384], 0, 1, 'float32', 1) as tf.Tensor2D;
     const w = tf.randomNormal([384, 96], 0, 1, 'float32', 2) as tf.Tensor2D;

@@ -8,11 +8,12 @@
  * (elementwise work, the relevance rules, LayerNorm, the normalisers) stays on tfjs-wasm, so results,
  * tensors and memory accounting are tfjs's as before.
  *
- * How: tfjs-wasm's BatchMatMul kernel is replaced by one that hands float32 products without
- * transpose flags to a one-node ONNX graph (`MatMul` with symbolic dimensions, built below, no file),
+ * How: tfjs-wasm's BatchMatMul kernel is replaced by one that hands float32 products to a small ONNX
+ * graph (`MatMul` with symbolic dimensions, a `Transpose` in front of a flagged operand; built below,
+ * no file),
  * reading both operands straight from the wasm heap and writing the result into the output tensor's
  * heap slot. The native session's `run` is synchronous, so tfjs's synchronous ops stay synchronous.
- * Anything else (transposed flags, int32, broadcasting batches) goes to the stock kernel.
+ * Anything else (int32, broadcasting batches) goes to the stock kernel.
  *
  * Off with RELPROP_ORT=0, or setProductEngine('wasm'); Node only (the renderer keeps its backend).
  */
@@ -29,9 +30,11 @@ interface NativeSession {
 }
 interface Engine {
   Tensor: OrtTensorCtor;
-  /** Two sessions: one single-threaded for small products (a thread pool's wake-up costs more than it saves there), one with the machine's threads. */
-  small: NativeSession;
-  large: NativeSession;
+  /**
+   * The session for a product: per transpose flags, single-threaded for small products (a thread
+   * pool's wake-up costs more than it saves there) or with the machine's threads. Made on first use.
+   */
+  session(transposeA: boolean, transposeB: boolean, threaded: boolean): NativeSession;
   threads: number;
   version: string;
 }
@@ -103,14 +106,23 @@ const integer = (field: number, v: number) => [...varint(field * 8), ...varint(v
 const tensorInfo = (field: number, name: string, dims: string[]) =>
   bytes(field, [...text(1, name), ...bytes(2, bytes(1, [...integer(1, 1), ...bytes(2, dims.flatMap((d) => bytes(1, text(2, d))))]))]);
 
-/** y = MatMul(a, b), rank 2 or 3 (the batch dimension shared). */
-export function matMulModel(rank: 2 | 3): Uint8Array {
+/** A Transpose node swapping the last two axes of a rank-3 tensor (AttributeProto perm, type INTS = 7). */
+const transposeNode = (input: string, output: string) =>
+  bytes(1, [...text(1, input), ...text(2, output), ...text(4, 'Transpose'), ...bytes(5, [...text(1, 'perm'), ...integer(20, 7), ...[0, 2, 1].flatMap((v) => integer(8, v))])]);
+
+/**
+ * y = MatMul(a, b), rank 2 or 3 (the batch dimension shared); with `transposeA` / `transposeB` the
+ * operand is given with its last two axes swapped (a Transpose node in front of the MatMul).
+ */
+export function matMulModel(rank: 2 | 3, transposeA = false, transposeB = false): Uint8Array {
   const lead = rank === 3 ? ['B'] : [];
   const graph = [
-    ...bytes(1, [...text(1, 'a'), ...text(1, 'b'), ...text(2, 'y'), ...text(4, 'MatMul')]),
+    ...(transposeA ? transposeNode('a', 'at') : []),
+    ...(transposeB ? transposeNode('b', 'bt') : []),
+    ...bytes(1, [...text(1, transposeA ? 'at' : 'a'), ...text(1, transposeB ? 'bt' : 'b'), ...text(2, 'y'), ...text(4, 'MatMul')]),
     ...text(2, 'relprop_matmul'),
-    ...tensorInfo(11, 'a', [...lead, 'M', 'K']),
-    ...tensorInfo(11, 'b', [...lead, 'K', 'N']),
+    ...tensorInfo(11, 'a', [...lead, ...(transposeA ? ['K', 'M'] : ['M', 'K'])]),
+    ...tensorInfo(11, 'b', [...lead, ...(transposeB ? ['N', 'K'] : ['K', 'N'])]),
     ...tensorInfo(12, 'y', [...lead, 'M', 'N']),
   ];
   // ir_version 8, opset 13 (MatMul has not changed since 13).
@@ -125,8 +137,8 @@ function load(threads: number): Engine | null {
     const { binding, initOrt } = require('onnxruntime-node/dist/binding') as { binding: { InferenceSession: new () => NativeSession }; initOrt: () => void };
     const version = (require('onnxruntime-node/package.json') as { version: string }).version;
     initOrt();
-    const model = matMulModel(3);
-    const session = (n: number) => {
+    const sessions = new Map<string, NativeSession>();
+    const make = (model: Uint8Array, n: number) => {
       const s = new binding.InferenceSession();
       s.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
         intraOpNumThreads: n,
@@ -140,7 +152,15 @@ function load(threads: number): Engine | null {
       });
       return s;
     };
-    return { Tensor: ort.Tensor, small: session(1), large: threads > 1 ? session(threads) : session(1), threads, version };
+    const session = (transposeA: boolean, transposeB: boolean, threaded: boolean) => {
+      const n = threaded ? threads : 1;
+      const key = `${+transposeA}${+transposeB}${n}`;
+      let s = sessions.get(key);
+      if (!s) sessions.set(key, (s = make(matMulModel(3, transposeA, transposeB), n)));
+      return s;
+    };
+    session(false, false, false); // fails here, not mid-explanation, if the binding cannot run
+    return { Tensor: ort.Tensor, session, threads, version };
   } catch {
     return null;
   }
@@ -171,28 +191,34 @@ export function installOrtProducts(threads: number): boolean {
       const e = engine;
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      if (!e || !enabled || transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32') return fallback.kernelFunc(args);
-      const shape = product(a.shape, b.shape);
+      if (!e || !enabled || a.dtype !== 'float32' || b.dtype !== 'float32') return fallback.kernelFunc(args);
+      const shape = product(a.shape, b.shape, !!transposeA, !!transposeB);
       if (!shape) return fallback.kernelFunc(args);
       // Small products stay on tfjs-wasm, where a call costs ~5 µs against ~20 µs here (a 65×16·16×65
-      // head product: 12 µs there, 23 µs here). The rule looks at k·n only, never at the row count m:
-      // a sample's rows must go to the same engine alone and in a batch, as the two round differently.
+      // head product: 12 µs there, 23 µs here). For the 2-D products of the per-sample paths the rule
+      // looks at k·n only, never at the row count m: a sample's rows must go to the same engine alone
+      // and in a batch, as the two round differently. Batched 3-D products (heads × samples at once,
+      // taped gradients of several samples) count their batch too; wasm's 3-D kernel is slow.
       const [batch, m, k, n] = shape;
-      if (k * n < MIN_KN) return fallback.kernelFunc(args);
-      return run(e, args.backend as unknown as HeapBackend, a, b, batch, m, k, n);
+      if ((a.shape.length === 2 ? k * n : batch * k * n) < MIN_KN) return fallback.kernelFunc(args);
+      return run(e, args.backend as unknown as HeapBackend, a, b, batch, m, k, n, !!transposeA, !!transposeB);
     },
   });
   return true;
 }
 
-/** [batch, m, k, n] for a·b of rank 2 or 3 with equal batches (what tfjs's 2-D fast path and ours use), else null. */
-function product(sa: readonly number[], sb: readonly number[]): [number, number, number, number] | null {
-  if (sa.length === 2 && sb.length === 2 && sa[1] === sb[0]) return [1, sa[0]!, sa[1]!, sb[1]!];
-  if (sa.length === 3 && sb.length === 3 && sa[0] === sb[0] && sa[2] === sb[1]) return [sa[0]!, sa[1]!, sa[2]!, sb[2]!];
-  return null;
+/** [batch, m, k, n] for op(a)·op(b) of rank 2 or 3 with equal batches, op a transpose of the last two axes where flagged; else null. */
+function product(sa: readonly number[], sb: readonly number[], tA: boolean, tB: boolean): [number, number, number, number] | null {
+  if (sa.length !== sb.length || (sa.length !== 2 && sa.length !== 3)) return null;
+  const r = sa.length;
+  const batch = r === 3 ? sa[0]! : 1;
+  if (r === 3 && sb[0] !== batch) return null;
+  const [m, k] = tA ? [sa[r - 1]!, sa[r - 2]!] : [sa[r - 2]!, sa[r - 1]!];
+  const [k2, n] = tB ? [sb[r - 1]!, sb[r - 2]!] : [sb[r - 2]!, sb[r - 1]!];
+  return k === k2 ? [batch, m, k, n] : null;
 }
 
-function run(e: Engine, backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, batch: number, m: number, k: number, n: number): tf.TensorInfo {
+function run(e: Engine, backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo, batch: number, m: number, k: number, n: number, tA: boolean, tB: boolean): tf.TensorInfo {
   const rank2 = a.shape.length === 2;
   const out = backend.makeOutput(rank2 ? [m, n] : [batch, m, n], 'float32');
   if (batch * m * n === 0) return out;
@@ -219,6 +245,8 @@ function run(e: Engine, backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo
     // MLAS takes a vector path for a single row, which rounds differently from its matrix kernel
     // (used for every M ≥ 2, where a row's result does not depend on the rows beside it). A lone row
     // gets a zero row beside it, so a sample's products are the same bits alone or in a batch.
+    // A one-row a stored transposed ([k, 1]) is the same memory as [1, k].
+    const transposeA = tA && m !== 1;
     let left = at(a, batch * m * k);
     let rows = m;
     if (m === 1) {
@@ -227,9 +255,12 @@ function run(e: Engine, backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo
       left = padded;
       rows = 2;
     }
-    const session = batch * m * k * n < THREADED_MACS ? e.small : e.large;
+    const session = e.session(transposeA, tB, batch * m * k * n >= THREADED_MACS);
     const y = session.run(
-      { a: new e.Tensor('float32', left, [batch, rows, k]), b: new e.Tensor('float32', at(b, batch * k * n), [batch, k, n]) },
+      {
+        a: new e.Tensor('float32', left, transposeA ? [batch, k, rows] : [batch, rows, k]),
+        b: new e.Tensor('float32', at(b, batch * k * n), tB ? [batch, n, k] : [batch, k, n]),
+      },
       { y: null },
       {},
     )['y']!;
