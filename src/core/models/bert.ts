@@ -7,7 +7,7 @@
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
@@ -337,9 +337,7 @@ export class BertModel implements ClassifierModel {
   }
 
   sampleOf(input: ModelInput, b: number): ModelInput {
-    const t = this.tokenInput(input);
-    const row = (x: Tensor2D) => tf.slice(x, [b, 0], [1, x.shape[1]]) as Tensor2D;
-    return { kind: 'tokens', ids: row(t.ids), attentionMask: row(t.attentionMask), ...(t.typeIds ? { typeIds: row(t.typeIds) } : {}) };
+    return tokenSampleOf(this.tokenInput(input), b);
   }
 
   dispose(): void {

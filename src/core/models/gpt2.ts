@@ -14,7 +14,7 @@
  */
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
@@ -348,9 +348,7 @@ export class GPT2Model implements ClassifierModel {
   }
 
   sampleOf(input: ModelInput, b: number): ModelInput {
-    const t = this.tokenInput(input);
-    const row = (x: Tensor2D) => tf.slice(x, [b, 0], [1, x.shape[1]]) as Tensor2D;
-    return { kind: 'tokens', ids: row(t.ids), attentionMask: row(t.attentionMask) };
+    return tokenSampleOf(this.tokenInput(input), b);
   }
 
   dispose(): void {

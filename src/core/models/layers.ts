@@ -6,6 +6,7 @@
 import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
 import { normalise, normaliserJvp, type NormaliserName } from '../normalisers.js';
 import { gelu, geluBackward, geluTanh, linear, matmul, matmulBT, type Linear } from '../ops.js';
+import type { TokenInput } from './types.js';
 
 export interface Attention {
   readonly name: string;
@@ -168,6 +169,12 @@ export function mlp(layer: Mlp, x: Tensor2D): MlpRecord {
   const hidden = linear(layer.fc1, x);
   const activated = (layer.activation === 'gelu-tanh' ? geluTanh(hidden) : gelu(hidden)) as Tensor2D;
   return { input: x, hidden, activated, output: linear(layer.fc2, activated) };
+}
+
+/** Sample b of a batch of token inputs, as a batch of one (ids, mask and, where present, segment ids). */
+export function tokenSampleOf(t: TokenInput, b: number): TokenInput {
+  const row = (x: Tensor2D) => tf.slice(x, [b, 0], [1, x.shape[1]]) as Tensor2D;
+  return { kind: 'tokens', ids: row(t.ids), attentionMask: row(t.attentionMask), ...(t.typeIds ? { typeIds: row(t.typeIds) } : {}) };
 }
 
 /**
