@@ -8,7 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createRequire } from 'node:module';
 import { tf } from '../src/core/tf.js';
 import { ensureBackend } from '../src/core/backend.js';
-import { ortStats, productEngine, setProductEngine } from '../src/core/ort-products.js';
+import { GUARD, ortStats, productEngine, setProductEngine, setProductGuard, stopOutsideOrt } from '../src/core/ort-products.js';
+import { CancelledError } from '../src/core/errors.js';
 import { randomViT } from '../src/core/models/random.js';
 import { explain } from '../src/core/explain.js';
 
@@ -92,6 +93,32 @@ describe.skipIf(!installed)('ONNX Runtime products', () => {
     expect(Array.from(fromColumn)).toEqual(Array.from(tf.matMul(row, w, false, true).dataSync()));
     expect(ortStats.products).toBe(before + 3);
     tf.dispose([a, b, aT, bT, w, x, row]);
+  });
+
+  it('stops a request between two products through the guard, and never inside ONNX Runtime', async () => {
+    setProductEngine('onnxruntime');
+    const guard = new Int32Array(new SharedArrayBuffer(GUARD.length * 4));
+    const a = tf.randomNormal([64, 256], 0, 1, 'float32', 8) as tf.Tensor2D;
+    const b = tf.randomNormal([256, 64], 0, 1, 'float32', 9) as tf.Tensor2D;
+    setProductGuard(guard);
+    try {
+      Atomics.store(guard, GUARD.current, 5);
+      Atomics.store(guard, GUARD.stop, 7); // another request's stop
+      tf.matMul(a, b).dispose();
+      Atomics.store(guard, GUARD.stop, 5);
+      const tensors = tf.memory().numTensors;
+      expect(() => tf.matMul(a, b)).toThrow(CancelledError);
+      expect(tf.memory().numTensors).toBe(tensors); // the refused product leaves nothing behind
+      expect(Atomics.load(guard, GUARD.inside)).toBe(0);
+      Atomics.store(guard, GUARD.stop, 0);
+      tf.matMul(a, b).dispose();
+      await stopOutsideOrt(guard); // sets stop = −1: everything stops
+      expect(Atomics.load(guard, GUARD.stop)).toBe(-1);
+      expect(() => tf.matMul(a, b)).toThrow(CancelledError);
+    } finally {
+      setProductGuard(null);
+      tf.dispose([a, b]);
+    }
   });
 
   it('gives a row the same bits alone and among other rows', () => {

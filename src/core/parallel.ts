@@ -1,10 +1,11 @@
 /**
- * A second thread for the large 2-D products, in Node on wasm: on by default where the machine has a
- * second core (RELPROP_THREADS=1 turns it off; startParallelMatmul() starts it at once). The worker
- * starts on the first product large enough to split, so small models never pay for it. tfjs-wasm is single-threaded in Node, so a worker thread runs its own
- * tfjs-wasm instance, and a product above a size threshold is split in two: this thread computes
- * one half while the worker computes the other, and the call stays synchronous (the operands go
- * through a SharedArrayBuffer, the wait is Atomics.wait).
+ * A second thread for the large 2-D products, in Node on wasm when ONNX Runtime does not take them
+ * (ort-products.ts): on by default where the machine has a second core (RELPROP_THREADS=1 turns it
+ * off; startParallelMatmul() starts it at once). The worker starts on the first product large
+ * enough to split, so small models never pay for it. tfjs-wasm is single-threaded in Node, so the
+ * worker runs its own tfjs-wasm instance, and a product above a size threshold is split in two:
+ * this thread computes one half while the worker computes the other, and the call stays synchronous
+ * (the operands go through a SharedArrayBuffer, the wait is Atomics.wait).
  *
  * Nothing stays resident in the worker: each split ships the worker's half of the operands through
  * the shared buffer (a few milliseconds against tens for the product), so memory does not grow by a

@@ -7,10 +7,10 @@
 // and writes the same results.csv, summary.json and report.html.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { setProductGuard } from '../core/ort-products.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ensureBackend } from '../core/backend.js';
+import { setProductGuard } from '../core/ort-products.js';
 import { RelpropError } from '../core/errors.js';
 import { runCompare, type CompareSummary, type MetricName } from '../core/eval/compare.js';
 import { openDataset } from '../core/eval/datasets.js';

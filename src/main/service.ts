@@ -4,7 +4,6 @@
 // (worker.ts), so this side stays free to answer requests while a method
 // runs, and a cancel can stop a method that is in the middle of a pass.
 
-import { GUARD, stopOutsideOrt } from '../core/ort-products.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import os from 'node:os';
@@ -40,6 +39,7 @@ import type { KnownModel, ValidationContext } from '../shared/validate.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerReplyValue, WorkerRequest } from './protocol.js';
 import type { EvalJobSpec, EvalWorkerEvent } from './eval-worker.js';
 import type { CompareSummary } from '../core/eval/compare.js';
+import { GUARD, stopOutsideOrt } from '../core/ort-products.js';
 import type { Summary } from '../core/eval/stats.js';
 import { compareReportHtml } from '../core/eval/report.js';
 import { explanationReportHtml, type ReportLedger } from '../core/report/explanation-report.js';
