@@ -19,7 +19,7 @@ import type { GPT2Model, GPT2Record } from '../models/gpt2.js';
 import type { RuleSet } from './rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from './result.js';
 import { LedgerRecorder } from './ledger.js';
-import { attentionCoreRelevance } from './attention.js';
+import { preLnBlockRelevance, type PreLnBlockNames } from './pre-ln-block.js';
 import { startRelevance } from './result.js';
 
 /**
@@ -36,6 +36,22 @@ function startColumns(head: Linear, R0: Tensor2D, classes: readonly number[]): {
     R: tf.gather(R0, idx, 1) as Tensor2D,
   };
 }
+
+/** HF's names: GPT2Block, GPT2MLP, GPT2Attention, Conv1D (c_fc, c_proj, c_attn), ln_1/ln_2, MatMul products. */
+const GPT2_BLOCK_NAMES: PreLnBlockNames = {
+  block: 'GPT2Block',
+  mlp: 'GPT2MLP',
+  attention: 'GPT2Attention',
+  linear: 'Conv1D',
+  mlpDropout: 'dropout',
+  fc1: 'c_fc',
+  fc2: 'c_proj',
+  norm1: 'ln_1',
+  norm2: 'ln_2',
+  residDropout: 'resid_dropout',
+  proj: 'c_proj',
+  core: { matmulKind: 'MatMul', dropout: 'attn_dropout', qkv: 'fused', fusedName: 'c_attn' },
+};
 
 export function gpt2Relevance(
   model: GPT2Model,
@@ -74,65 +90,10 @@ export function gpt2Relevance(
 
     const attnCam: Tensor4D[] = new Array(model.depth);
     for (let l = model.depth - 1; l >= 0; l--) {
-      const layer = W.layers[l]!;
-      const r = rec.layers[l]!;
-      const n = layer.name;
-      const block = ledger.open(n, 'GPT2Block', R);
-
-      // output = mid + MLP(ln_2(mid)).
-      const [rRes2, rMlpOut] = rules.add(r.mid, r.mlp.output, R, B);
-      ledger.record(`${n}.add2`, 'Add', R, [rRes2, rMlpOut]);
-      keep(`${n}.add2.residual`, rRes2);
-      keep(`${n}.add2.mlp_branch`, rMlpOut);
-      const mlp = ledger.open(`${n}.mlp`, 'GPT2MLP', rMlpOut);
-      ledger.record(`${n}.mlp.dropout`, 'Dropout', rMlpOut, [rMlpOut]);
-      const rAct = rules.linear(layer.mlp.fc2, r.mlp.activated, rMlpOut, r.mlp.output);
-      ledger.record(`${n}.mlp.c_proj`, 'Conv1D', rMlpOut, [rAct]);
-      const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
-      ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
-      const rMlpIn = rules.linear(layer.mlp.fc1, r.mlp.input, rHidden, r.mlp.hidden);
-      ledger.record(`${n}.mlp.c_fc`, 'Conv1D', rHidden, [rMlpIn]);
-      ledger.close(mlp, [rMlpIn]);
-      keep(`${n}.mlp(=ln_2 out)`, rMlpIn);
-      const rNorm2 = rules.layerNorm(rMlpIn, { input: r.mid, output: r.norm2Out, norm: layer.norm2 });
-      ledger.record(`${n}.ln_2`, 'LayerNorm', rMlpIn, [rNorm2]);
-      const rMid = rules.clone(r.mid, [rRes2, rNorm2]);
-      ledger.record(`${n}.clone2`, 'Clone', [rRes2, rNorm2], [rMid]);
-      keep(`${n}.clone2(mid)`, rMid);
-
-      // mid = input + Attn(ln_1(input)), causal.
-      const [rRes1, rAttnOut] = rules.add(r.input, r.attn.output, rMid, B);
-      ledger.record(`${n}.add1`, 'Add', rMid, [rRes1, rAttnOut]);
-      keep(`${n}.add1.residual`, rRes1);
-      keep(`${n}.add1.attn_branch`, rAttnOut);
-      const scope = layer.attn.name;
-      const attn = ledger.open(scope, 'GPT2Attention', rAttnOut);
-      ledger.record(`${scope}.resid_dropout`, 'Dropout', rAttnOut, [rAttnOut]);
-      const rContext = rules.linear(layer.attn.proj, r.attn.context, rAttnOut, r.attn.output);
-      ledger.record(`${scope}.c_proj`, 'Conv1D', rAttnOut, [rContext]);
-      const core = attentionCoreRelevance(
-        layer.attn,
-        r.attn,
-        rContext,
-        B,
-        T,
-        rules,
-        ledger,
-        { scope, matmulKind: 'MatMul', dropout: 'attn_dropout', qkv: 'fused', fusedName: 'c_attn' },
-        rec.mask,
-        true,
-      );
       // This family always runs the whole pass (RelevanceOptions.stopAtLayer allows going deeper).
-      const rAttnIn = core.input!;
-      ledger.close(attn, [rAttnIn]);
-      attnCam[l] = core.attnCam;
-      keep(`${n}.attn(=ln_1 out)`, rAttnIn);
-      const rNorm1 = rules.layerNorm(rAttnIn, { input: r.input, output: r.norm1Out, norm: layer.norm1 });
-      ledger.record(`${n}.ln_1`, 'LayerNorm', rAttnIn, [rNorm1]);
-      R = rules.clone(r.input, [rRes1, rNorm1]);
-      ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [R]);
-      ledger.close(block, [R]);
-      keep(`${n}.block_input`, R);
+      const step = preLnBlockRelevance(W.layers[l]!, rec.layers[l]!, R, GPT2_BLOCK_NAMES, { batch: B, tokens: T, rules, ledger, keep, mask: rec.mask, causal: true });
+      attnCam[l] = step.cam;
+      R = step.R!;
     }
 
     let input: Tensor | null = null;

@@ -11,8 +11,24 @@ import type { ForwardResult } from '../models/types.js';
 import { unpatchify, type ViTModel, type ViTRecord } from '../models/vit.js';
 import type { RuleSet } from './rulesets.js';
 import { LedgerRecorder } from './ledger.js';
-import { attentionCoreRelevance } from './attention.js';
+import { preLnBlockRelevance, type PreLnBlockNames } from './pre-ln-block.js';
 import { startRelevance } from './result.js';
+
+/** timm's names (the authors' ViT_LRP): Block, Mlp, Attention, Linear, norm1/norm2, einsum products. */
+const VIT_BLOCK_NAMES: PreLnBlockNames = {
+  block: 'Block',
+  mlp: 'Mlp',
+  attention: 'Attention',
+  linear: 'Linear',
+  mlpDropout: 'drop',
+  fc1: 'fc1',
+  fc2: 'fc2',
+  norm1: 'norm1',
+  norm2: 'norm2',
+  residDropout: 'proj_drop',
+  proj: 'proj',
+  core: { matmulKind: 'einsum', dropout: 'attn_drop', qkv: 'fused' },
+};
 
 export function vitRelevance(
   model: ViTModel,
@@ -87,56 +103,7 @@ export function vitRelevance(
   return { ...result, fromLayer: lowest, ledger: ledger.finish(), captured };
 
   function blockRelevance(l: number, R: Tensor2D): { R: Tensor2D | null; cam: Tensor4D } {
-    const blk = W.blocks[l]!;
-    const r = rec.blocks[l]!;
-    const n = blk.name;
-    const block = ledger.open(n, 'Block', R);
-
-    const [rRes2, rMlpOut] = rules.add(r.mid, r.mlp.output, R, B);
-    ledger.record(`${n}.add2`, 'Add', R, [rRes2, rMlpOut]);
-    keep(`${n}.add2.residual`, rRes2);
-    keep(`${n}.add2.mlp_branch`, rMlpOut);
-    const mlp = ledger.open(`${n}.mlp`, 'Mlp', rMlpOut);
-    ledger.record(`${n}.mlp.drop`, 'Dropout', rMlpOut, [rMlpOut]);
-    const rAct = rules.linear(blk.mlp.fc2, r.mlp.activated, rMlpOut, r.mlp.output);
-    ledger.record(`${n}.mlp.fc2`, 'Linear', rMlpOut, [rAct]);
-    const rHidden = rules.gelu(rAct, { input: r.mlp.hidden, output: r.mlp.activated });
-    ledger.record(`${n}.mlp.act`, 'GELU', rAct, [rHidden]);
-    const rMlpIn = rules.linear(blk.mlp.fc1, r.mlp.input, rHidden, r.mlp.hidden);
-    ledger.record(`${n}.mlp.fc1`, 'Linear', rHidden, [rMlpIn]);
-    ledger.close(mlp, [rMlpIn]);
-    keep(`${n}.mlp(=norm2 out)`, rMlpIn);
-    const rNorm2 = rules.layerNorm(rMlpIn, { input: r.mid, output: r.norm2Out, norm: blk.norm2 });
-    ledger.record(`${n}.norm2`, 'LayerNorm', rMlpIn, [rNorm2]);
-    const rMid = rules.clone(r.mid, [rRes2, rNorm2]);
-    ledger.record(`${n}.clone2`, 'Clone', [rRes2, rNorm2], [rMid]);
-    keep(`${n}.clone2(mid)`, rMid);
-
-    const [rRes1, rAttnOut] = rules.add(r.input, r.attn.output, rMid, B);
-    ledger.record(`${n}.add1`, 'Add', rMid, [rRes1, rAttnOut]);
-    keep(`${n}.add1.residual`, rRes1);
-    keep(`${n}.add1.attn_branch`, rAttnOut);
-    const attn = ledger.open(blk.attn.name, 'Attention', rAttnOut);
-    ledger.record(`${blk.attn.name}.proj_drop`, 'Dropout', rAttnOut, [rAttnOut]);
-    const rContext = rules.linear(blk.attn.proj, r.attn.context, rAttnOut, r.attn.output);
-    ledger.record(`${blk.attn.name}.proj`, 'Linear', rAttnOut, [rContext]);
-    const names = { scope: blk.attn.name, matmulKind: 'einsum', dropout: 'attn_drop', qkv: 'fused' } as const;
-    const att = attentionCoreRelevance(blk.attn, r.attn, rContext, B, T, rules, ledger, names, undefined, false, l === lowest && lowest > 0);
-    if (!att.input) {
-      // Stopped at this layer's R^(A): the composites around it were not crossed.
-      ledger.abandon(attn);
-      ledger.abandon(block);
-      return { R: null, cam: att.attnCam };
-    }
-    ledger.close(attn, [att.input]);
-    keep(`${n}.attn(=norm1 out)`, att.input);
-    const rNorm1 = rules.layerNorm(att.input, { input: r.input, output: r.norm1Out, norm: blk.norm1 });
-    ledger.record(`${n}.norm1`, 'LayerNorm', att.input, [rNorm1]);
-    const rIn = rules.clone(r.input, [rRes1, rNorm1]);
-    ledger.record(`${n}.clone1`, 'Clone', [rRes1, rNorm1], [rIn]);
-    ledger.close(block, [rIn]);
-    keep(`${n}.block_input`, rIn);
-    return { R: rIn, cam: att.attnCam };
+    return preLnBlockRelevance(W.blocks[l]!, rec.blocks[l]!, R, VIT_BLOCK_NAMES, { batch: B, tokens: T, rules, ledger, keep }, l === lowest && lowest > 0);
   }
 }
 
