@@ -9,7 +9,7 @@
 import { tf } from '../tf.js';
 import { disposeInput } from '../models/types.js';
 import { UsageError } from '../errors.js';
-import { gradientsAt } from '../gradients.js';
+import { batchedGradients, gradientsAt } from '../gradients.js';
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
 
@@ -47,7 +47,7 @@ export const integratedGradients: ExplanationMethod = {
         const weights = nodes.weights.slice(s0, s0 + n);
         // The path points stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
         const path = tf.tidy(() => tf.concat(alphas.map((a) => tf.add(x0, tf.mul(diff, a))), 0));
-        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path, contrast: ctx.contrast ? Array(n).fill(ctx.contrast[b]) : null });
+        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path, contrast: ctx.contrast ? Array(n).fill(ctx.contrast[b]) : null, batched: batchedGradients(model, n) });
         const next = tf.tidy(() =>
           tf.add(acc, tf.reshape(tf.sum(tf.mul(tf.reshape(g.input, [n, -1]), tf.tensor2d(weights, [n, 1])), 0), x.shape)),
         );

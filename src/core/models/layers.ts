@@ -37,9 +37,11 @@ export interface AttentionRecord {
    * The normaliser's input, one [T, T] per (sample, head) in that order: scaled Q·Kᵀ plus every
    * additive mask, exactly as the forward computed it (the tensors it made anyway, so keeping them
    * costs no op). Relevance rules that decompose the normaliser at its input (AttnLRP) read it.
-   * Absent from the batched training path, which no relevance pass uses.
+   * Absent from the batched path, which no relevance pass uses.
    */
   readonly scores?: readonly Tensor2D[];
+  /** Set by the batched path (every sample and head in one 3-D product): attentionBackward then stays batched too. */
+  readonly batched?: true;
 }
 
 export interface AttentionOptions {
@@ -144,7 +146,7 @@ function batchedAttention(layer: Attention, x: Tensor2D, batch: number, tokens: 
   const probs = tf.reshape(flat, [batch * heads, tokens, tokens]) as Tensor3D;
   const ctx = tf.matMul(probs, v!);
   const context = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, heads, tokens, d]), [0, 2, 1, 3]), [batch * tokens, heads * d]) as Tensor2D;
-  return { input: x, qkv, probs: tf.reshape(probs, [batch, heads, tokens, tokens]) as Tensor4D, context, output: linear(layer.proj, context) };
+  return { input: x, qkv, probs: tf.reshape(probs, [batch, heads, tokens, tokens]) as Tensor4D, context, output: linear(layer.proj, context), batched: true };
 }
 
 export interface Mlp {
@@ -199,6 +201,7 @@ export function tokenAttributionMaps(attribution: Tensor, batch: number, mode: '
  * vector-Jacobian product is normaliserJvp. Additive masks pass gradients unchanged.
  */
 export function attentionBackward(layer: Attention, rec: AttentionRecord, dContext: Tensor2D, batch: number, tokens: number): { input: Tensor2D; probs: Tensor4D } {
+  if (rec.batched) return batchedAttentionBackward(layer, rec, dContext, batch, tokens);
   return tf.tidy(() => {
     const { heads: H } = layer;
     const T = tokens;
@@ -226,6 +229,33 @@ export function attentionBackward(layer: Attention, rec: AttentionRecord, dConte
       input: matmulBT(d, layer.qkv.wT),
       probs: tf.reshape(batch === 1 ? dProbs[0]! : tf.concat(dProbs, 0), [batch, H, T, T]) as Tensor4D,
     };
+  });
+}
+
+/**
+ * attentionBackward for a record of the batched path: the same products with every (sample, head)
+ * in one 3-D product each (for several samples at once on ONNX Runtime, where a 3-D product costs
+ * one call instead of B·H).
+ */
+function batchedAttentionBackward(layer: Attention, rec: AttentionRecord, dContext: Tensor2D, batch: number, tokens: number): { input: Tensor2D; probs: Tensor4D } {
+  return tf.tidy(() => {
+    const { heads: H, headDim: d } = layer;
+    const [B, T] = [batch, tokens];
+    const byHead = tf.transpose(tf.reshape(rec.qkv, [B, T, 3 * H, d]), [0, 2, 1, 3]);
+    const [q, k, v] = tf.split(byHead, 3, 1).map((t) => tf.reshape(t, [B * H, T, d]) as Tensor3D) as [Tensor3D, Tensor3D, Tensor3D];
+    const probs = tf.reshape(rec.probs, [B * H, T, T]) as Tensor3D;
+    const dc = tf.reshape(tf.transpose(tf.reshape(dContext, [B, T, H, d]), [0, 2, 1, 3]), [B * H, T, d]) as Tensor3D;
+    // context = A·V: ∂A = ∂ctx·Vᵀ, ∂V = Aᵀ·∂ctx; A = normaliser(scale·Q·Kᵀ + masks): ∂Q = ∂S·K, ∂K = ∂Sᵀ·Q.
+    const dA = tf.matMul(dc, v, false, true);
+    const dV = tf.matMul(probs, dc, true, false);
+    const flat = (t: Tensor) => tf.reshape(t, [B * H * T, T]) as Tensor2D;
+    const dS = tf.reshape(tf.mul(normaliserJvp(layer.normaliser ?? 'softmax', flat(probs), flat(dA)), layer.scale), [B * H, T, T]) as Tensor3D;
+    const dQ = tf.matMul(dS, k);
+    const dK = tf.matMul(dS, q, true, false);
+    // Back to q|k|v's columns (q heads, k heads, v heads), row per (sample, token).
+    const perHead = (t: Tensor) => tf.reshape(t, [B, H, T, d]);
+    const dQkv = tf.reshape(tf.transpose(tf.concat([perHead(dQ), perHead(dK), perHead(dV)], 1), [0, 2, 1, 3]), [B * T, 3 * H * d]) as Tensor2D;
+    return { input: matmulBT(dQkv, layer.qkv.wT), probs: tf.reshape(dA, [B, H, T, T]) as Tensor4D };
   });
 }
 
