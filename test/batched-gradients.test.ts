@@ -2,7 +2,8 @@
  * The batched gradient path (models/layers.ts batchedAttentionBackward; gradients.ts `batched`):
  * integrated gradients' path points and SmoothGrad's noisy copies go through the model with every
  * sample and head in one 3-D product, and come out as the per-head path's gradients — at the input
- * and at every layer's attention — for softmax, sparsemax and 1.5-entmax, with and without padding.
+ * and at every layer's attention — for softmax, sparsemax and 1.5-entmax, with and without padding;
+ * and ViT's predict() of many inputs at once (occlusion's variants) gives each input's own logits.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import path from 'node:path';
@@ -69,6 +70,22 @@ describe('batched gradients', () => {
     await compare(text, { kind: 'tokens', ids, attentionMask }, 6);
     tf.dispose([ids, attentionMask]);
     text.dispose();
+  });
+
+  it('ViT predict() of many inputs at once (occlusion) gives each input\'s own logits', async () => {
+    const model = await loadModel(path.join(ROOT, 'models', 'image-sparsemax'));
+    const pixels = tf.randomNormal([6, 3, 64, 64], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const all = model.predict({ kind: 'image', pixels });
+    const rows = all.dataSync();
+    for (let i = 0; i < 6; i++) {
+      const one = tf.slice(pixels, [i, 0, 0, 0], [1, 3, 64, 64]) as tf.Tensor4D;
+      const own = model.predict({ kind: 'image', pixels: one });
+      const C = own.shape[1]!;
+      expect(drift(rows.subarray(i * C, (i + 1) * C), own.dataSync())).toBeLessThan(1e-5);
+      tf.dispose([one, own]);
+    }
+    tf.dispose([pixels, all]);
+    model.dispose();
   });
 
   it('is taken for several samples with ONNX Runtime products and a hand-written backward only', async () => {

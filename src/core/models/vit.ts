@@ -13,6 +13,7 @@ import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions,
 export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
+import { ortActive } from '../ort-products.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
@@ -148,8 +149,9 @@ export class ViTModel implements ClassifierModel {
       const patchEmbeds = tf.reshape(linear(W.patchEmbed, patches), [B, T - cfg.prefixTokens, D]);
       const prefix = tf.broadcastTo(tf.reshape(W.prefix, [1, cfg.prefixTokens, D]), [B, cfg.prefixTokens, D]);
       const tokenEmbeds = tf.reshape(tf.concat([prefix, patchEmbeds], 1), [B * T, D]) as Tensor2D;
-      // A copy even for B = 1: records are disposed as a whole, and must never own a weight.
-      const posEmbeds = tf.tile(W.posEmbed, [B, 1]) as Tensor2D;
+      // A copy even for B = 1: records are disposed as a whole, and must never own a weight. Concat,
+      // not Tile: tfjs-wasm's Tile costs ~70 ns an element, its Concat copies blocks.
+      const posEmbeds = tf.concat(Array.from({ length: B }, () => W.posEmbed), 0) as Tensor2D;
       let x = tf.add(tokenEmbeds, posEmbeds) as Tensor2D;
 
       // Pre-LN blocks: x + Attn(LN(x)), then + MLP(LN(·)).
@@ -246,13 +248,17 @@ export class ViTModel implements ClassifierModel {
     return tf.tidy(() => {
       const patchEmbeds = tf.reshape(linear(W.patchEmbed, patchify(pixels, cfg.patchSize)), [B, T - cfg.prefixTokens, D]);
       const prefix = tf.broadcastTo(tf.reshape(W.prefix, [1, cfg.prefixTokens, D]), [B, cfg.prefixTokens, D]);
-      let x = tf.add(tf.reshape(tf.concat([prefix, patchEmbeds], 1), [B * T, D]), tf.tile(W.posEmbed, [B, 1])) as Tensor2D;
+      // Broadcast, not tiled: tfjs-wasm's Tile costs ~70 ns an element (19 ms for 64 occluded copies).
+      let x = tf.reshape(tf.add(tf.concat([prefix, patchEmbeds], 1), tf.reshape(W.posEmbed, [1, T, D])), [B * T, D]) as Tensor2D;
+      // Many inputs at once (occlusion's variants): every sample and head in one 3-D product where
+      // ONNX Runtime takes the products (see gradients.batchedGradients).
+      const batched = B > 1 && ortActive();
       for (const [l, block] of W.blocks.entries()) {
         const prev = x;
         const edit = options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined;
         // One tidy per block: only the residual stream outlives it.
         x = tf.tidy(() => {
-          const mid = tf.add(prev, attention(block.attn, layerNorm(block.norm1, prev), B, T, { edit }).output) as Tensor2D;
+          const mid = tf.add(prev, attention(block.attn, layerNorm(block.norm1, prev), B, T, { edit, batched: batched && !edit }).output) as Tensor2D;
           return tf.add(mid, mlp(block.mlp, layerNorm(block.norm2, mid)).output) as Tensor2D;
         });
         prev.dispose();
