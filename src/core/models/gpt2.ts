@@ -14,7 +14,7 @@
  */
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
@@ -74,23 +74,8 @@ export interface GPT2Weights {
   readonly finalNorm: LayerNorm;
 }
 
-/** One block's activations: every Linear's and LayerNorm's input, for the relevance pass to come. */
-export interface GPT2LayerRecord {
-  /** The residual stream entering the block, [B·T, D]: ln_1's input and the first residual branch. */
-  readonly input: Tensor2D;
-  /** ln_1's output: the attention's input (c_attn's input, attn.input). */
-  readonly norm1Out: Tensor2D;
-  /** q|k|v, the attention probabilities, A·V (c_proj's input) and c_proj's output. */
-  readonly attn: AttentionRecord;
-  /** input + attention output: ln_2's input and the second residual branch. */
-  readonly mid: Tensor2D;
-  /** ln_2's output: c_fc's input (also mlp.input). */
-  readonly norm2Out: Tensor2D;
-  /** c_fc's output, the GELU output (mlp.c_proj's input) and mlp.c_proj's output. */
-  readonly mlp: MlpRecord;
-  /** mid + MLP output: the next block's input. */
-  readonly output: Tensor2D;
-}
+/** One block's activations: every Linear's and LayerNorm's input, for the relevance pass to come (GPT2Block is pre-LN). */
+export type GPT2LayerRecord = PreLnBlockRecord;
 
 export interface GPT2Record {
   /** Token embeddings (wte rows), [B·T, D]: what gradient methods differentiate. */

@@ -173,6 +173,25 @@ export function mlp(layer: Mlp, x: Tensor2D): MlpRecord {
   return { input: x, hidden, activated, output: linear(layer.fc2, activated) };
 }
 
+/**
+ * One pre-LN block's recorded activations (ViT's Block, GPT-2's GPT2Block), [B·T, ·]: x + Attn(LN₁(x)),
+ * then + MLP(LN₂(·)). What its relevance pass (relevance/pre-ln-block.ts) and backward pass read.
+ */
+export interface PreLnBlockRecord {
+  /** The residual stream entering the block: LN₁'s input and the first residual branch. */
+  readonly input: Tensor2D;
+  /** LN₁'s output: the attention's input. */
+  readonly norm1Out: Tensor2D;
+  readonly attn: AttentionRecord;
+  /** input + attention output: LN₂'s input and the second residual branch. */
+  readonly mid: Tensor2D;
+  /** LN₂'s output: the MLP's input. */
+  readonly norm2Out: Tensor2D;
+  readonly mlp: MlpRecord;
+  /** mid + MLP output: the next block's input. */
+  readonly output: Tensor2D;
+}
+
 /** Sample b of a batch of token inputs, as a batch of one (ids, mask and, where present, segment ids). */
 export function tokenSampleOf(t: TokenInput, b: number): TokenInput {
   const row = (x: Tensor2D) => tf.slice(x, [b, 0], [1, x.shape[1]]) as Tensor2D;

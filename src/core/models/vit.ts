@@ -6,7 +6,7 @@
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import { layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, attentionBackward, mlp, mlpBackward, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { attention, attentionBackward, mlp, mlpBackward, type Attention, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, Occlusions } from './types.js';
 
 /** Occluded variants per forward pass: the lean forward keeps one layer's activations alive at a time. */
@@ -61,16 +61,8 @@ export interface ViTWeights {
   readonly heads: readonly Linear[];
 }
 
-export interface ViTBlockRecord {
-  readonly input: Tensor2D;
-  readonly norm1Out: Tensor2D;
-  readonly attn: AttentionRecord;
-  /** input + attention output: the residual stream between the two Adds. */
-  readonly mid: Tensor2D;
-  readonly norm2Out: Tensor2D;
-  readonly mlp: MlpRecord;
-  readonly output: Tensor2D;
-}
+/** One ViT block's activations (timm's Block is pre-LN). */
+export type ViTBlockRecord = PreLnBlockRecord;
 
 /** Everything a relevance pass through a ViT needs; all [B·T, D] unless stated. */
 export interface ViTRecord {

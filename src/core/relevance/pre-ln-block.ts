@@ -7,26 +7,18 @@
  */
 import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
 import type { LayerNorm } from '../ops.js';
-import type { Attention, AttentionRecord, Mlp, MlpRecord } from '../models/layers.js';
+import type { Attention, Mlp, PreLnBlockRecord } from '../models/layers.js';
 import type { RuleSet } from './rulesets.js';
 import type { LedgerRecorder } from './ledger.js';
 import { attentionCoreRelevance, type AttentionNames } from './attention.js';
 
-/** A pre-LN block's weights and its recorded forward pass, as both families keep them. */
+/** A pre-LN block's weights, as both families keep them. */
 export interface PreLnBlock {
   readonly name: string;
   readonly norm1: LayerNorm;
   readonly attn: Attention;
   readonly norm2: LayerNorm;
   readonly mlp: Mlp;
-}
-export interface PreLnBlockRecord {
-  readonly input: Tensor2D;
-  readonly norm1Out: Tensor2D;
-  readonly attn: AttentionRecord;
-  readonly mid: Tensor2D;
-  readonly norm2Out: Tensor2D;
-  readonly mlp: MlpRecord;
 }
 
 /** The family's names and classes for the block's pieces (ledger layer names and kinds). */
