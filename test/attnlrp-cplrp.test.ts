@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { tf } from '../src/core/tf.js';
 import { ensureBackend } from '../src/core/backend.js';
 import { makeLayerNorm, makeLinear } from '../src/core/models/weights.js';
-import { normals, randomViT, rng } from '../src/core/models/random.js';
+import { buildBertWeights, normals, randomViT, rng } from '../src/core/models/random.js';
 import type { ViTConfig, ViTModel, ViTRecord } from '../src/core/models/vit.js';
 import { BertModel, type BertConfig, type BertRecord, type BertWeights } from '../src/core/models/bert.js';
 import type { ForwardResult, ModelInput, TokenInput } from '../src/core/models/types.js';
@@ -17,6 +17,7 @@ import {
 } from '../src/core/relevance/rules.js';
 import { conservationReport, conservationViolations, type LedgerEntry } from '../src/core/relevance/ledger.js';
 import { tensorsOf } from '../src/core/context.js';
+import { relativeError } from './helpers/golden.js';
 import { explain } from '../src/core/explain.js';
 import { normalise } from '../src/core/normalisers.js';
 
@@ -152,28 +153,13 @@ const DISTILBERT: BertConfig = { ...BERT, flavour: 'distilbert', typeVocabSize: 
 /** A BERT-style classifier with random weights (std 0.2, embeddings 0.5, γ = 1 + N(0, 0.2²)) and every bias 0. */
 function zeroBiasBert(cfg: BertConfig, seed: number): BertModel {
   const next = rng(seed);
-  const D = cfg.dim;
-  const lin = (name: string, out: number, inDim: number) => makeLinear(name, [normals(out * inDim, 0.2, next)], [new Float32Array(out)], inDim);
-  const ln = (name: string) => makeLayerNorm(name, normals(D, 0.2, next).map((g) => 1 + g), new Float32Array(D), cfg.lnEps);
-  const table = (rows: number) => tf.tensor2d(normals(rows * D, 0.5, next), [rows, D]);
-  const weights: BertWeights = {
-    wordEmbeddings: table(cfg.vocabSize),
-    positionEmbeddings: table(cfg.maxPositions),
-    typeEmbeddings: cfg.typeVocabSize > 0 ? table(cfg.typeVocabSize) : null,
-    embeddingNorm: ln('bert.embeddings.LayerNorm'),
-    layers: Array.from({ length: cfg.depth }, (_, l) => {
-      const n = `bert.encoder.layer.${l}`;
-      return {
-        name: n,
-        attn: { name: `${n}.attention.self`, qkv: lin(`${n}.attention.self.qkv`, 3 * D, D), proj: lin(`${n}.attention.output.dense`, D, D), heads: cfg.heads, headDim: D / cfg.heads, scale: 1 / Math.sqrt(D / cfg.heads), normaliser: 'softmax' as const },
-        norm1: ln(`${n}.attention.output.LayerNorm`),
-        mlp: { name: `${n}.mlp`, fc1: lin(`${n}.intermediate.dense`, cfg.mlpDim, D), fc2: lin(`${n}.output.dense`, D, cfg.mlpDim) },
-        norm2: ln(`${n}.output.LayerNorm`),
-      };
-    }),
-    pooler: lin('bert.pooler.dense', D, D),
-    classifier: lin('classifier', cfg.numClasses, D),
-  };
+  const weights = buildBertWeights(cfg, {
+    linear: (out, inDim) => normals(out * inDim, 0.2, next),
+    bias: (n) => new Float32Array(n),
+    gamma: (n) => normals(n, 0.2, next).map((g) => 1 + g),
+    beta: (n) => new Float32Array(n),
+    embedding: (n) => normals(n, 0.5, next),
+  });
   return new BertModel(`zero-bias-${cfg.flavour}`, cfg, weights, Array.from({ length: cfg.numClasses }, (_, i) => `class ${i}`));
 }
 
@@ -357,16 +343,6 @@ function bertModified(model: BertModel, rec: BertRecord, B: number, targets: num
   return { x, grad: tf.grad(f)(x) };
 }
 
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
-
 /** Relevance maps summed over channels, from patch-level relevance [B·N, C·p·p] (the patch grid row-major). */
 function patchesToPixels(r: ArrayLike<number>, model: ViTModel, B: number): Float32Array {
   const p = model.config.patchSize;
@@ -502,11 +478,11 @@ describe('each rule set is gradient × input of a modified model (ε → 0; bias
         const rel = model.relevance(fwd, TARGETS, rules, { toInput: true });
         const mode = rules.id as Mode;
         const tok = vitModified(model, fwd.record, 2, TARGETS, mode, 'tokens');
-        expect(maxRelErr(rel.tokens.dataSync(), tf.mul(tok.x, tok.grad).dataSync())).toBeLessThan(TOL);
+        expect(relativeError(rel.tokens.dataSync(), tf.mul(tok.x, tok.grad).dataSync())).toBeLessThan(TOL);
         const pat = vitModified(model, fwd.record, 2, TARGETS, mode, 'patches');
-        expect(maxRelErr(rel.input!.dataSync(), patchesToPixels(tf.mul(pat.x, pat.grad).dataSync(), model, 2))).toBeLessThan(TOL);
+        expect(relativeError(rel.input!.dataSync(), patchesToPixels(tf.mul(pat.x, pat.grad).dataSync(), model, 2))).toBeLessThan(TOL);
         const other = vitModified(model, fwd.record, 2, TARGETS, mode === 'attnlrp' ? 'cp-lrp' : 'attnlrp', 'tokens');
-        expect(maxRelErr(rel.tokens.dataSync(), tf.mul(other.x, other.grad).dataSync())).toBeGreaterThan(1e-2);
+        expect(relativeError(rel.tokens.dataSync(), tf.mul(other.x, other.grad).dataSync())).toBeGreaterThan(1e-2);
         tf.dispose([pixels, ...tensorsOf(fwd), ...rel.attnCam, rel.tokens, rel.input!, tok.grad, pat.grad, other.grad]);
         model.dispose();
       });
@@ -521,10 +497,10 @@ describe('each rule set is gradient × input of a modified model (ε → 0; bias
         const rel = model.relevance(fwd, TARGETS, rules, { toInput: true });
         const mode = rules.id as Mode;
         const enc = bertModified(model, fwd.record, 2, TARGETS, mode, 'encoder');
-        expect(maxRelErr(rel.tokens.dataSync(), tf.mul(enc.x, enc.grad).dataSync())).toBeLessThan(TOL);
+        expect(relativeError(rel.tokens.dataSync(), tf.mul(enc.x, enc.grad).dataSync())).toBeLessThan(TOL);
         const emb = bertModified(model, fwd.record, 2, TARGETS, mode, 'embeddings');
         const perToken = tf.sum(tf.reshape(tf.mul(emb.x, emb.grad), [2, 10, -1]), 2);
-        expect(maxRelErr(rel.input!.dataSync(), perToken.dataSync())).toBeLessThan(TOL);
+        expect(relativeError(rel.input!.dataSync(), perToken.dataSync())).toBeLessThan(TOL);
         tf.dispose([perToken, ...tensorsOf(fwd), ...rel.attnCam, rel.tokens, rel.input!, enc.grad, emb.grad]);
         disposeInput(input);
         model.dispose();
@@ -560,7 +536,7 @@ describe('the attnlrp and cp-lrp methods', () => {
         const one = tf.slice(pixels, [b, 0, 0, 0], [1, 3, 32, 48]) as tf.Tensor4D;
         const [single] = await explain(vit, { kind: 'image', pixels: one }, { method, target: TARGETS[b] });
         one.dispose();
-        expect(maxRelErr(single!.map, e.map)).toBeLessThan(1e-5);
+        expect(relativeError(single!.map, e.map)).toBeLessThan(1e-5);
       }
     }
     pixels.dispose();
@@ -577,7 +553,7 @@ describe('the attnlrp and cp-lrp methods', () => {
     expect(a!.options).toEqual({ rules: 'attnlrp' });
     expect(c0!.options).toEqual({ rules: 'cp-lrp' });
     expect(c1!.options).toEqual({ rules: 'cp-lrp', gamma: 0.25 });
-    expect(maxRelErr(c0!.map, c1!.map)).toBeGreaterThan(1e-3);
+    expect(relativeError(c0!.map, c1!.map)).toBeGreaterThan(1e-3);
     // Zero biases: every map sums to its logit (CP-LRP), AttnLRP to the logit less the softmax's share.
     const logit = c0!.logits[1]!;
     expect(relDiff(c0!.map.reduce((s, x) => s + x, 0), logit)).toBeLessThan(1e-5);

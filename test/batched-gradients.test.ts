@@ -14,23 +14,12 @@ import { batchedGradients, gradientsAt } from '../src/core/gradients.js';
 import { ortActive } from '../src/core/ort-products.js';
 import type { ClassifierModel, ModelInput } from '../src/core/models/types.js';
 import { BERT_DIR, tokensOf } from './helpers/bert.js';
-import { GOLDEN_DIR } from './helpers/golden.js';
+import { GOLDEN_DIR, relativeError } from './helpers/golden.js';
 import { ROOT } from './helpers/cli.js';
 
 beforeAll(async () => {
   await ensureBackend('wasm');
 });
-
-/** max |a − b| / max |b|. */
-function drift(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
 
 async function compare(model: ClassifierModel, sample: ModelInput, n: number): Promise<void> {
   // n different points along a ray from the model's gradient input (as integrated gradients' path).
@@ -39,10 +28,10 @@ async function compare(model: ClassifierModel, sample: ModelInput, n: number): P
   const targets = Array.from({ length: n }, (_, i) => i % model.numClasses);
   const perHead = gradientsAt(model, sample, targets, true, { x });
   const batched = gradientsAt(model, sample, targets, true, { x, batched: true });
-  expect(drift(batched.input.dataSync(), perHead.input.dataSync())).toBeLessThan(1e-5);
+  expect(relativeError(batched.input.dataSync(), perHead.input.dataSync())).toBeLessThan(1e-5);
   expect(batched.attention).toHaveLength(model.depth);
-  batched.attention.forEach((a, l) => expect(drift(a.dataSync(), perHead.attention[l]!.dataSync()), `layer ${l}`).toBeLessThan(1e-5));
-  expect(drift(batched.logits, perHead.logits)).toBeLessThan(1e-6);
+  batched.attention.forEach((a, l) => expect(relativeError(a.dataSync(), perHead.attention[l]!.dataSync()), `layer ${l}`).toBeLessThan(1e-5));
+  expect(relativeError(batched.logits, perHead.logits)).toBeLessThan(1e-6);
   tf.dispose([x0, x, perHead.input, batched.input, ...perHead.attention, ...batched.attention]);
 }
 
@@ -81,7 +70,7 @@ describe('batched gradients', () => {
       const one = tf.slice(pixels, [i, 0, 0, 0], [1, 3, 64, 64]) as tf.Tensor4D;
       const own = model.predict({ kind: 'image', pixels: one });
       const C = own.shape[1]!;
-      expect(drift(rows.subarray(i * C, (i + 1) * C), own.dataSync())).toBeLessThan(1e-5);
+      expect(relativeError(rows.subarray(i * C, (i + 1) * C), own.dataSync())).toBeLessThan(1e-5);
       tf.dispose([one, own]);
     }
     tf.dispose([pixels, all]);

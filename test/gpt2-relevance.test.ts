@@ -26,6 +26,7 @@ import { encodeText } from '../src/core/text-inputs.js';
 import type { TensorToWrite } from '../src/core/io/safetensors.js';
 import { tinyGpt2, writeGpt2Folder, type TinyGpt2 } from './helpers/gpt2-reference.js';
 import { relprop } from './helpers/cli.js';
+import { relativeError } from './helpers/golden.js';
 
 let tmp: string;
 let tiny: TinyGpt2;
@@ -82,10 +83,6 @@ const values = (t: tf.Tensor) => Array.from(t.dataSync());
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const relDiff = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  return maxAbsDiff(a, b) / maxAbs(b);
-}
 /** Per-sample totals of a [B, …] or [B·T, D] tensor. */
 function totals(t: tf.Tensor, batch: number): number[] {
   const s = tf.tidy(() => tf.sum(tf.reshape(t, [batch, -1]), 1));
@@ -328,16 +325,16 @@ describe('AttnLRP and CP-LRP on GPT-2 are gradient × input of the modified mode
       const mode = rules.id as Mode;
       const blocks = gpt2Modified(model, p.fwd.record, 2, TARGETS, mode, 'blocks');
       const atBlocks = tf.mul(blocks.x, blocks.grad);
-      const errBlocks = maxRelErr(p.rel.tokens.dataSync(), atBlocks.dataSync());
+      const errBlocks = relativeError(p.rel.tokens.dataSync(), atBlocks.dataSync());
       expect(errBlocks).toBeLessThan(1e-4);
       const words = gpt2Modified(model, p.fwd.record, 2, TARGETS, mode, 'words');
       const perToken = tf.sum(tf.reshape(tf.mul(words.x, words.grad), [2, T, -1]), 2);
-      const errWords = maxRelErr(p.rel.input!.dataSync(), perToken.dataSync());
+      const errWords = relativeError(p.rel.input!.dataSync(), perToken.dataSync());
       expect(errWords).toBeLessThan(1e-4);
       // The check tells the two modifications apart.
       const other = gpt2Modified(model, p.fwd.record, 2, TARGETS, mode === 'attnlrp' ? 'cp-lrp' : 'attnlrp', 'blocks');
       const atOther = tf.mul(other.x, other.grad);
-      expect(maxRelErr(p.rel.tokens.dataSync(), atOther.dataSync())).toBeGreaterThan(1e-2);
+      expect(relativeError(p.rel.tokens.dataSync(), atOther.dataSync())).toBeGreaterThan(1e-2);
       tf.dispose([atBlocks, perToken, atOther, blocks.grad, words.grad, other.grad]);
       dispose(p);
       free(input);

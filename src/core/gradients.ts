@@ -8,8 +8,8 @@
  * y_t − y_c ("why ' Paris' rather than ' Rome'"). Its gradient is ∇y_t − ∇y_c by linearity, taken in
  * the same single backward pass by weighting the logits with e_t − e_c instead of e_t.
  */
-import { ortActive } from './ort-products.js';
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
+import { ortActive } from './ort-products.js';
 import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
 import { tensorsOf } from './context.js';
 

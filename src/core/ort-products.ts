@@ -51,6 +51,8 @@ const MIN_KN = 8192;
 const THREADED_MACS = 2e6;
 
 let engine: Engine | null | undefined;
+/** The thread count backend.ts asked for, kept for a later setProductEngine('onnxruntime'). */
+let requestedThreads = 2;
 let enabled = true;
 let stock: tf.KernelConfig | undefined;
 export const ortStats = { products: 0 };
@@ -111,11 +113,11 @@ const transposeNode = (input: string, output: string) =>
   bytes(1, [...text(1, input), ...text(2, output), ...text(4, 'Transpose'), ...bytes(5, [...text(1, 'perm'), ...integer(20, 7), ...[0, 2, 1].flatMap((v) => integer(8, v))])]);
 
 /**
- * y = MatMul(a, b), rank 2 or 3 (the batch dimension shared); with `transposeA` / `transposeB` the
- * operand is given with its last two axes swapped (a Transpose node in front of the MatMul).
+ * y = MatMul(a, b) on [B, ·, ·] operands (a 2-D product goes as B = 1); with `transposeA` /
+ * `transposeB` the operand is given with its last two axes swapped (a Transpose node in front).
  */
-export function matMulModel(rank: 2 | 3, transposeA = false, transposeB = false): Uint8Array {
-  const lead = rank === 3 ? ['B'] : [];
+function matMulModel(transposeA: boolean, transposeB: boolean): Uint8Array {
+  const lead = ['B'];
   const graph = [
     ...(transposeA ? transposeNode('a', 'at') : []),
     ...(transposeB ? transposeNode('b', 'bt') : []),
@@ -156,7 +158,7 @@ function load(threads: number): Engine | null {
       const n = threaded ? threads : 1;
       const key = `${+transposeA}${+transposeB}${n}`;
       let s = sessions.get(key);
-      if (!s) sessions.set(key, (s = make(matMulModel(3, transposeA, transposeB), n)));
+      if (!s) sessions.set(key, (s = make(matMulModel(transposeA, transposeB), n)));
       return s;
     };
     session(false, false, false); // fails here, not mid-explanation, if the binding cannot run
@@ -176,6 +178,7 @@ function wanted(): boolean {
  * backend.ts when wasm becomes active. Returns whether products now run on ONNX Runtime.
  */
 export function installOrtProducts(threads: number): boolean {
+  requestedThreads = threads;
   if (!wanted()) return false;
   if (engine === undefined) engine = load(threads);
   if (!engine) return false;
@@ -290,6 +293,6 @@ export function productEngine(): { name: 'onnxruntime' | 'wasm'; version?: strin
  */
 export function setProductEngine(name: 'onnxruntime' | 'wasm'): boolean {
   enabled = name === 'onnxruntime';
-  if (enabled && !stock && tf.getBackend() === 'wasm') installOrtProducts(2);
+  if (enabled && !stock && tf.getBackend() === 'wasm') installOrtProducts(requestedThreads);
   return productEngine().name === 'onnxruntime';
 }

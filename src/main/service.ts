@@ -196,7 +196,7 @@ interface Evaluation {
   error?: string;
   worker: Worker | null;
   /** Its guard (ort-products.ts), so closing the service stops it outside ONNX Runtime. */
-  guard: Int32Array | null;
+  readonly guard: Int32Array;
 }
 
 const num = (v: number): Measured => (Number.isFinite(v) ? v : null);
@@ -631,7 +631,7 @@ export class RelpropService {
       guard: new Int32Array(new SharedArrayBuffer(GUARD.length * 4)),
     };
     this.evaluations.set(ev.id, ev);
-    const worker = new Worker(this.evalWorkerFile, { workerData: { ...spec, guard: ev.guard!.buffer } });
+    const worker = new Worker(this.evalWorkerFile, { workerData: { ...spec, guard: ev.guard.buffer } });
     worker.unref();
     ev.worker = worker;
     const end = (state: 'done' | 'failed' | 'cancelled', error?: string) => {
