@@ -150,6 +150,11 @@ describe('normaliser outputs against float64 bisection', () => {
         // Nearly uniform rows put (almost) everything in the support, where τ's rounding matters most.
         ...gaussianRows(5, 197, 0.02, 14),
         ...gaussianRows(5, 197, 0.3, 15),
+        // Wide rows at a trained model's spread: many candidates within 1 of the maximum, supports
+        // of 5–50, where the threshold search takes most of its shrinking steps.
+        ...gaussianRows(5, 65, 2, 16),
+        ...gaussianRows(5, 197, 5, 17),
+        ...gaussianRows(3, 197, 30, 18),
         // BERT's additive mask puts −10000 on padded positions.
         ...gaussianRows(10, 16, 1, 13).map((row) => row.map((v, j) => (j % 3 === 0 ? v - 1e4 : v))),
         [5, 5, 5, 5, 5, 5, 5],

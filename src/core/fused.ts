@@ -21,6 +21,8 @@ interface HeapBackend {
 const SAFE_DIVIDE = 'RelpropSafeDivide';
 const SIGN_SPLIT = 'RelpropSignSplitMul';
 const SAMPLE_SUMS = 'RelpropSampleSums';
+const GELU_GRAD = 'RelpropGeluGrad';
+const SPARSE_JVP = 'RelpropSparseJvp';
 const EPS = Math.fround(1e-9);
 
 let installed = false;
@@ -96,7 +98,81 @@ export function installFusedKernels(): void {
       return out;
     },
   });
+  tf.registerKernel({
+    kernelName: GELU_GRAD,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+      const hb = backend as unknown as HeapBackend;
+      const out = hb.makeOutput([...x.shape], 'float32');
+      const { heap, at } = views(hb, x, dy, out);
+      const [px, pd, po] = at as [number, number, number];
+      const n = x.shape.reduce((s, d) => s * d, 1);
+      for (let i = 0; i < n; i++) {
+        const v = heap[px + i]!;
+        const pdf = Math.exp(-0.5 * v * v);
+        heap[po + i] = heap[pd + i]! * (normalCdf(v, pdf) + v * pdf * INV_SQRT_2PI);
+      }
+      return out;
+    },
+  });
+  tf.registerKernel({
+    kernelName: SPARSE_JVP,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { p, v } = inputs as { p: tf.TensorInfo; v: tf.TensorInfo };
+      const entmax = (attrs as unknown as { entmax: boolean }).entmax;
+      const hb = backend as unknown as HeapBackend;
+      const out = hb.makeOutput([...p.shape], 'float32');
+      const { heap, at } = views(hb, p, v, out);
+      const [pp, pv, po] = at as [number, number, number];
+      const n = p.shape[p.shape.length - 1]!;
+      const rows = n === 0 ? 0 : p.shape.reduce((s, d) => s * d, 1) / n;
+      for (let r = 0; r < rows; r++) {
+        const o = r * n;
+        // The composite's arithmetic, products with 0 included, so NaN and ±∞ spread the same way.
+        // sparsemax: weight 1[p > 0], product w ⊙ (v − Σwv / max(Σw, 1)); 1.5-entmax: weight √p,
+        // product w ⊙ v − w ⊙ (Σwv / max(Σw, 1e-30)).
+        let sw = 0;
+        let swv = 0;
+        for (let j = 0; j < n; j++) {
+          const pj = heap[pp + o + j]!;
+          const w = entmax ? Math.sqrt(pj) : pj > 0 ? 1 : 0;
+          sw += w;
+          swv += w * heap[pv + o + j]!;
+        }
+        const m = swv / Math.max(sw, entmax ? 1e-30 : 1);
+        for (let j = 0; j < n; j++) {
+          const pj = heap[pp + o + j]!;
+          const w = entmax ? Math.sqrt(pj) : pj > 0 ? 1 : 0;
+          heap[po + o + j] = w * (heap[pv + o + j]! - m);
+        }
+      }
+      return out;
+    },
+  });
   installed = true;
+}
+
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * Φ(x), the standard normal CDF, as ½·erfc(−x/√2) by the Chebyshev fit of Numerical Recipes
+ * (erfcc: fractional error below 1.2e-7 everywhere, about one float32 ulp), given
+ * pdf = exp(−x²/2) = exp(−(x/√2)²), which the fit needs and GELU's derivative shares.
+ */
+function normalCdf(x: number, pdf: number): number {
+  const z = Math.abs(x) * Math.SQRT1_2;
+  const t = 1 / (1 + 0.5 * z);
+  const tail =
+    0.5 *
+    t *
+    pdf *
+    Math.exp(
+      -1.26551223 +
+        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - tail : tail;
 }
 
 /**
@@ -140,5 +216,41 @@ export function sampleSums(x: Tensor, batch: number): Tensor {
   return tf.tidy(() => {
     const flat = tf.reshape(x, [batch, -1]);
     return tf.stack([tf.sum(flat, 1), tf.sum(tf.abs(flat), 1)]);
+  });
+}
+
+/**
+ * dy ⊙ GELU'(x) = dy ⊙ (Φ(x) + x·φ(x)), exact GELU's gradient at its recorded input. The composite
+ * is eleven ops, two of them (Erf, Exp) slow non-SIMD kernels on wasm; the JS kernel computes in
+ * double with Φ to ~1e-7 relative (see normalCdf), within a float32 ulp of the composite.
+ */
+export function geluGrad(x: Tensor, dy: Tensor): Tensor {
+  if (fast(Infinity, x, dy)) return tf.engine().runKernel(GELU_GRAD, { x, dy }, {}) as Tensor;
+  return tf.tidy(() => {
+    const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
+    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI);
+    return tf.mul(dy, tf.add(cdf, tf.mul(x, pdf)));
+  });
+}
+
+/**
+ * The Jacobian product of sparsemax (entmax = false) or 1.5-entmax at its output p, row by row over
+ * the last axis: w ⊙ v − w ⊙ (Σ w⊙v / Σ w), with w = 1[p > 0] or √p (normalisers.ts says why). The
+ * composites' comparison, cast and square root are slow on wasm; sums here run in double.
+ */
+export function sparseJvp(p: Tensor, v: Tensor, entmax: boolean): Tensor {
+  if (fast(Infinity, p, v)) return tf.engine().runKernel(SPARSE_JVP, { p, v }, { entmax } as unknown as tf.NamedAttrMap) as Tensor;
+  return tf.tidy(() => {
+    if (entmax) {
+      const g = tf.sqrt(p);
+      // Σg ≥ Σg² = 1 for a real entmax output; the floor only protects all-zero padding rows.
+      const gSum = tf.maximum(tf.sum(g, -1, true), 1e-30);
+      const gv = tf.mul(g, v);
+      return tf.sub(gv, tf.mul(g, tf.div(tf.sum(gv, -1, true), gSum)));
+    }
+    const s = tf.cast(tf.greater(p, 0), 'float32');
+    // max(·, 1): a row with no support (padding, all-zero p) gets a zero product rather than 0/0.
+    const size = tf.maximum(tf.sum(s, -1, true), 1);
+    return tf.mul(s, tf.sub(v, tf.div(tf.sum(tf.mul(s, v), -1, true), size)));
   });
 }

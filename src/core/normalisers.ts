@@ -17,6 +17,7 @@
  */
 import { tf, type Tensor, type Tensor2D } from './tf.js';
 import { UsageError } from './errors.js';
+import { sparseJvp } from './fused.js';
 
 export type NormaliserName = 'softmax' | 'sparsemax' | 'entmax15';
 export const NORMALISERS: readonly NormaliserName[] = ['softmax', 'sparsemax', 'entmax15'];
@@ -71,6 +72,69 @@ function topKThreshold(entmax: boolean, k: number, s1: number, s2: number): numb
 }
 
 /**
+ * τ without sorting, by shrinking a support that always contains the true one. With τ_t ≤ τ*, the
+ * set S = {z > τ_t} holds the whole support. Sparsemax (Michelot 1986): τ_S = (Σ_S z − 1)/|S| is
+ * again ≤ τ*, and S stops shrinking exactly at τ*. 1.5-entmax: f(τ) = Σ (z − τ)₊² is convex and
+ * decreasing, so Newton steps from τ₀ = −1 (f ≥ 1 there: the maximum alone gives 1) stay left of
+ * τ*; at each step the root of Σ_S (z − τ)² = 1 is tried, and it is τ* as soon as every z in S lies
+ * at or above it. A handful of passes over the candidates, where the sort was 60 % of the solve.
+ * Compacts `z` (a scratch copy) in place; NaN if it has not settled after 64 steps (the sort then decides).
+ */
+function thresholdBySupport(z: Float64Array, count: number, entmax: boolean): number {
+  let c = count;
+  let tau = -1;
+  for (let step = 0; step < 64; step++) {
+    let k = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let min = Infinity;
+    for (let i = 0; i < c; i++) {
+      const v = z[i]!;
+      if (v > tau) {
+        z[k++] = v;
+        s1 += v;
+        s2 += v * v;
+        if (v < min) min = v;
+      }
+    }
+    const shrunk = k < c;
+    c = k;
+    if (!entmax) {
+      if (!shrunk && step > 0) return tau;
+      tau = (s1 - 1) / k;
+      continue;
+    }
+    const root = topKThreshold(true, k, s1, s2);
+    if (min >= root) return root;
+    // Newton on f(τ) = 1 from the left: f(τ) = Σ_S (z − τ)², f'(τ) = −2 Σ_S (z − τ).
+    const d1 = s1 - k * tau;
+    const f = s2 - 2 * tau * s1 + k * tau * tau;
+    const next = tau + (f - 1) / (2 * d1);
+    if (!(next > tau)) return NaN;
+    tau = next;
+  }
+  return NaN;
+}
+
+/** The sort-based solve on the first `count` candidates: k* is the last k whose τ_k lies at or below the k-th largest z. */
+function thresholdBySort(candidates: Float64Array, count: number, entmax: boolean): number {
+  const sorted = candidates.subarray(0, count).sort(); // ascending: scanned from the end
+  let s1 = 0;
+  let s2 = 0;
+  let tau = NaN;
+  // k = 1 always qualifies (τ = −1), so tau is always set.
+  for (let i = count - 1, k = 1; i >= 0; i--, k++) {
+    const z = sorted[i]!;
+    s1 += z;
+    s2 += z * z;
+    const t = topKThreshold(entmax, k, s1, s2);
+    if (!(t <= z)) break;
+    tau = t;
+  }
+  return tau;
+}
+
+/**
  * The exact sort-based solve, row by row in float64. `entmax` selects 1.5-entmax (on x/2, p = d²)
  * over sparsemax (p = d). Only entries within 1 of the (scaled) row maximum can be in the support
  * (τ ≥ max − 1, or the maximum alone would carry more than all the mass), so only those are
@@ -81,6 +145,7 @@ function sparseMapOnHost(x: Tensor2D, entmax: boolean): Tensor2D {
   const data = x.dataSync();
   const out = new Float32Array(rows * n);
   const candidates = new Float64Array(n);
+  const work = new Float64Array(n);
   const scale = entmax ? 0.5 : 1;
   for (let r = 0; r < rows; r++) {
     const o = r * n;
@@ -111,21 +176,12 @@ function sparseMapOnHost(x: Tensor2D, entmax: boolean): Tensor2D {
     }
     // Nearly uniform rows (small scores, early in training) put every candidate in the support. If
     // the all-candidates τ leaves none of them below it, it satisfies Σ p = 1 and is the τ (the
-    // threshold is unique), so the sort is skipped.
+    // threshold is unique).
     let tau = topKThreshold(entmax, c, s1, s2);
     if (!(min >= tau)) {
-      const sorted = candidates.subarray(0, c).sort(); // ascending: scanned from the end
-      s1 = 0;
-      s2 = 0;
-      // k = 1 always qualifies (τ = −1), so tau is always set; k* is the last k that does.
-      for (let i = c - 1, k = 1; i >= 0; i--, k++) {
-        const z = sorted[i]!;
-        s1 += z;
-        s2 += z * z;
-        const t = topKThreshold(entmax, k, s1, s2);
-        if (!(t <= z)) break;
-        tau = t;
-      }
+      work.set(candidates.subarray(0, c));
+      tau = thresholdBySupport(work, c, entmax);
+      if (Number.isNaN(tau)) tau = thresholdBySort(candidates, c, entmax);
     }
     for (let j = 0; j < n; j++) {
       const d = (data[o + j]! - max) * scale - tau;
@@ -191,22 +247,11 @@ function softmaxJvp(p: Tensor2D, v: Tensor2D): Tensor2D {
 }
 
 function sparsemaxJvp(p: Tensor2D, v: Tensor2D): Tensor2D {
-  return tf.tidy(() => {
-    const s = tf.cast(tf.greater(p, 0), 'float32');
-    // max(·, 1): a row with no support (padding, all-zero p) gets a zero product rather than 0/0.
-    const size = tf.maximum(tf.sum(s, 1, true), 1);
-    return tf.mul(s, tf.sub(v, tf.div(tf.sum(tf.mul(s, v), 1, true), size))) as Tensor2D;
-  });
+  return sparseJvp(p, v, false) as Tensor2D;
 }
 
 function entmax15Jvp(p: Tensor2D, v: Tensor2D): Tensor2D {
-  return tf.tidy(() => {
-    const g = tf.sqrt(p);
-    // Σg ≥ Σg² = 1 for a real entmax output; the floor only protects all-zero padding rows.
-    const gSum = tf.maximum(tf.sum(g, 1, true), 1e-30);
-    const gv = tf.mul(g, v);
-    return tf.sub(gv, tf.mul(g, tf.div(tf.sum(gv, 1, true), gSum))) as Tensor2D;
-  });
+  return sparseJvp(p, v, true) as Tensor2D;
 }
 
 /**
