@@ -218,6 +218,20 @@ function softmaxAccount(ledger: readonly LedgerEntry[], logit: number): { absorb
   return { absorbed, tol: 1e-5 + resolution / Math.abs(logit) };
 }
 
+/**
+ * The tolerance of an end-to-end identity input total = logit under a conservative rule set: 1e-5,
+ * plus float32's resolution of the totals on the way. Every boundary conserves to within its own
+ * resolution (conservationViolations), but a logit much smaller than the relevance it is a sum of
+ * (terms of both signs, Σ|R| = `magnitude` in the ledger) cannot be resolved better than about
+ * 2⁻²⁴·magnitude per total, and the path crosses a few such totals (4 of the largest are allowed).
+ * DistilBERT's first sample has logit 0.10 against Σ|R| up to 26: 6e-6 of its relevance is
+ * ~1.5e-5 of the logit, moved by swapping one correctly rounded erf for another.
+ */
+function conservedTolerance(ledger: readonly LedgerEntry[], logit: number): number {
+  const magnitude = Math.max(0, ...ledger.map((e) => e.magnitude ?? 0));
+  return 1e-5 + (4 * 2 ** -24 * magnitude) / Math.abs(logit);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The models the rules make gradient × input of. With ε → 0 every rule here hands each input
 // x ⊙ ĝ, ĝ the gradient of a modified model (derived rule by rule: an ε-rule on z = Wx or z = a + b
@@ -406,9 +420,10 @@ describe('zero-bias models: relevance is conserved wherever the rules claim it',
           expect(ledger.some((e) => e.expectedDrift)).toBe(false);
           // A held constant: no relevance reaches the softmax or Q·Kᵀ, so they are not in the ledger.
           expect(ledger.some((e) => e.kind === 'Softmax')).toBe(false);
-          expect(relDiff(encoderInputTotal(ledger), logit)).toBeLessThan(1e-5);
-          expect(relDiff(p.tokenTotals[b]!, logit)).toBeLessThan(1e-5);
-          if (model instanceof BertModel) expect(relDiff(p.inputTotals[b]!, logit)).toBeLessThan(1e-5);
+          const tol = conservedTolerance(ledger, logit);
+          expect(relDiff(encoderInputTotal(ledger), logit)).toBeLessThan(tol);
+          expect(relDiff(p.tokenTotals[b]!, logit)).toBeLessThan(tol);
+          if (model instanceof BertModel) expect(relDiff(p.inputTotals[b]!, logit)).toBeLessThan(tol);
         });
       });
 

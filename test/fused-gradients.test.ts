@@ -1,11 +1,13 @@
 /**
- * The fused JS kernels on hand-written backward paths (src/core/fused.ts): GELU's gradient and the
- * sparse maps' Jacobian products give the composite ops' values, NaN and padding rows included.
+ * Hand-written backward pieces on the fast paths: GELU's gradient (its Erf and Exp on ONNX Runtime's
+ * kernels when installed) against float64, and the sparse maps' fused Jacobian products
+ * (src/core/fused.ts) against the composite ops, NaN and padding rows included.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf } from '../src/core/tf.js';
 import { ensureBackend } from '../src/core/backend.js';
-import { geluGrad, sparseJvp } from '../src/core/fused.js';
+import { sparseJvp } from '../src/core/fused.js';
+import { geluBackward } from '../src/core/ops.js';
 import { sparsemax, entmax15 } from '../src/core/normalisers.js';
 
 beforeAll(async () => {
@@ -35,11 +37,11 @@ function phi64(x: number): number {
   return 0.5 * (1 + (2 / Math.sqrt(Math.PI)) * sum);
 }
 
-describe('fused gradient kernels', () => {
-  it("geluGrad is dy ⊙ (Φ(x) + x·φ(x)) to float32 precision, from −10 to 10", () => {
+describe('backward kernels', () => {
+  it("geluBackward is dy ⊙ (Φ(x) + x·φ(x)) to float32 precision, from −10 to 10", () => {
     const xs = Array.from({ length: 2001 }, (_, i) => Math.fround(-10 + i / 100));
     const dy = xs.map((_, i) => Math.fround(Math.cos(i)));
-    const got = geluGrad(tf.tensor1d(xs), tf.tensor1d(dy)).dataSync();
+    const got = geluBackward(tf.tensor1d(xs), tf.tensor1d(dy)).dataSync();
     let worst = 0;
     xs.forEach((x, i) => {
       // The float64 reference where the series converges; beyond ±6, Φ is 0 or 1 to float32.
@@ -51,8 +53,8 @@ describe('fused gradient kernels', () => {
     // And the composite tfjs form agrees with it.
     const x = tf.tensor2d(xs.slice(0, 2000), [40, 50]);
     const d = tf.tensor2d(dy.slice(0, 2000), [40, 50]);
-    const fused = geluGrad(x, d).dataSync();
-    const ops = composite(() => geluGrad(tf.tensor2d(xs.slice(0, 2000), [40, 50]), tf.tensor2d(dy.slice(0, 2000), [40, 50])));
+    const fused = geluBackward(x, d).dataSync();
+    const ops = composite(() => geluBackward(tf.tensor2d(xs.slice(0, 2000), [40, 50]), tf.tensor2d(dy.slice(0, 2000), [40, 50])));
     for (let i = 0; i < fused.length; i++) expect(Math.abs(fused[i]! - ops[i]!)).toBeLessThan(5e-7);
   });
 

@@ -21,7 +21,6 @@ interface HeapBackend {
 const SAFE_DIVIDE = 'RelpropSafeDivide';
 const SIGN_SPLIT = 'RelpropSignSplitMul';
 const SAMPLE_SUMS = 'RelpropSampleSums';
-const GELU_GRAD = 'RelpropGeluGrad';
 const SPARSE_JVP = 'RelpropSparseJvp';
 const EPS = Math.fround(1e-9);
 
@@ -99,24 +98,6 @@ export function installFusedKernels(): void {
     },
   });
   tf.registerKernel({
-    kernelName: GELU_GRAD,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      const hb = backend as unknown as HeapBackend;
-      const out = hb.makeOutput([...x.shape], 'float32');
-      const { heap, at } = views(hb, x, dy, out);
-      const [px, pd, po] = at as [number, number, number];
-      const n = x.shape.reduce((s, d) => s * d, 1);
-      for (let i = 0; i < n; i++) {
-        const v = heap[px + i]!;
-        const pdf = Math.exp(-0.5 * v * v);
-        heap[po + i] = heap[pd + i]! * (normalCdf(v, pdf) + v * pdf * INV_SQRT_2PI);
-      }
-      return out;
-    },
-  });
-  tf.registerKernel({
     kernelName: SPARSE_JVP,
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend, attrs }) => {
@@ -152,27 +133,6 @@ export function installFusedKernels(): void {
     },
   });
   installed = true;
-}
-
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-/**
- * Φ(x), the standard normal CDF, as ½·erfc(−x/√2) by the Chebyshev fit of Numerical Recipes
- * (erfcc: fractional error below 1.2e-7 everywhere, about one float32 ulp), given
- * pdf = exp(−x²/2) = exp(−(x/√2)²), which the fit needs and GELU's derivative shares.
- */
-function normalCdf(x: number, pdf: number): number {
-  const z = Math.abs(x) * Math.SQRT1_2;
-  const t = 1 / (1 + 0.5 * z);
-  const tail =
-    0.5 *
-    t *
-    pdf *
-    Math.exp(
-      -1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? 1 - tail : tail;
 }
 
 /**
@@ -216,20 +176,6 @@ export function sampleSums(x: Tensor, batch: number): Tensor {
   return tf.tidy(() => {
     const flat = tf.reshape(x, [batch, -1]);
     return tf.stack([tf.sum(flat, 1), tf.sum(tf.abs(flat), 1)]);
-  });
-}
-
-/**
- * dy ⊙ GELU'(x) = dy ⊙ (Φ(x) + x·φ(x)), exact GELU's gradient at its recorded input. The composite
- * is eleven ops, two of them (Erf, Exp) slow non-SIMD kernels on wasm; the JS kernel computes in
- * double with Φ to ~1e-7 relative (see normalCdf), within a float32 ulp of the composite.
- */
-export function geluGrad(x: Tensor, dy: Tensor): Tensor {
-  if (fast(Infinity, x, dy)) return tf.engine().runKernel(GELU_GRAD, { x, dy }, {}) as Tensor;
-  return tf.tidy(() => {
-    const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
-    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI);
-    return tf.mul(dy, tf.add(cdf, tf.mul(x, pdf)));
   });
 }
 

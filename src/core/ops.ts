@@ -5,7 +5,6 @@
  */
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from './tf.js';
 import { matMulSplit } from './parallel.js';
-import { geluGrad } from './fused.js';
 
 /**
  * a·bᵀ for a [m, n] and b [k, n], on the fast path. Either b is transposed (k·n elements moved), or
@@ -107,7 +106,11 @@ export function layerNormBackward(ln: LayerNorm, x: Tensor2D, dy: Tensor2D): Ten
 
 /** The gradient through exact GELU at its recorded input x: dy ⊙ (Φ(x) + x·φ(x)). */
 export function geluBackward(x: Tensor, dy: Tensor): Tensor {
-  return geluGrad(x, dy);
+  return tf.tidy(() => {
+    const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1), 0.5);
+    const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+    return tf.mul(dy, tf.add(cdf, tf.mul(x, pdf)));
+  });
 }
 
 /** Exact GELU, x·Φ(x) with erf, as torch.nn.GELU() and HF's "gelu" compute it. */

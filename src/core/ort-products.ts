@@ -35,6 +35,8 @@ interface Engine {
    * pool's wake-up costs more than it saves there) or with the machine's threads. Made on first use.
    */
   session(transposeA: boolean, transposeB: boolean, threaded: boolean): NativeSession;
+  /** The single-threaded session of a one-input elementwise op (Erf, Exp, Tanh). */
+  unary(op: UnaryOp): NativeSession;
   threads: number;
   version: string;
 }
@@ -44,6 +46,14 @@ interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData?(dataId: object): boolean;
 }
+
+/**
+ * Elementwise kernels taken over as well: tfjs-wasm computes them with scalar libm calls (Erf ~6–30
+ * ns an element, Exp ~11, Tanh ~20) where MLAS's vectorised ones take ~1 ns. GELU's Erf (and, in a
+ * hand-written backward, its Exp) ran on every MLP activation of every pass.
+ */
+const UNARY_OPS = ['Erf', 'Exp', 'Tanh'] as const;
+type UnaryOp = (typeof UNARY_OPS)[number];
 
 /** Products with fewer multiply-adds per row (k·n) than this stay on tfjs-wasm. */
 const MIN_KN = 8192;
@@ -55,7 +65,7 @@ let engine: Engine | null | undefined;
 let requestedThreads = 2;
 let enabled = true;
 let stock: tf.KernelConfig | undefined;
-export const ortStats = { products: 0 };
+export const ortStats = { products: 0, elementwise: 0 };
 let guard: Int32Array | null = null;
 
 /** Slots of the guard shared with the thread that may stop this one. */
@@ -131,6 +141,17 @@ function matMulModel(transposeA: boolean, transposeB: boolean): Uint8Array {
   return new Uint8Array([...integer(1, 8), ...bytes(8, [...text(1, ''), ...integer(2, 13)]), ...bytes(7, graph)]);
 }
 
+/** y = op(x) on a flat float tensor of symbolic length. */
+function unaryModel(op: UnaryOp): Uint8Array {
+  const graph = [
+    ...bytes(1, [...text(1, 'x'), ...text(2, 'y'), ...text(4, op)]),
+    ...text(2, `relprop_${op.toLowerCase()}`),
+    ...tensorInfo(11, 'x', ['N']),
+    ...tensorInfo(12, 'y', ['N']),
+  ];
+  return new Uint8Array([...integer(1, 8), ...bytes(8, [...text(1, ''), ...integer(2, 13)]), ...bytes(7, graph)]);
+}
+
 function load(threads: number): Engine | null {
   if (typeof process === 'undefined' || !process.versions?.node) return null;
   try {
@@ -161,8 +182,14 @@ function load(threads: number): Engine | null {
       if (!s) sessions.set(key, (s = make(matMulModel(transposeA, transposeB), n)));
       return s;
     };
+    // Elementwise work is memory-bound at these sizes: a second thread measured slower, not faster.
+    const unary = (op: UnaryOp) => {
+      let s = sessions.get(op);
+      if (!s) sessions.set(op, (s = make(unaryModel(op), 1)));
+      return s;
+    };
     session(false, false, false); // fails here, not mid-explanation, if the binding cannot run
-    return { Tensor: ort.Tensor, session, threads, version };
+    return { Tensor: ort.Tensor, session, unary, threads, version };
   } catch {
     return null;
   }
@@ -207,7 +234,58 @@ export function installOrtProducts(threads: number): boolean {
       return run(e, args.backend as unknown as HeapBackend, a, b, batch, m, k, n, !!transposeA, !!transposeB);
     },
   });
+  for (const op of UNARY_OPS) {
+    const own = tf.getKernel(op, 'wasm');
+    if (!own) continue;
+    tf.unregisterKernel(op, 'wasm');
+    tf.registerKernel({
+      kernelName: op,
+      backendName: 'wasm',
+      // Every size goes to ONNX Runtime (only tiny ones would be quicker on wasm): MLAS's result for an
+      // element does not depend on where it sits in the tensor, so a sample gets the same bits alone
+      // and in a batch only if no size rule sends the two to different engines.
+      kernelFunc: (args) => {
+        const e = engine;
+        const { x } = args.inputs as { x: tf.TensorInfo };
+        if (!e || !enabled || x.dtype !== 'float32') return own.kernelFunc(args);
+        return runUnary(e, args.backend as unknown as HeapBackend, op, x);
+      },
+    });
+  }
   return true;
+}
+
+/** Inside the guard: throws CancelledError, having freed `out`, if this thread's request is being stopped. */
+function enterOrt(backend: HeapBackend, out: tf.TensorInfo): Int32Array | null {
+  const g = guard;
+  if (!g) return null;
+  // Inside first, then the stop check: a stopping thread that sets stop and then reads inside = 0
+  // knows this thread will see the stop (sequentially consistent atomics).
+  Atomics.store(g, GUARD.inside, 1);
+  const stop = Atomics.load(g, GUARD.stop);
+  if (stop === -1 || (stop !== 0 && stop === Atomics.load(g, GUARD.current))) {
+    Atomics.store(g, GUARD.inside, 0);
+    backend.disposeData?.(out.dataId);
+    throw new CancelledError('cancelled');
+  }
+  return g;
+}
+
+function runUnary(e: Engine, backend: HeapBackend, op: UnaryOp, x: tf.TensorInfo): tf.TensorInfo {
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const size = x.shape.reduce((a, d) => a * d, 1);
+  if (size === 0) return out;
+  const g = enterOrt(backend, out);
+  try {
+    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+    const from = backend.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+    const y = e.unary(op).run({ x: new e.Tensor('float32', heap.subarray(from, from + size), [size]) }, { y: null }, {})['y']!;
+    heap.set(y.cpuData.subarray(0, size), backend.dataIdMap.get(out.dataId).memoryOffset >>> 2);
+    ortStats.elementwise++;
+    return out;
+  } finally {
+    if (g) Atomics.store(g, GUARD.inside, 0);
+  }
 }
 
 /** [batch, m, k, n] for op(a)·op(b) of rank 2 or 3 with equal batches, op a transpose of the last two axes where flagged; else null. */
@@ -225,18 +303,7 @@ function run(e: Engine, backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo
   const rank2 = a.shape.length === 2;
   const out = backend.makeOutput(rank2 ? [m, n] : [batch, m, n], 'float32');
   if (batch * m * n === 0) return out;
-  const g = guard;
-  if (g) {
-    // Inside first, then the stop check: a stopping thread that sets stop and then reads inside = 0
-    // knows this thread will see the stop (sequentially consistent atomics).
-    Atomics.store(g, GUARD.inside, 1);
-    const stop = Atomics.load(g, GUARD.stop);
-    if (stop === -1 || (stop !== 0 && stop === Atomics.load(g, GUARD.current))) {
-      Atomics.store(g, GUARD.inside, 0);
-      backend.disposeData?.(out.dataId);
-      throw new CancelledError('cancelled');
-    }
-  }
+  const g = enterOrt(backend, out);
   try {
     // Views after makeOutput: an allocation may have replaced the heap's buffer. ONNX Runtime does
     // not touch the wasm heap, so they stay valid through the call.

@@ -10,8 +10,9 @@ import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, 
 import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
+import { ortActive } from '../ort-products.js';
 import type { NormaliserName } from '../normalisers.js';
-import { parseNormaliser } from './vit.js';
+import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
@@ -150,12 +151,14 @@ export class BertModel implements ClassifierModel {
     return tf.tidy(() => {
       const { embeddings, mask, B, T } = this.embed(this.tokenInput(input));
       let x = embeddings;
+      // Many inputs at once (occlusion's variants): every sample and head in one 3-D product, as in ViT.
+      const batched = B > 1 && ortActive();
       for (const [l, layer] of W.layers.entries()) {
         const prev = x;
         const edit = options.attentionEdit?.layer === l ? options.attentionEdit.edit : undefined;
         // One tidy per layer: only the hidden states outlive it.
         x = tf.tidy(() => {
-          const h = layerNorm(layer.norm1, tf.add(attention(layer.attn, prev, B, T, { mask, edit }).output, prev) as Tensor2D);
+          const h = layerNorm(layer.norm1, tf.add(attention(layer.attn, prev, B, T, { mask, edit, batched: batched && !edit }).output, prev) as Tensor2D);
           return layerNorm(layer.norm2, tf.add(mlp(layer.mlp, h).output, h) as Tensor2D);
         });
         prev.dispose();
@@ -247,8 +250,8 @@ export class BertModel implements ClassifierModel {
       return { ids: replaced, mask, types };
     });
     const batches: ModelInput[] = [];
-    for (let s = 0; s < variants.length; s += 16) {
-      const group = variants.slice(s, s + 16);
+    for (let s = 0; s < variants.length; s += OCCLUSION_BATCH) {
+      const group = variants.slice(s, s + OCCLUSION_BATCH);
       batches.push({
         kind: 'tokens',
         ids: tf.tensor2d(group.flatMap((v) => v.ids), [group.length, T], 'int32'),
