@@ -28,9 +28,19 @@ layer): with OpenBLAS it runs at ~160 GFLOP/s with 2 threads on this kind of mac
 with Debian's reference BLAS at ~2, and then every number here is meaningless: the script says so
 on stderr (install `libopenblas0-pthread`).
 
+The shipped models' shapes (`vit-small`: 64x64, patch 8, 4 pre-LN blocks x 64, 4 heads, MLP 128,
+4 classes; `bert-small`: 4 post-LN layers x 64, 4 heads, FFN 128, vocab 398, `--small-seq` tokens)
+are timed the same way, and also for the methods that run many passes, each batched into one pass as
+Captum runs them with no internal batch size: integrated gradients (50 Gauss-Legendre points, the
+gradient at each, weighted and times input - baseline), SmoothGrad (16 noisy copies, sigma = 0.15 x
+the input's range) and occlusion (one copy per patch with the patch zeroed; per token with its
+embedding replaced by another's). These say what the same passes cost in PyTorch, so a
+multi-pass method's time can be judged against the engine, not against one forward.
+
 Prints one JSON object on stdout.
 
-  python3 bench/torch_reference.py [--runs 5] [--threads 2,1] [--models vit-b16,bert-base]
+  python3 bench/torch_reference.py [--runs 5] [--threads 2,1] [--models vit-b16,bert-base,vit-small,bert-small]
+                                   [--seq 128] [--small-seq 12]
 """
 import argparse
 import ctypes
@@ -237,6 +247,68 @@ def bench_model(name, model, make_input, runs):
     }
 
 
+def gauss_legendre(n):
+    """Nodes on [0, 1] and weights summing to 1, as relprop's integrated-gradients.ts and Captum use."""
+    import numpy
+
+    x, w = numpy.polynomial.legendre.leggauss(n)
+    return torch.tensor((x + 1) / 2, dtype=torch.float32), torch.tensor(w / 2, dtype=torch.float32)
+
+
+def bench_methods(model, make_input, runs, image):
+    """Integrated gradients (50 points), SmoothGrad (16 copies) and occlusion (one copy per unit), each batched into one pass."""
+    inputs = make_input()
+    x0 = inputs[0]
+    rest = inputs[1:]
+    with torch.no_grad():
+        target = int(model(x0, *rest).argmax(dim=-1)[0])
+    expand = lambda n: [r.expand(n, *r.shape[1:]) for r in rest]
+
+    def gradient_sum(batch, weights=None):
+        batch = batch.detach().requires_grad_(True)
+        logits = model(batch, *expand(batch.shape[0]))
+        (logits[:, target] if weights is None else logits[:, target] * weights).sum().backward()
+        return batch.grad.sum(dim=0)
+
+    alphas, weights = gauss_legendre(50)
+
+    def integrated_gradients():
+        path = alphas.view(-1, *[1] * (x0.dim() - 1)) * x0  # baseline 0
+        return (gradient_sum(path, weights) * x0).numpy()
+
+    sigma = 0.15 * float(x0.max() - x0.min())
+    noise_gen = torch.Generator().manual_seed(0)
+
+    def smoothgrad():
+        noisy = x0 + sigma * torch.randn((16, *x0.shape[1:]), generator=noise_gen)
+        return (gradient_sum(noisy) / 16).numpy()
+
+    if image:
+        _, c, h, w = x0.shape
+        p = 8
+        units = (h // p) * (w // p)
+        masks = torch.ones(units, 1, h, w)
+        for i in range(units):
+            r, q = divmod(i, w // p)
+            masks[i, :, r * p : (r + 1) * p, q * p : (q + 1) * p] = 0
+        occluded = lambda: x0 * masks
+    else:
+        units = x0.shape[1]
+        eye = torch.eye(units).view(units, units, 1)
+        occluded = lambda: x0 * (1 - eye) + eye * x0[:, :1]
+
+    def occlusion():
+        with torch.no_grad():
+            full = model(x0, *rest)[0, target]
+            return (full - model(occluded(), *expand(units))[:, target]).numpy()
+
+    return {
+        "integrated-gradients": dict(timed(integrated_gradients, runs), passes=50),
+        "smoothgrad": dict(timed(smoothgrad, runs), passes=16),
+        "occlusion": dict(timed(occlusion, runs), passes=units),
+    }
+
+
 def set_blas_threads(n):
     """torch.set_num_threads does not reach OpenBLAS's own thread pool (Debian's build): set it too.
     Returns OpenBLAS's thread count afterwards, or None when no OpenBLAS is loaded."""
@@ -288,7 +360,7 @@ def blas_check():
     }
 
 
-def build(name, seq):
+def build(name, seq, small_seq=12):
     if name == "vit-b16":
         model = init_weights(ViT(), 1)
         make = lambda: (torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1)),)
@@ -303,7 +375,21 @@ def build(name, seq):
             return (words, torch.ones(1, T, dtype=torch.long))
 
         return model, make, f"BERT-base: {seq} tokens, vocab 30522, 12 post-LN layers x 768, 12 heads, FFN 3072, pooler + 2 classes"
-    raise SystemExit(f"unknown model '{name}' (vit-b16, bert-base)")
+    if name == "vit-small":
+        model = init_weights(ViT(img=64, patch=8, dim=64, depth=4, heads=4, mlp_dim=128, classes=4), 3)
+        make = lambda: (torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3)),)
+        return model, make, "shipped image shape: 64x64, patch 8, 4 pre-LN blocks x 64, 4 heads, MLP 128, 4 classes (65 tokens)"
+    if name == "bert-small":
+        model = init_weights(Bert(vocab=398, positions=64, dim=64, depth=4, heads=4, mlp_dim=128, classes=2), 4)
+
+        def make(T=small_seq, model=model):
+            ids = torch.randint(0, 398, (1, T), generator=torch.Generator().manual_seed(4))
+            with torch.no_grad():
+                words = model.word_embeddings(ids)
+            return (words, torch.ones(1, T, dtype=torch.long))
+
+        return model, make, f"shipped text shape: {small_seq} tokens, vocab 398, 4 post-LN layers x 64, 4 heads, FFN 128, pooler + 2 classes"
+    raise SystemExit(f"unknown model '{name}' (vit-b16, bert-base, vit-small, bert-small)")
 
 
 def main():
@@ -317,13 +403,14 @@ def main():
     )
     ap.add_argument("--models", default="vit-b16,bert-base")
     ap.add_argument("--seq", type=int, default=128, help="BERT-base sequence length")
+    ap.add_argument("--small-seq", type=int, default=12, help="bert-small sequence length (the bench passes its text sample's)")
     args = ap.parse_args()
     counts = [int(t) for t in str(args.threads).split(",") if t]
 
     load_before = os.getloadavg()[0]
     torch.manual_seed(0)
     names = [m for m in args.models.split(",") if m]
-    models = {name: build(name, args.seq) for name in names}
+    models = {name: build(name, args.seq, args.small_seq) for name in names}
     by_threads = {}
     for n in counts:
         torch.set_num_threads(n)
@@ -341,6 +428,8 @@ def main():
         for name, (model, make, shape) in models.items():
             r = bench_model(name, model, make, args.runs)
             r["shape"] = shape
+            if name.endswith("-small"):
+                r["methods_ms"] = bench_methods(model, make, args.runs, name.startswith("vit"))
             timings[name] = r
             print(
                 f"torch_reference: {name}, {n} thread(s): forward {r['forward_ms']['median']:.0f} ms, "
@@ -350,9 +439,11 @@ def main():
         by_threads[str(n)] = {"threads": n, "blas": blas, "models": timings}
     first = by_threads[str(counts[0])]
     # More threads slower than fewer: other processes hold the cores (or OMP_WAIT_POLICY was set to ACTIVE).
+    # Only the big shapes: on the small ones a second thread costs more than it brings even on an idle machine.
     contended = [
         name
         for name in names
+        if not name.endswith("-small")
         for n in counts[1:]
         for part in ("forward_ms", "forward_backward_ms")
         if n < counts[0] and by_threads[str(n)]["models"][name][part]["median"] < first["models"][name][part]["median"]

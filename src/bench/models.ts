@@ -24,8 +24,8 @@ export interface BenchModelSpec {
   readonly group: ModelGroup;
   /** What the model is, in a few words (shape, tokens). */
   readonly describe: string;
-  /** For big shapes: the PyTorch reference model that `× torch forward` divides by. */
-  readonly torchModel?: 'vit-b16' | 'bert-base';
+  /** The PyTorch reference model of the same shape (bench/torch_reference.py), that `× torch forward` divides by. */
+  readonly torchModel?: 'vit-b16' | 'bert-base' | 'vit-small' | 'bert-small';
   load(root: string): Promise<{ model: ClassifierModel; input: ModelInput; note: string }>;
 }
 
@@ -78,6 +78,8 @@ function shipped(id: (typeof SHIPPED)[number]): BenchModelSpec {
     id,
     group: 'shipped',
     describe: image ? `shipped: 64², patch 8, 4 × 64, ${id.slice(6)} (65 tokens)` : `shipped: BERT 4 × 64, ${id.slice(5)}`,
+    // PyTorch has no sparsemax or entmax: the sparse models are compared with the softmax shape's passes.
+    torchModel: image ? 'vit-small' : 'bert-small',
     async load(root) {
       const model = await loadModel(path.join(root, 'models', id));
       if (image) {

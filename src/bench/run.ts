@@ -171,6 +171,18 @@ function predicted(model: ClassifierModel, input: ModelInput): number {
   return row.indexOf(Math.max(...row));
 }
 
+/** The token count of the shipped text models' bench input (the PyTorch small text shape takes it); 12 if none is selected. */
+async function shippedTextLength(specs: readonly BenchModelSpec[]): Promise<number> {
+  const text = specs.find((x) => x.torchModel === 'bert-small');
+  if (!text) return 12;
+  await ensureBackend('wasm');
+  const { model, input } = await text.load(root);
+  const T = input.kind === 'tokens' ? input.ids.shape[1] : 12;
+  disposeInput(input);
+  model.dispose();
+  return T;
+}
+
 async function benchModel(
   backend: string,
   spec: BenchModelSpec,
@@ -385,6 +397,37 @@ function report(
         ),
       );
     }
+    const passes = models.flatMap((id) =>
+      Object.keys(torchFwdOf(id)?.methods_ms ?? {}).flatMap((method) => {
+        const r = mine.find((x) => x.model === id && x.kind === 'method' && x.method === method);
+        return r && !r.error ? [{ id, method, r }] : [];
+      }),
+    );
+    if (passes.length && torch) {
+      para(
+        `### ${backend}: multi-pass methods against PyTorch running the same passes`,
+        '',
+        'PyTorch batches all of a method\'s passes into one (as Captum does with no internal batch size) on a softmax model of the ' +
+          'shipped shape with random weights; PyTorch has no sparsemax or entmax, so the sparse models are compared with the same softmax passes.',
+      );
+      const counts = Object.keys(torch.by_threads ?? { [torch.threads]: null });
+      const header = ['model', 'method', 'passes', 'relprop ms'];
+      for (const n of counts) header.push(`PyTorch ${n}-thread ms`, 'relprop ÷');
+      para(
+        markdownTable(
+          header,
+          passes.map(({ id, method, r }) => {
+            const cells = [id, `\`${method}\``, String(torchFwdOf(id)!.methods_ms![method]!.passes), formatMs(r.median)];
+            for (const n of counts) {
+              const t = (torch.by_threads?.[n]?.models ?? torch.models)[BENCH_MODELS.find((b) => b.id === id)!.torchModel!]?.methods_ms?.[method];
+              cells.push(formatMs(t?.median ?? NaN), formatRatio(r.median / (t?.median ?? NaN)));
+            }
+            return cells;
+          }),
+          header.map((_, i) => (i <= 1 ? 'l' : 'r')),
+        ),
+      );
+    }
   }
 
   if (torch) {
@@ -499,9 +542,9 @@ async function main(): Promise<void> {
   let torch: TorchReference | null = null;
   let torchNote = 'not run';
   const torchArg = arg('torch') ?? 'auto';
-  const bigModels = models.filter((x) => x.torchModel);
+  const torchModels = models.filter((x) => x.torchModel);
   if (torchArg === 'off') torchNote = 'skipped (--torch off)';
-  else if (bigModels.length === 0) torchNote = 'not run (no big shape selected)';
+  else if (torchModels.length === 0) torchNote = 'not run (no model with a PyTorch shape selected)';
   else {
     const python = findTorchPython(torchArg === 'auto' ? undefined : torchArg);
     if (!python) {
@@ -512,7 +555,16 @@ async function main(): Promise<void> {
       log(`relprop bench: PyTorch reference with ${python} (${torchRuns} runs)`);
       try {
         const script = path.join(root, 'bench', 'torch_reference.py');
-        const r = await runTorchReference(python, script, ['--runs', String(torchRuns), '--threads', torchThreads, '--models', [...new Set(bigModels.map((x) => x.torchModel!))].join(',')]);
+        const r = await runTorchReference(python, script, [
+          '--runs',
+          String(torchRuns),
+          '--threads',
+          torchThreads,
+          '--models',
+          [...new Set(torchModels.map((x) => x.torchModel!))].join(','),
+          '--small-seq',
+          String(await shippedTextLength(torchModels)),
+        ]);
         torch = { ...r, interpreter: python };
       } catch (err) {
         torchNote = `failed: ${(err as Error).message}`;

@@ -22,7 +22,20 @@ export interface TorchBlas {
   readonly reference_like: boolean;
 }
 
-export type TorchModels = Record<string, { shape: string; params: number; forward_ms: TorchTiming; forward_backward_ms: TorchTiming }>;
+/** A multi-pass method batched into one pass (the small shapes only): its timing and how many passes it batches. */
+export type TorchMethodTiming = TorchTiming & { readonly passes: number };
+
+export type TorchModels = Record<
+  string,
+  {
+    shape: string;
+    params: number;
+    forward_ms: TorchTiming;
+    forward_backward_ms: TorchTiming;
+    /** The shipped shapes: integrated-gradients, smoothgrad and occlusion run as relprop runs them. */
+    methods_ms?: Record<string, TorchMethodTiming>;
+  }
+>;
 
 export interface TorchReference {
   /** The interpreter that ran the script (set by the bench). */

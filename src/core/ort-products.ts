@@ -20,9 +20,10 @@
 import { createRequire } from 'node:module';
 import { tf } from './tf.js';
 import { CancelledError } from './errors.js';
+import { GraphBuilder } from './onnx/proto.js';
 
 interface OrtTensorCtor {
-  new (type: 'float32', data: Float32Array, dims: readonly number[]): unknown;
+  new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): unknown;
 }
 interface NativeSession {
   loadModel(buffer: ArrayBuffer, offset: number, length: number, options: Record<string, unknown>): void;
@@ -37,6 +38,8 @@ interface Engine {
   session(transposeA: boolean, transposeB: boolean, threaded: boolean): NativeSession;
   /** The single-threaded session of a one-input elementwise op (Erf, Exp, Tanh). */
   unary(op: UnaryOp): NativeSession;
+  /** A session of any model, with the machine's threads. */
+  make(model: Uint8Array): NativeSession;
   threads: number;
   version: string;
 }
@@ -65,7 +68,7 @@ let engine: Engine | null | undefined;
 let requestedThreads = 2;
 let enabled = true;
 let stock: tf.KernelConfig | undefined;
-export const ortStats = { products: 0, elementwise: 0 };
+export const ortStats = { products: 0, elementwise: 0, graphs: 0 };
 let guard: Int32Array | null = null;
 
 /** Slots of the guard shared with the thread that may stop this one. */
@@ -100,56 +103,27 @@ export async function stopOutsideOrt(shared: Int32Array, timeoutMs = 5000): Prom
   while (Atomics.load(shared, GUARD.inside) !== 0 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 2));
 }
 
-// --- A one-node ONNX model, encoded by hand (protobuf: ModelProto → GraphProto → NodeProto, ValueInfoProto).
-const utf8 = new TextEncoder();
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-const bytes = (field: number, payload: number[]) => [...varint(field * 8 + 2), ...varint(payload.length), ...payload];
-const text = (field: number, s: string) => bytes(field, [...utf8.encode(s)]);
-const integer = (field: number, v: number) => [...varint(field * 8), ...varint(v)];
-/** A float tensor input or output with symbolic dimensions (TypeProto.Tensor, elem_type 1 = FLOAT). */
-const tensorInfo = (field: number, name: string, dims: string[]) =>
-  bytes(field, [...text(1, name), ...bytes(2, bytes(1, [...integer(1, 1), ...bytes(2, dims.flatMap((d) => bytes(1, text(2, d))))]))]);
-
-/** A Transpose node swapping the last two axes of a rank-3 tensor (AttributeProto perm, type INTS = 7). */
-const transposeNode = (input: string, output: string) =>
-  bytes(1, [...text(1, input), ...text(2, output), ...text(4, 'Transpose'), ...bytes(5, [...text(1, 'perm'), ...integer(20, 7), ...[0, 2, 1].flatMap((v) => integer(8, v))])]);
-
 /**
  * y = MatMul(a, b) on [B, ·, ·] operands (a 2-D product goes as B = 1); with `transposeA` /
  * `transposeB` the operand is given with its last two axes swapped (a Transpose node in front).
  */
 function matMulModel(transposeA: boolean, transposeB: boolean): Uint8Array {
-  const lead = ['B'];
-  const graph = [
-    ...(transposeA ? transposeNode('a', 'at') : []),
-    ...(transposeB ? transposeNode('b', 'bt') : []),
-    ...bytes(1, [...text(1, transposeA ? 'at' : 'a'), ...text(1, transposeB ? 'bt' : 'b'), ...text(2, 'y'), ...text(4, 'MatMul')]),
-    ...text(2, 'relprop_matmul'),
-    ...tensorInfo(11, 'a', [...lead, ...(transposeA ? ['K', 'M'] : ['M', 'K'])]),
-    ...tensorInfo(11, 'b', [...lead, ...(transposeB ? ['N', 'K'] : ['K', 'N'])]),
-    ...tensorInfo(12, 'y', [...lead, 'M', 'N']),
-  ];
-  // ir_version 8, opset 13 (MatMul has not changed since 13).
-  return new Uint8Array([...integer(1, 8), ...bytes(8, [...text(1, ''), ...integer(2, 13)]), ...bytes(7, graph)]);
+  const g = new GraphBuilder('relprop_matmul');
+  const a = g.input('a', 'float', ['B', ...(transposeA ? ['K', 'M'] : ['M', 'K'])]);
+  const b = g.input('b', 'float', ['B', ...(transposeB ? ['N', 'K'] : ['K', 'N'])]);
+  const swap = (x: string) => g.op('Transpose', [x], { perm: [0, 2, 1] });
+  g.node('MatMul', [transposeA ? swap(a) : a, transposeB ? swap(b) : b], {}, ['y']);
+  g.output('y', 'float', ['B', 'M', 'N']);
+  // Opset 13: MatMul has not changed since.
+  return g.model(13);
 }
 
 /** y = op(x) on a flat float tensor of symbolic length. */
 function unaryModel(op: UnaryOp): Uint8Array {
-  const graph = [
-    ...bytes(1, [...text(1, 'x'), ...text(2, 'y'), ...text(4, op)]),
-    ...text(2, `relprop_${op.toLowerCase()}`),
-    ...tensorInfo(11, 'x', ['N']),
-    ...tensorInfo(12, 'y', ['N']),
-  ];
-  return new Uint8Array([...integer(1, 8), ...bytes(8, [...text(1, ''), ...integer(2, 13)]), ...bytes(7, graph)]);
+  const g = new GraphBuilder(`relprop_${op.toLowerCase()}`);
+  g.node(op, [g.input('x', 'float', ['N'])], {}, ['y']);
+  g.output('y', 'float', ['N']);
+  return g.model(13);
 }
 
 function load(threads: number): Engine | null {
@@ -189,7 +163,7 @@ function load(threads: number): Engine | null {
       return s;
     };
     session(false, false, false); // fails here, not mid-explanation, if the binding cannot run
-    return { Tensor: ort.Tensor, session, unary, threads, version };
+    return { Tensor: ort.Tensor, session, unary, make: (model: Uint8Array) => make(model, threads), threads, version };
   } catch {
     return null;
   }
@@ -256,7 +230,7 @@ export function installOrtProducts(threads: number): boolean {
 }
 
 /** Inside the guard: throws CancelledError, having freed `out`, if this thread's request is being stopped. */
-function enterOrt(backend: HeapBackend, out: tf.TensorInfo): Int32Array | null {
+function enterOrt(backend?: HeapBackend, out?: tf.TensorInfo): Int32Array | null {
   const g = guard;
   if (!g) return null;
   // Inside first, then the stop check: a stopping thread that sets stop and then reads inside = 0
@@ -265,10 +239,50 @@ function enterOrt(backend: HeapBackend, out: tf.TensorInfo): Int32Array | null {
   const stop = Atomics.load(g, GUARD.stop);
   if (stop === -1 || (stop !== 0 && stop === Atomics.load(g, GUARD.current))) {
     Atomics.store(g, GUARD.inside, 0);
-    backend.disposeData?.(out.dataId);
+    if (out) backend?.disposeData?.(out.dataId);
     throw new CancelledError('cancelled');
   }
   return g;
+}
+
+/** An input of a whole-model graph: float32 values or int64 ids. */
+export interface GraphFeed {
+  readonly data: Float32Array | BigInt64Array;
+  readonly dims: readonly number[];
+}
+
+const graphSessions = new WeakMap<object, Map<string, NativeSession | null>>();
+
+/**
+ * Run a whole-model graph on ONNX Runtime (onnx/predict.ts): the session of (`owner`, `variant`) is
+ * built by `build` on first use and kept as long as the owner (a model) lives. Returns the named
+ * float32 output, or null where ONNX Runtime is not in use or the graph could not be loaded (the
+ * caller then runs its tfjs path).
+ */
+export function runGraph(owner: object, variant: string, build: () => Uint8Array, feeds: Record<string, GraphFeed>, output: string): { data: Float32Array; dims: number[] } | null {
+  const e = engine;
+  if (!e || !ortActive()) return null;
+  let sessions = graphSessions.get(owner);
+  if (!sessions) graphSessions.set(owner, (sessions = new Map()));
+  let session = sessions.get(variant);
+  if (session === undefined) {
+    try {
+      session = e.make(build());
+    } catch {
+      session = null;
+    }
+    sessions.set(variant, session);
+  }
+  if (!session) return null;
+  const g = enterOrt();
+  try {
+    const named = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new e.Tensor(f.data instanceof Float32Array ? 'float32' : 'int64', f.data, f.dims)]));
+    const y = session.run(named, { [output]: null }, {})[output]!;
+    ortStats.graphs++;
+    return { data: y.cpuData, dims: y.dims };
+  } finally {
+    if (g) Atomics.store(g, GUARD.inside, 0);
+  }
 }
 
 function runUnary(e: Engine, backend: HeapBackend, op: UnaryOp, x: tf.TensorInfo): tf.TensorInfo {

@@ -65,7 +65,9 @@ export function attentionPermutation(
   const T = model.tokensOf(input);
   const positions = realPositions(input, T);
   const next = rng(options.seed ?? 0);
-  const original = probabilities(model, input)[0]!;
+  // The permuted passes run the tfjs forward (a whole-model ONNX Runtime graph takes no edits): the
+  // original goes the same way, through an identity edit, so an identity permutation moves nothing.
+  const original = probabilities(model, input, { attentionEdit: { layer, edit: (a) => a } })[0]!;
   const tvd: number[] = [];
   const chunk = options.chunk ?? 16;
   for (let s = 0; s < n; s += chunk) {

@@ -23,11 +23,16 @@ export const occlusion: ExplanationMethod = {
     const { model } = ctx;
     const requested = options.occlusion ?? 'auto';
     if (!MODES.includes(requested)) throw new UsageError(`unknown occlusion '${requested}' (choose one of ${MODES.join(', ')})`);
-    const logits = ctx.logits();
     return targets.map((target, b) => {
       const occ = model.occlusions(ctx.input, b, requested);
-      // y_target, or y_target − y_contrast for a contrastive target.
-      const full = ctx.targetScore(logits[b]!, b, target);
+      // y_target, or y_target − y_contrast for a contrastive target, of the intact input from the
+      // same lean pass as the variants (a whole-model ONNX Runtime graph where installed, not the
+      // context's tfjs forward): a unit whose occlusion changes nothing then scores exactly 0.
+      const sample = model.sampleOf(ctx.input, b);
+      const intact = model.predict(sample);
+      const full = ctx.targetScore(intact.dataSync() as Float32Array, b, target);
+      intact.dispose();
+      disposeInput(sample);
       const map = new Float32Array(occ.shape.reduce((a, n) => a * n, 1));
       let at = 0;
       for (const batch of occ.batches) {

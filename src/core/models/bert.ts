@@ -11,6 +11,7 @@ import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, t
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
+import { bertPredictOnOrt } from '../onnx/predict.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
@@ -148,8 +149,12 @@ export class BertModel implements ClassifierModel {
 
   predict(input: ModelInput, options: Pick<ForwardOptions, 'attentionEdit'> = {}): Tensor2D {
     const { config: cfg, weights: W } = this;
+    const tokens = this.tokenInput(input);
+    // The whole pass as one ONNX Runtime session where that is installed (onnx/predict.ts).
+    const native = options.attentionEdit ? null : bertPredictOnOrt(this, tokens);
+    if (native) return native;
     return tf.tidy(() => {
-      const { embeddings, mask, B, T } = this.embed(this.tokenInput(input));
+      const { embeddings, mask, B, T } = this.embed(tokens);
       let x = embeddings;
       // Many inputs at once (occlusion's variants): every sample and head in one 3-D product, as in ViT.
       const batched = B > 1 && ortActive();

@@ -14,6 +14,7 @@ export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
+import { vitPredictOnOrt } from '../onnx/predict.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
@@ -234,6 +235,9 @@ export class ViTModel implements ClassifierModel {
     const { config: cfg, weights: W } = this;
     const pixels = this.pixelsOf(input);
     this.checkPixels(pixels);
+    // The whole pass as one ONNX Runtime session where that is installed (onnx/predict.ts).
+    const native = options.attentionEdit ? null : vitPredictOnOrt(this, pixels);
+    if (native) return native;
     const B = pixels.shape[0];
     const T = this.tokens;
     const D = cfg.dim;
