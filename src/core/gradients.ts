@@ -10,6 +10,7 @@
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
 import { ortActive } from './ort-products.js';
+import { inputGradientOnOrt } from './onnx/run.js';
 import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
 import { tensorsOf } from './context.js';
 
@@ -90,6 +91,14 @@ function backwardAt(
   withAttention: boolean,
   options: { x?: Tensor; onForward?: (fwd: ForwardResult) => boolean | void; contrast?: readonly number[] | null; forward?: ForwardResult; batched?: boolean },
 ): GradientResult {
+  // Many samples' input gradients alone: the forward and backward pass as one ONNX Runtime graph.
+  if (!withAttention && options.x && !options.onForward) {
+    const seed = targetWeights(targets, model.numClasses, options.contrast);
+    const weights = seed.dataSync() as Float32Array;
+    seed.dispose();
+    const native = inputGradientOnOrt(model, input, options.x, weights);
+    if (native) return { input: native.input, attention: [], logits: native.logits };
+  }
   const given = options.x ? undefined : options.forward;
   const fwd = given ?? model.forward(input, { ...(options.x ? { inputValue: options.x } : {}), ...(options.batched ? { batchedAttention: true } : {}) });
   const kept = given !== undefined || options.onForward?.(fwd) === true;

@@ -11,7 +11,7 @@ import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, t
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
-import { bertPredictOnOrt } from '../onnx/predict.js';
+import { bertPredictOnOrt } from '../onnx/run.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';

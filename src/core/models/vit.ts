@@ -14,7 +14,7 @@ export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
-import { vitPredictOnOrt } from '../onnx/predict.js';
+import { vitPredictOnOrt } from '../onnx/run.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';

@@ -1,47 +1,68 @@
 /**
  * A BERT-style forward pass (BERT, RoBERTa, DistilBERT) as one ONNX graph: token ids, attention
- * mask and segment ids [B, T] → logits [B, classes]. The same steps as BertModel.predict
- * (models/bert.ts), for onnx/predict.ts to run on ONNX Runtime.
+ * mask and segment ids [B, T] → logits [B, classes], the same steps as BertModel.predict
+ * (models/bert.ts). With `gradient`, the word embeddings come in as an input [B, T, D] instead of
+ * being looked up, and the hand-written backward pass follows (BertModel.backward's steps): given
+ * logit weights w [B, classes], the graph also gives ∂(Σ w ⊙ logits)/∂words.
  */
 import { GraphBuilder } from './proto.js';
-import { attention, layerNorm, linear, mlp } from './layers.js';
+import { atToken, attention, attentionBack, layerNorm, layerNormBack, linear, linearBack, mlp, mlpBack, tokenIndex, type AttentionNodes, type LayerNormNodes, type MlpNodes } from './layers.js';
 import type { BertModel } from '../models/bert.js';
 
 /**
  * `tokens`: the sequence length the graph is built for, which the sparse normalisers need (their
  * sort covers a row); null for a graph that takes any length (softmax attention).
  */
-export function bertGraph(model: BertModel, tokens: number | null): Uint8Array {
+export function bertGraph(model: BertModel, tokens: number | null, gradient = false): Uint8Array {
   const { config: cfg, weights: W } = model;
   const g = new GraphBuilder(`relprop_${model.name}`);
   const T = tokens ?? 'T';
   const ids = g.input('ids', 'int64', ['B', T]);
   const mask = g.input('mask', 'float', ['B', T]);
   const types = g.input('types', 'int64', ['B', T]);
-  const table = (name: string, t: { dataSync(): ArrayLike<number>; shape: number[] }) => g.constant(name, Float32Array.from(t.dataSync()), t.shape);
-  const lookup = (name: string, t: { dataSync(): ArrayLike<number>; shape: number[] }, at: string) => g.op('Gather', [table(name, t), at], { axis: 0 });
+  const words = gradient ? g.input('words', 'float', ['B', T, cfg.dim]) : g.op('Gather', [g.weight('words', W.wordEmbeddings), ids], { axis: 0 });
+  const index = tokenIndex(g, ids);
   // Positions: 0, 1, … for BERT; RoBERTa counts non-padding tokens from padding_idx + 1.
-  let positions: string;
+  let positions = index;
   if (cfg.flavour === 'roberta') {
-    const notPad = g.op('Cast', [g.op('Not', [g.op('Equal', [ids, g.constant('pad', BigInt64Array.of(BigInt(cfg.padTokenId)), [])])])], { to: 7 });
-    positions = g.op('Add', [g.op('Mul', [g.op('CumSum', [notPad, g.constant('axis', BigInt64Array.of(1n), [])]), notPad]), g.constant('pad', BigInt64Array.of(BigInt(cfg.padTokenId)), [])]);
-  } else {
-    const length = g.op('Squeeze', [g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])]), g.ints([0])]);
-    positions = g.op('Range', [g.constant('zero', BigInt64Array.of(0n), []), length, g.constant('one', BigInt64Array.of(1n), [])]);
+    const pad = g.constant('pad', BigInt64Array.of(BigInt(cfg.padTokenId)), []);
+    const notPad = g.op('Cast', [g.op('Not', [g.op('Equal', [ids, pad])])], { to: 7 });
+    positions = g.op('Add', [g.op('Mul', [g.op('CumSum', [notPad, g.constant('axis', BigInt64Array.of(1n), [])]), notPad]), pad]);
   }
-  let sum = g.op('Add', [lookup('words', W.wordEmbeddings, ids), lookup('positions', W.positionEmbeddings, positions)]);
-  if (W.typeEmbeddings) sum = g.op('Add', [sum, lookup('types', W.typeEmbeddings, types)]);
-  let x = layerNorm(g, W.embeddingNorm, sum);
+  let sum = g.op('Add', [words, g.op('Gather', [g.weight('positions', W.positionEmbeddings), positions], { axis: 0 })]);
+  if (W.typeEmbeddings) sum = g.op('Add', [sum, g.op('Gather', [g.weight('types', W.typeEmbeddings), types], { axis: 0 })]);
+  const embedded = layerNorm(g, W.embeddingNorm, sum);
+  let x = embedded.output;
   // (1 − mask)·(−10000), broadcast over heads and query rows: [B, 1, 1, T].
   const additive = g.op('Unsqueeze', [g.op('Mul', [g.op('Sub', [g.scalar(1), mask]), g.scalar(-10000)]), g.ints([1, 2])]);
+  const records: Array<{ attn: AttentionNodes; norm1: LayerNormNodes; mlp: MlpNodes; norm2: LayerNormNodes }> = [];
   for (const layer of W.layers) {
-    const h = layerNorm(g, layer.norm1, g.op('Add', [attention(g, layer.attn, x, tokens ?? 0, additive), x]));
-    x = layerNorm(g, layer.norm2, g.op('Add', [mlp(g, layer.mlp, h), h]));
+    const attn = attention(g, layer.attn, x, tokens ?? 0, additive);
+    const norm1 = layerNorm(g, layer.norm1, g.op('Add', [attn.output, x]));
+    const ffn = mlp(g, layer.mlp, norm1.output);
+    const norm2 = layerNorm(g, layer.norm2, g.op('Add', [ffn.output, norm1.output]));
+    records.push({ attn, norm1, mlp: ffn, norm2 });
+    x = norm2.output;
   }
   const first = g.op('Gather', [x, g.constant('token', BigInt64Array.of(0n), [])], { axis: 1 });
-  const pooled = linear(g, W.pooler, first);
-  const activated = g.op(cfg.poolerActivation === 'tanh' ? 'Tanh' : 'Relu', [pooled]);
-  g.node('Identity', [linear(g, W.classifier, activated)], {}, ['logits']);
+  const pooledIn = linear(g, W.pooler, first);
+  const tanh = cfg.poolerActivation === 'tanh';
+  const pooled = g.op(tanh ? 'Tanh' : 'Relu', [pooledIn]);
+  g.node('Identity', [linear(g, W.classifier, pooled)], {}, ['logits']);
   g.output('logits', 'float', ['B', cfg.numClasses]);
+  if (!gradient) return g.model();
+
+  const dPooled = linearBack(g, W.classifier, g.input('weights', 'float', ['B', cfg.numClasses]));
+  const slope = tanh ? g.op('Sub', [g.scalar(1), g.op('Mul', [pooled, pooled])]) : g.op('Cast', [g.op('Greater', [pooledIn, g.scalar(0)])], { to: 1 });
+  let dx = atToken(g, linearBack(g, W.pooler, g.op('Mul', [dPooled, slope])), 0, index);
+  for (let l = W.layers.length - 1; l >= 0; l--) {
+    const [r, layer] = [records[l]!, W.layers[l]!];
+    const dNorm2In = layerNormBack(g, layer.norm2, r.norm2, dx);
+    const dh = g.op('Add', [dNorm2In, mlpBack(g, layer.mlp, r.mlp, dNorm2In)]);
+    const dNorm1In = layerNormBack(g, layer.norm1, r.norm1, dh);
+    dx = g.op('Add', [dNorm1In, attentionBack(g, layer.attn, r.attn, dNorm1In)]);
+  }
+  g.node('Identity', [layerNormBack(g, W.embeddingNorm, embedded, dx)], {}, ['gradient']);
+  g.output('gradient', 'float', ['B', T, cfg.dim]);
   return g.model();
 }

@@ -1,12 +1,14 @@
 /**
- * A ViT / DeiT forward pass as one ONNX graph: pixels [B, C, H, W] → logits [B, classes]. The same
- * steps as ViTModel.predict (models/vit.ts), for onnx/predict.ts to run on ONNX Runtime.
+ * A ViT / DeiT forward pass as one ONNX graph: pixels [B, C, H, W] → logits [B, classes], the same
+ * steps as ViTModel.predict (models/vit.ts). With `gradient`, the hand-written backward pass follows
+ * (ViTModel.backward's steps): given per-sample logit weights w [B, classes] (e_target, or
+ * e_target − e_contrast), the graph also gives ∂(Σ w ⊙ logits)/∂pixels.
  */
 import { GraphBuilder } from './proto.js';
-import { attention, layerNorm, linear, mlp } from './layers.js';
+import { atToken, attention, attentionBack, layerNorm, layerNormBack, linear, linearBack, mlp, mlpBack, tokenIndex, type AttentionNodes, type LayerNormNodes, type MlpNodes } from './layers.js';
 import type { ViTModel } from '../models/vit.js';
 
-export function vitGraph(model: ViTModel): Uint8Array {
+export function vitGraph(model: ViTModel, gradient = false): Uint8Array {
   const { config: cfg, weights: W } = model;
   const [c, p, D, P, T] = [cfg.channels, cfg.patchSize, cfg.dim, cfg.prefixTokens, model.tokens];
   const [gh, gw] = model.grid;
@@ -20,18 +22,49 @@ export function vitGraph(model: ViTModel): Uint8Array {
   const patchEmbeds = linear(g, W.patchEmbed, patches);
   // The prefix tokens (CLS, DeiT's distillation token), broadcast over the batch, in front.
   const batch = g.op('Slice', [g.op('Shape', [pixels]), g.ints([0]), g.ints([1])]);
-  const prefixShape = g.op('Concat', [batch, g.ints([P, D])], { axis: 0 });
-  const prefix = g.op('Expand', [g.constant('prefix', Float32Array.from(W.prefix.dataSync()), [1, P, D]), prefixShape]);
+  const prefix = g.op('Expand', [g.constant('prefix', Float32Array.from(W.prefix.dataSync()), [1, P, D]), g.op('Concat', [batch, g.ints([P, D])], { axis: 0 })]);
   let x = g.op('Add', [g.op('Concat', [prefix, patchEmbeds], { axis: 1 }), g.constant('pos', Float32Array.from(W.posEmbed.dataSync()), [1, T, D])]);
+  const records: Array<{ norm1: LayerNormNodes; attn: AttentionNodes; norm2: LayerNormNodes; mlp: MlpNodes }> = [];
   for (const block of W.blocks) {
-    x = g.op('Add', [x, attention(g, block.attn, layerNorm(g, block.norm1, x), T)]);
-    x = g.op('Add', [x, mlp(g, block.mlp, layerNorm(g, block.norm2, x))]);
+    const norm1 = layerNorm(g, block.norm1, x);
+    const attn = attention(g, block.attn, norm1.output, T);
+    const mid = g.op('Add', [x, attn.output]);
+    const norm2 = layerNorm(g, block.norm2, mid);
+    const ffn = mlp(g, block.mlp, norm2.output);
+    records.push({ norm1, attn, norm2, mlp: ffn });
+    x = g.op('Add', [mid, ffn.output]);
   }
-  const normed = layerNorm(g, W.norm, x);
+  const final = layerNorm(g, W.norm, x);
+  const normed = final.output;
   // Head i reads token i (CLS, then the distillation token); two heads are averaged.
-  const heads = W.heads.map((head, i) => linear(g, head, g.op('Gather', [normed, g.constant('token', BigInt64Array.of(BigInt(i)), [])], { axis: 1 })));
+  const pick = (i: number) => g.op('Gather', [normed, g.constant('token', BigInt64Array.of(BigInt(i)), [])], { axis: 1 });
+  const heads = W.heads.map((head, i) => linear(g, head, pick(i)));
   const sum = heads.length === 1 ? heads[0]! : g.op('Div', [heads.reduce((a, b) => g.op('Add', [a, b])), g.scalar(heads.length)]);
   g.node('Identity', [sum], {}, ['logits']);
   g.output('logits', 'float', ['B', cfg.numClasses]);
+  if (!gradient) return g.model();
+
+  const w = g.input('weights', 'float', ['B', cfg.numClasses]);
+  const share = heads.length === 1 ? w : g.op('Div', [w, g.scalar(heads.length)]);
+  const tokens = tokenIndex(g, normed);
+  let dx = layerNormBack(
+    g,
+    W.norm,
+    final,
+    W.heads.map((head, i) => atToken(g, linearBack(g, head, share), i, tokens)).reduce((a, b) => g.op('Add', [a, b])),
+  );
+  for (let l = W.blocks.length - 1; l >= 0; l--) {
+    const [r, b] = [records[l]!, W.blocks[l]!];
+    const dMid = g.op('Add', [dx, layerNormBack(g, b.norm2, r.norm2, mlpBack(g, b.mlp, r.mlp, dx))]);
+    dx = g.op('Add', [dMid, layerNormBack(g, b.norm1, r.norm1, attentionBack(g, b.attn, r.attn, dMid))]);
+  }
+  // Only the patch tokens lead back to the pixels: [B, N, D] → [B, N, C·p·p] → unpatchify.
+  const dPatches = linearBack(g, W.patchEmbed, g.op('Slice', [dx, g.ints([P]), g.ints([T]), g.ints([1])]));
+  const dPixels = g.op('Reshape', [
+    g.op('Transpose', [g.op('Reshape', [dPatches, g.ints([0, gh, gw, c, p, p])])], { perm: [0, 3, 1, 4, 2, 5] }),
+    g.ints([0, c, gh * p, gw * p]),
+  ]);
+  g.node('Identity', [dPixels], {}, ['gradient']);
+  g.output('gradient', 'float', ['B', c, gh * p, gw * p]);
   return g.model();
 }

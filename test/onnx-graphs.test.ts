@@ -1,8 +1,9 @@
 /**
- * The whole-model ONNX graphs behind `predict` (src/core/onnx): for every family variant and
- * attention normaliser, the graph's logits are the tfjs forward's to float32 rounding, a sample
- * gets the same logits alone and in a batch, and with ONNX Runtime switched off nothing changes
- * but the engine.
+ * The whole-model ONNX graphs (src/core/onnx): for every family variant and attention normaliser,
+ * `predict`'s graph gives the tfjs forward's logits to float32 rounding, alone and in a batch, and
+ * the gradient graph (forward and hand-written backward in one session, for many samples' input
+ * gradients) gives model.backward's input gradients, contrastive targets included. With ONNX
+ * Runtime switched off nothing changes but the engine.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { tf } from '../src/core/tf.js';
@@ -15,6 +16,7 @@ import type { BertConfig } from '../src/core/models/bert.js';
 import type { ClassifierModel, ModelInput } from '../src/core/models/types.js';
 import { disposeInput } from '../src/core/models/types.js';
 import { relativeError } from './helpers/golden.js';
+import { gradientsAt } from '../src/core/gradients.js';
 import { createRequire } from 'node:module';
 
 const installed = (() => {
@@ -131,4 +133,35 @@ describe.skipIf(!installed)('predict as one ONNX Runtime graph', () => {
     disposeInput(input);
     model.dispose();
   });
+
+  for (const c of CASES) {
+    it(`${c.name}: the gradient graph gives model.backward's input gradients for many samples at once`, () => {
+      const model = c.make();
+      const all = c.input();
+      const one = sample(all, 1);
+      // Four points around the sample's input (pixels, or its word embeddings), as IG and SmoothGrad make them.
+      const x0 = model.gradientInput(one);
+      const n = 4;
+      const x = tf.tidy(() => tf.concat(Array.from({ length: n }, (_, i) => tf.add(tf.mul(x0, 0.4 + 0.2 * i), tf.randomNormal(x0.shape, 0, 0.1, 'float32', i))), 0));
+      const targets = [0, 1, 2, 1];
+      const contrast = [2, 0, 1, 0];
+      setProductEngine('onnxruntime');
+      const before = ortStats.graphs;
+      const graph = gradientsAt(model, one, targets, false, { x, contrast });
+      expect(ortStats.graphs).toBe(before + 1);
+      setProductEngine('wasm');
+      const plain = gradientsAt(model, one, targets, false, { x, contrast });
+      expect(ortStats.graphs).toBe(before + 1);
+      setProductEngine('onnxruntime');
+      expect(graph.input.shape).toEqual(plain.input.shape);
+      const values = plain.input.dataSync();
+      expect(Math.max(...Array.from(values, Math.abs))).toBeGreaterThan(1e-3);
+      expect(relativeError(graph.input.dataSync(), values)).toBeLessThan(1e-5);
+      expect(relativeError(graph.logits, plain.logits)).toBeLessThan(1e-5);
+      tf.dispose([graph.input, plain.input, x, x0]);
+      disposeInput(one);
+      disposeInput(all);
+      model.dispose();
+    });
+  }
 });
