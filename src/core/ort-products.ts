@@ -26,6 +26,7 @@ interface OrtTensorCtor {
   new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): unknown;
 }
 interface NativeSession {
+  dispose?(): void;
   loadModel(buffer: ArrayBuffer, offset: number, length: number, options: Record<string, unknown>): void;
   run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: Record<string, unknown>): Record<string, { dims: number[]; cpuData: Float32Array }>;
 }
@@ -257,6 +258,12 @@ export interface GraphFeed {
 }
 
 const graphSessions = new WeakMap<object, Map<string, NativeSession | null>>();
+
+/** Free the whole-model sessions of `owner` (a model being disposed): their native memory holds a copy of its weights. */
+export function releaseGraphs(owner: object): void {
+  for (const s of graphSessions.get(owner)?.values() ?? []) s?.dispose?.();
+  graphSessions.delete(owner);
+}
 
 /**
  * Run a whole-model graph on ONNX Runtime (onnx/run.ts): the session of (`owner`, `variant`) is

@@ -10,7 +10,7 @@ import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, 
 import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
-import { ortActive } from '../ort-products.js';
+import { ortActive, releaseGraphs } from '../ort-products.js';
 import { bertPredictOnOrt } from '../onnx/run.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
@@ -349,6 +349,7 @@ export class BertModel implements ClassifierModel {
   }
 
   dispose(): void {
+    releaseGraphs(this);
     const W = this.weights;
     const linears = [W.pooler, W.classifier, ...W.layers.flatMap((l) => [l.attn.qkv, l.attn.proj, l.mlp.fc1, l.mlp.fc2])];
     const norms = [W.embeddingNorm, ...W.layers.flatMap((l) => [l.norm1, l.norm2])];

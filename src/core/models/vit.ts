@@ -13,7 +13,7 @@ import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions,
 export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
-import { ortActive } from '../ort-products.js';
+import { ortActive, releaseGraphs } from '../ort-products.js';
 import { vitPredictOnOrt } from '../onnx/run.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
@@ -350,6 +350,7 @@ export class ViTModel implements ClassifierModel {
   }
 
   dispose(): void {
+    releaseGraphs(this);
     const W = this.weights;
     const linears = [W.patchEmbed, ...W.heads, ...W.blocks.flatMap((b) => [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2])];
     const norms = [W.norm, ...W.blocks.flatMap((b) => [b.norm1, b.norm2])];
