@@ -29,8 +29,9 @@ with Debian's reference BLAS at ~2, and then every number here is meaningless: t
 on stderr (install `libopenblas0-pthread`).
 
 The shipped models' shapes (`vit-small`: 64x64, patch 8, 4 pre-LN blocks x 64, 4 heads, MLP 128,
-4 classes; `bert-small`: 4 post-LN layers x 64, 4 heads, FFN 128, vocab 398, `--small-seq` tokens)
-are timed the same way, and also for the methods that run many passes, each batched into one pass as
+4 classes; `bert-small`: 4 post-LN layers x 64, 4 heads, FFN 128, vocab 398, `--small-seq` tokens;
+each also as `-sparsemax` and `-entmax15`, with those attention normalisers by the sort-based
+thresholds as the entmax package computes them) are timed the same way, and also for the methods that run many passes, each batched into one pass as
 Captum runs them with no internal batch size: integrated gradients (50 Gauss-Legendre points, the
 gradient at each, weighted and times input - baseline), SmoothGrad (16 noisy copies, sigma = 0.15 x
 the input's range) and occlusion (one copy per patch with the patch zeroed; per token with its
@@ -39,7 +40,8 @@ multi-pass method's time can be judged against the engine, not against one forwa
 
 Prints one JSON object on stdout.
 
-  python3 bench/torch_reference.py [--runs 5] [--threads 2,1] [--models vit-b16,bert-base,vit-small,bert-small]
+  python3 bench/torch_reference.py [--runs 5] [--threads 2,1]
+                                   [--models vit-b16,bert-base,vit-small,vit-small-sparsemax,bert-small-entmax15,...]
                                    [--seq 128] [--small-seq 12]
 """
 import argparse
@@ -62,12 +64,41 @@ import torch.nn as nn
 # Models
 
 
+def sparsemax(x):
+    """Sparsemax over the last axis by the sort-based threshold (Martins & Astudillo 2016), as the
+    entmax package computes it; autograd through sort and gather gives its Jacobian."""
+    z = x - x.max(dim=-1, keepdim=True).values
+    srt = z.sort(dim=-1, descending=True).values
+    k = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    cum = srt.cumsum(dim=-1) - 1
+    support = (k * srt > cum).sum(dim=-1, keepdim=True)
+    tau = cum.gather(-1, support - 1) / support.to(z.dtype)
+    return (z - tau).clamp(min=0)
+
+
+def entmax15(x):
+    """1.5-entmax over the last axis by the sort-based threshold (Peters et al. 2019), as the entmax package does."""
+    z = (x - x.max(dim=-1, keepdim=True).values) / 2
+    srt = z.sort(dim=-1, descending=True).values
+    k = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    mean = srt.cumsum(dim=-1) / k
+    mean_sq = (srt**2).cumsum(dim=-1) / k
+    delta = (1 - k * (mean_sq - mean**2)) / k
+    tau = mean - delta.clamp(min=0).sqrt()
+    support = (tau <= srt).sum(dim=-1, keepdim=True)
+    return (z - tau.gather(-1, support - 1)).clamp(min=0) ** 2
+
+
+NORMALISERS = {"softmax": lambda s: s.softmax(dim=-1), "sparsemax": sparsemax, "entmax15": entmax15}
+
+
 class Attention(nn.Module):
     """Multi-head self-attention; keeps the probabilities and, on backward, their gradient."""
 
-    def __init__(self, dim, heads, fused=True):
+    def __init__(self, dim, heads, fused=True, normaliser="softmax"):
         super().__init__()
         self.heads = heads
+        self.normalise = NORMALISERS[normaliser]
         self.scale = (dim // heads) ** -0.5
         self.fused = fused
         if fused:  # timm: one qkv Linear
@@ -94,7 +125,7 @@ class Attention(nn.Module):
         scores = (q @ k.transpose(-2, -1)) * self.scale
         if mask is not None:
             scores = scores + mask
-        attn = scores.softmax(dim=-1)
+        attn = self.normalise(scores)
         self.attn = attn
         if attn.requires_grad:
             attn.register_hook(self.save_grad)
@@ -116,10 +147,10 @@ class Mlp(nn.Module):
 class ViTBlock(nn.Module):
     """Pre-LN: x + Attn(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, dim, heads, mlp_dim):
+    def __init__(self, dim, heads, mlp_dim, normaliser="softmax"):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, normaliser=normaliser)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, mlp_dim)
 
@@ -129,13 +160,13 @@ class ViTBlock(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, img=224, patch=16, dim=768, depth=12, heads=12, mlp_dim=3072, classes=1000):
+    def __init__(self, img=224, patch=16, dim=768, depth=12, heads=12, mlp_dim=3072, classes=1000, normaliser="softmax"):
         super().__init__()
         self.patch_embed = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
         n = (img // patch) ** 2
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.pos_embed = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
-        self.blocks = nn.ModuleList([ViTBlock(dim, heads, mlp_dim) for _ in range(depth)])
+        self.blocks = nn.ModuleList([ViTBlock(dim, heads, mlp_dim, normaliser) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, classes)
 
@@ -153,9 +184,9 @@ class ViT(nn.Module):
 class BertLayer(nn.Module):
     """Post-LN: LN(x + Attn(x)), then LN(h + FFN(h))."""
 
-    def __init__(self, dim, heads, mlp_dim):
+    def __init__(self, dim, heads, mlp_dim, normaliser="softmax"):
         super().__init__()
-        self.attn = Attention(dim, heads, fused=False)
+        self.attn = Attention(dim, heads, fused=False, normaliser=normaliser)
         self.norm1 = nn.LayerNorm(dim, eps=1e-12)
         self.mlp = Mlp(dim, mlp_dim)
         self.norm2 = nn.LayerNorm(dim, eps=1e-12)
@@ -166,13 +197,13 @@ class BertLayer(nn.Module):
 
 
 class Bert(nn.Module):
-    def __init__(self, vocab=30522, positions=512, types=2, dim=768, depth=12, heads=12, mlp_dim=3072, classes=2):
+    def __init__(self, vocab=30522, positions=512, types=2, dim=768, depth=12, heads=12, mlp_dim=3072, classes=2, normaliser="softmax"):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab, dim)
         self.position_embeddings = nn.Embedding(positions, dim)
         self.token_type_embeddings = nn.Embedding(types, dim)
         self.emb_norm = nn.LayerNorm(dim, eps=1e-12)
-        self.layers = nn.ModuleList([BertLayer(dim, heads, mlp_dim) for _ in range(depth)])
+        self.layers = nn.ModuleList([BertLayer(dim, heads, mlp_dim, normaliser) for _ in range(depth)])
         self.pooler = nn.Linear(dim, dim)
         self.classifier = nn.Linear(dim, classes)
 
@@ -375,12 +406,18 @@ def build(name, seq, small_seq=12):
             return (words, torch.ones(1, T, dtype=torch.long))
 
         return model, make, f"BERT-base: {seq} tokens, vocab 30522, 12 post-LN layers x 768, 12 heads, FFN 3072, pooler + 2 classes"
-    if name == "vit-small":
-        model = init_weights(ViT(img=64, patch=8, dim=64, depth=4, heads=4, mlp_dim=128, classes=4), 3)
+    if name.startswith("vit-small"):
+        normaliser = name[len("vit-small-") :] or "softmax"
+        if normaliser not in NORMALISERS:
+            raise SystemExit(f"unknown model '{name}' (vit-small, vit-small-sparsemax, vit-small-entmax15)")
+        model = init_weights(ViT(img=64, patch=8, dim=64, depth=4, heads=4, mlp_dim=128, classes=4, normaliser=normaliser), 3)
         make = lambda: (torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3)),)
-        return model, make, "shipped image shape: 64x64, patch 8, 4 pre-LN blocks x 64, 4 heads, MLP 128, 4 classes (65 tokens)"
-    if name == "bert-small":
-        model = init_weights(Bert(vocab=398, positions=64, dim=64, depth=4, heads=4, mlp_dim=128, classes=2), 4)
+        return model, make, f"shipped image shape: 64x64, patch 8, 4 pre-LN blocks x 64, 4 heads, MLP 128, 4 classes (65 tokens), {normaliser}"
+    if name.startswith("bert-small"):
+        normaliser = name[len("bert-small-") :] or "softmax"
+        if normaliser not in NORMALISERS:
+            raise SystemExit(f"unknown model '{name}' (bert-small, bert-small-sparsemax, bert-small-entmax15)")
+        model = init_weights(Bert(vocab=398, positions=64, dim=64, depth=4, heads=4, mlp_dim=128, classes=2, normaliser=normaliser), 4)
 
         def make(T=small_seq, model=model):
             ids = torch.randint(0, 398, (1, T), generator=torch.Generator().manual_seed(4))
@@ -388,8 +425,8 @@ def build(name, seq, small_seq=12):
                 words = model.word_embeddings(ids)
             return (words, torch.ones(1, T, dtype=torch.long))
 
-        return model, make, f"shipped text shape: {small_seq} tokens, vocab 398, 4 post-LN layers x 64, 4 heads, FFN 128, pooler + 2 classes"
-    raise SystemExit(f"unknown model '{name}' (vit-b16, bert-base, vit-small, bert-small)")
+        return model, make, f"shipped text shape: {small_seq} tokens, vocab 398, 4 post-LN layers x 64, 4 heads, FFN 128, pooler + 2 classes, {normaliser}"
+    raise SystemExit(f"unknown model '{name}' (vit-b16, bert-base, vit-small[-sparsemax|-entmax15], bert-small[-sparsemax|-entmax15])")
 
 
 def main():
@@ -428,7 +465,7 @@ def main():
         for name, (model, make, shape) in models.items():
             r = bench_model(name, model, make, args.runs)
             r["shape"] = shape
-            if name.endswith("-small"):
+            if "-small" in name:
                 r["methods_ms"] = bench_methods(model, make, args.runs, name.startswith("vit"))
             timings[name] = r
             print(
@@ -443,7 +480,7 @@ def main():
     contended = [
         name
         for name in names
-        if not name.endswith("-small")
+        if "-small" not in name
         for n in counts[1:]
         for part in ("forward_ms", "forward_backward_ms")
         if n < counts[0] and by_threads[str(n)]["models"][name][part]["median"] < first["models"][name][part]["median"]

@@ -25,7 +25,7 @@ export interface BenchModelSpec {
   /** What the model is, in a few words (shape, tokens). */
   readonly describe: string;
   /** The PyTorch reference model of the same shape (bench/torch_reference.py), that `× torch forward` divides by. */
-  readonly torchModel?: 'vit-b16' | 'bert-base' | 'vit-small' | 'bert-small';
+  readonly torchModel?: string;
   load(root: string): Promise<{ model: ClassifierModel; input: ModelInput; note: string }>;
 }
 

@@ -173,7 +173,7 @@ function predicted(model: ClassifierModel, input: ModelInput): number {
 
 /** The token count of the shipped text models' bench input (the PyTorch small text shape takes it); 12 if none is selected. */
 async function shippedTextLength(specs: readonly BenchModelSpec[]): Promise<number> {
-  const text = specs.find((x) => x.torchModel === 'bert-small');
+  const text = specs.find((x) => x.torchModel?.startsWith('bert-small'));
   if (!text) return 12;
   await ensureBackend('wasm');
   const { model, input } = await text.load(root);
@@ -407,8 +407,8 @@ function report(
       para(
         `### ${backend}: multi-pass methods against PyTorch running the same passes`,
         '',
-        'PyTorch batches all of a method\'s passes into one (as Captum does with no internal batch size) on a softmax model of the ' +
-          'shipped shape with random weights; PyTorch has no sparsemax or entmax, so the sparse models are compared with the same softmax passes.',
+        'PyTorch batches all of a method\'s passes into one (as Captum does with no internal batch size) on a model of the ' +
+          'shipped shape and attention normaliser with random weights (bench/torch_reference.py; sparsemax and 1.5-entmax by their sort-based thresholds).',
       );
       const counts = Object.keys(torch.by_threads ?? { [torch.threads]: null });
       const header = ['model', 'method', 'passes', 'relprop ms'];

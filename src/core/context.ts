@@ -9,6 +9,7 @@ import { UsageError } from './errors.js';
 import type { RuleSet } from './relevance/rulesets.js';
 import { disposeRelevance, type RelevanceResult } from './relevance/result.js';
 import { gradientsAt } from './gradients.js';
+import { hasNativePasses } from './onnx/run.js';
 
 /** Gradients of the target logits (one target per input; the batch's sum is differentiated). */
 export interface Gradients {
@@ -68,9 +69,14 @@ export class ExplainContext {
   /** Logits of each input, [B][C]. */
   logits(): Float32Array[] {
     if (!this.logitRows) {
-      const { logits } = this.forward();
+      // Before any method has asked for the recorded forward pass, and where the model's lean pass
+      // is one native graph (onnx/run.ts), that pass gives the logits: integrated gradients,
+      // SmoothGrad and occlusion need nothing else from a forward.
+      const lean = !this.fwd && hasNativePasses(this.model);
+      const logits = lean ? this.model.predict(this.input) : this.forward().logits;
       const flat = logits.dataSync() as Float32Array;
       const c = logits.shape[1];
+      if (lean) logits.dispose();
       this.logitRows = Array.from({ length: this.batch }, (_, b) => flat.slice(b * c, (b + 1) * c));
     }
     return this.logitRows;

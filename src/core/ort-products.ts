@@ -137,9 +137,10 @@ function load(threads: number): Engine | null {
     initOrt();
     const sessions = new Map<string, NativeSession>();
     /**
-     * `whole`: a whole-model graph (onnx/run.ts). Its pool threads spin between its nodes, which
-     * follow each other with no tfjs work between (78 → 62 ms for IG on image-softmax), and its
-     * arena keeps buffers across runs of the same shapes.
+     * `whole`: a whole-model graph (onnx/run.ts), whose arena keeps buffers across runs of the same
+     * shapes (IG on image-softmax: 78 → 68 ms). Pool threads never spin: each session has its own
+     * pool, and a predict session's spinning threads took a core from the gradient session after it
+     * (IG 57 → 82 ms once its logits came from predict).
      */
     const make = (model: Uint8Array, n: number, whole = false) => {
       const s = new binding.InferenceSession();
@@ -150,8 +151,8 @@ function load(threads: number): Engine | null {
         graphOptimizationLevel: 'all',
         // Shapes change from product to product: an arena would keep the largest of each.
         enableCpuMemArena: whole,
-        // Between products idle pool threads sleep instead of spinning (tfjs runs the rest).
-        extra: { session: { intra_op: { allow_spinning: whole ? '1' : '0' } } },
+        // Idle pool threads sleep instead of spinning (tfjs, or another session, runs next).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
       return s;
     };

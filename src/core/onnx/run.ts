@@ -11,7 +11,7 @@
  * path. A graph that fails to build or load sends the model back to its tfjs path for good.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
-import { runGraph } from '../ort-products.js';
+import { ortActive, runGraph } from '../ort-products.js';
 import type { ViTModel } from '../models/vit.js';
 import type { BertModel } from '../models/bert.js';
 import type { ClassifierModel, ModelInput, TokenInput } from '../models/types.js';
@@ -38,6 +38,12 @@ function small(model: { weights: object }): boolean {
 const int64 = (t: Tensor) => BigInt64Array.from(t.dataSync() as Int32Array, (v) => BigInt(v));
 // dataSync is already a copy out of the wasm heap (Float32Array.from would walk it element by element).
 const floats = (t: Tensor) => t.dataSync() as Float32Array;
+
+/** Whether the model's lean passes (predict, many-sample input gradients) run as native graphs here. */
+export function hasNativePasses(model: ClassifierModel): boolean {
+  const family = (model as { family?: string }).family;
+  return (family === 'vit' || family === 'bert') && ortActive() && small(model as unknown as { weights: object });
+}
 
 /** ViT / DeiT logits for pixels [B, C, H, W], or null where ONNX Runtime does not take them. */
 export function vitPredictOnOrt(model: ViTModel, pixels: Tensor4D): Tensor2D | null {
