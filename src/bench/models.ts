@@ -78,8 +78,8 @@ function shipped(id: (typeof SHIPPED)[number]): BenchModelSpec {
     id,
     group: 'shipped',
     describe: image ? `shipped: 64², patch 8, 4 × 64, ${id.slice(6)} (65 tokens)` : `shipped: BERT 4 × 64, ${id.slice(5)}`,
-    // PyTorch has no sparsemax or entmax: the sparse models are compared with the softmax shape's passes.
-    torchModel: image ? 'vit-small' : 'bert-small',
+    // bench/torch_reference.py's model of the same shape and attention normaliser.
+    torchModel: `${image ? 'vit' : 'bert'}-small${id.endsWith('softmax') ? '' : id.slice(id.lastIndexOf('-'))}`,
     async load(root) {
       const model = await loadModel(path.join(root, 'models', id));
       if (image) {
