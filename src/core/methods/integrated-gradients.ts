@@ -46,8 +46,11 @@ export const integratedGradients: ExplanationMethod = {
         const n = Math.min(chunk, steps - s0);
         const alphas = nodes.alphas.slice(s0, s0 + n);
         const weights = nodes.weights.slice(s0, s0 + n);
-        // The path points stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
-        const path = tf.tidy(() => tf.concat(alphas.map((a) => tf.add(x0, tf.mul(diff, a))), 0));
+        // The path points stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings),
+        // x0 + α·(x − x0) for all α in two broadcast ops.
+        const path = tf.tidy(() =>
+          tf.reshape(tf.add(tf.reshape(x0, [1, -1]), tf.mul(tf.reshape(diff, [1, -1]), tf.tensor2d(alphas, [n, 1]))), [n * x.shape[0]!, ...x.shape.slice(1)]),
+        );
         const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path, contrast: ctx.contrast ? Array(n).fill(ctx.contrast[b]) : null, batched: batchedGradients(model, n) });
         const next = tf.tidy(() =>
           tf.add(acc, tf.reshape(tf.sum(tf.mul(tf.reshape(g.input, [n, -1]), tf.tensor2d(weights, [n, 1])), 0), x.shape)),

@@ -6,7 +6,7 @@
  * logit weights w [B, classes], the graph also gives ∂(Σ w ⊙ logits)/∂words.
  */
 import { GraphBuilder } from './proto.js';
-import { atToken, attention, attentionBack, layerNorm, layerNormBack, linear, linearBack, mlp, mlpBack, tokenIndex, type AttentionNodes, type LayerNormNodes, type MlpNodes } from './layers.js';
+import { addToFirstRows, atToken, attention, attentionBack, layerNorm, layerNormBack, linear, linearBack, mlp, mlpBack, rows, tokenIndex, type AttentionNodes, type LayerNormNodes, type MlpNodes } from './layers.js';
 import type { BertModel } from '../models/bert.js';
 
 /**
@@ -36,9 +36,13 @@ export function bertGraph(model: BertModel, tokens: number | null, gradient = fa
   // (1 − mask)·(−10000), broadcast over heads and query rows: [B, 1, 1, T].
   const additive = g.op('Unsqueeze', [g.op('Mul', [g.op('Sub', [g.scalar(1), mask]), g.scalar(-10000)]), g.ints([1, 2])]);
   const records: Array<{ attn: AttentionNodes; norm1: LayerNormNodes; mlp: MlpNodes; norm2: LayerNormNodes }> = [];
-  for (const layer of W.layers) {
-    const attn = attention(g, layer.attn, x, tokens ?? 0, additive);
-    const norm1 = layerNorm(g, layer.norm1, g.op('Add', [attn.output, x]));
+  const last = W.layers.length - 1;
+  for (const [l, layer] of W.layers.entries()) {
+    // The pooler reads only the first token, so the last layer computes only its row past the keys
+    // and values: its query, LayerNorms, FFN and residual.
+    const only = l === last ? 1 : undefined;
+    const attn = attention(g, layer.attn, x, tokens ?? 0, additive, only);
+    const norm1 = layerNorm(g, layer.norm1, g.op('Add', [attn.output, only ? rows(g, x, 0, only) : x]));
     const ffn = mlp(g, layer.mlp, norm1.output);
     const norm2 = layerNorm(g, layer.norm2, g.op('Add', [ffn.output, norm1.output]));
     records.push({ attn, norm1, mlp: ffn, norm2 });
@@ -54,13 +58,14 @@ export function bertGraph(model: BertModel, tokens: number | null, gradient = fa
 
   const dPooled = linearBack(g, W.classifier, g.input('weights', 'float', ['B', cfg.numClasses]));
   const slope = tanh ? g.op('Sub', [g.scalar(1), g.op('Mul', [pooled, pooled])]) : g.op('Cast', [g.op('Greater', [pooledIn, g.scalar(0)])], { to: 1 });
-  let dx = atToken(g, linearBack(g, W.pooler, g.op('Mul', [dPooled, slope])), 0, index);
+  let dx = atToken(g, linearBack(g, W.pooler, g.op('Mul', [dPooled, slope])), 0, tokenIndex(g, x));
   for (let l = W.layers.length - 1; l >= 0; l--) {
     const [r, layer] = [records[l]!, W.layers[l]!];
     const dNorm2In = layerNormBack(g, layer.norm2, r.norm2, dx);
     const dh = g.op('Add', [dNorm2In, mlpBack(g, layer.mlp, r.mlp, dNorm2In)]);
     const dNorm1In = layerNormBack(g, layer.norm1, r.norm1, dh);
-    dx = g.op('Add', [dNorm1In, attentionBack(g, layer.attn, r.attn, dNorm1In)]);
+    const dIn = attentionBack(g, layer.attn, r.attn, dNorm1In);
+    dx = r.attn.queries ? addToFirstRows(g, dIn, dNorm1In, r.attn.queries) : g.op('Add', [dNorm1In, dIn]);
   }
   g.node('Identity', [layerNormBack(g, W.embeddingNorm, embedded, dx)], {}, ['gradient']);
   g.output('gradient', 'float', ['B', T, cfg.dim]);

@@ -130,6 +130,8 @@ function normaliseBack(g: GraphBuilder, name: NormaliserName, p: string, dp: str
 }
 
 export interface AttentionNodes {
+  /** The queries' rows, where only the first `queries` tokens' outputs are computed (see attention). */
+  readonly queries?: number;
   readonly q: string;
   readonly k: string;
   readonly v: string;
@@ -140,21 +142,33 @@ export interface AttentionNodes {
 /**
  * Multi-head self-attention on [B, T, D]: q | k | v from one projection (each head contiguous), the
  * scaled scores plus an additive `mask` broadcastable to [B, H, T, T], normalised, then the
- * context's output projection.
+ * context's output projection. With `queries`, only the first `queries` tokens ask (q sliced): the
+ * output is theirs alone, [B, queries, D] — all a classifier's last layer needs for its CLS rows.
  */
-export function attention(g: GraphBuilder, layer: Attention, x: string, tokens: number, mask?: string): AttentionNodes {
+export function attention(g: GraphBuilder, layer: Attention, x: string, tokens: number, mask?: string, queries?: number): AttentionNodes {
   const { heads, headDim: d } = layer;
   const qkv = linear(g, layer.qkv, x);
   // [B, T, 3·H·d] → [3, B, H, T, d]
   const byHead = g.op('Transpose', [g.op('Reshape', [qkv, g.ints([0, 0, 3, heads, d])])], { perm: [2, 0, 3, 1, 4] });
-  const [q, k, v] = [0, 1, 2].map((i) => g.op('Gather', [byHead, g.constant('which', BigInt64Array.of(BigInt(i)), [])], { axis: 0 })) as [string, string, string];
+  const [all, k, v] = [0, 1, 2].map((i) => g.op('Gather', [byHead, g.constant('which', BigInt64Array.of(BigInt(i)), [])], { axis: 0 })) as [string, string, string];
+  const q = queries ? rows(g, all, 0, queries, 2) : all;
   // The scale on q, [B, H, T, d], rather than on the scores, [B, H, T, T]: the same product up to
   // rounding, for a quarter of the multiplies at T = 65, d = 16 (and again in the backward pass).
   let scores = g.op('MatMul', [g.op('Mul', [q, g.scalar(layer.scale)]), g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
   if (mask) scores = g.op('Add', [scores, mask]);
   const probs = normalise(g, layer.normaliser ?? 'softmax', scores, tokens);
   const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), g.ints([0, 0, heads * d])]);
-  return { q, k, v, probs, output: linear(g, layer.proj, context) };
+  return { ...(queries ? { queries } : {}), q, k, v, probs, output: linear(g, layer.proj, context) };
+}
+
+/** Rows [from, to) of `x` along `axis` (`to` = Infinity: to the end). */
+export function rows(g: GraphBuilder, x: string, from: number, to: number, axis = 1): string {
+  return g.op('Slice', [x, g.ints([from]), g.ints([Number.isFinite(to) ? to : 2 ** 53]), g.ints([axis])]);
+}
+
+/** `full` [B, T, D] with `part` [B, n, D] added to its first n rows. */
+export function addToFirstRows(g: GraphBuilder, full: string, part: string, n: number): string {
+  return g.op('Concat', [g.op('Add', [rows(g, full, 0, n), part]), rows(g, full, n, Infinity)], { axis: 1 });
 }
 
 /** The attention's input gradient (the mask is a constant), as layers.batchedAttentionBackward. */
@@ -169,6 +183,16 @@ export function attentionBack(g: GraphBuilder, layer: Attention, rec: AttentionN
   const scale = g.scalar(layer.scale);
   const dq = g.op('Mul', [g.op('MatMul', [dScores, rec.k]), scale]);
   const dk = g.op('Mul', [g.op('MatMul', [swap(dScores), rec.q]), scale]);
+  if (rec.queries) {
+    // Only the first rows asked: q's gradient reaches those rows through W_q, k's and v's every row
+    // through W_k | W_v.
+    const flat = (t: string) => g.op('Reshape', [g.op('Transpose', [t], { perm: [0, 2, 1, 3] }), g.ints([0, 0, heads * d])]);
+    const w = g.weight(`${layer.qkv.name}.w`, layer.qkv.wT);
+    const part = (from: number, to: number) => g.op('Transpose', [rows(g, w, from, to, 1)], { perm: [1, 0] });
+    const dxq = g.op('MatMul', [flat(dq), part(0, heads * d)]);
+    const dxkv = g.op('MatMul', [g.op('Concat', [flat(dk), flat(dv)], { axis: 2 }), part(heads * d, 3 * heads * d)]);
+    return addToFirstRows(g, dxkv, dxq, rec.queries);
+  }
   // [3, B, H, T, d] → [B, T, 3, H, d] → [B, T, 3·H·d]
   const stacked = g.op('Concat', [dq, dk, dv].map((t) => g.op('Unsqueeze', [t, g.ints([0])])), { axis: 0 });
   const dqkv = g.op('Reshape', [g.op('Transpose', [stacked], { perm: [1, 3, 0, 2, 4] }), g.ints([0, 0, 3 * heads * d])]);

@@ -1,11 +1,11 @@
 /**
  * A ViT / DeiT forward pass as one ONNX graph: pixels [B, C, H, W] → logits [B, classes], the same
- * steps as ViTModel.predict (models/vit.ts). With `gradient`, the hand-written backward pass follows
+ * steps as ViTModel.predict (models/vit.ts), but the last block's for the prefix tokens alone. With `gradient`, the hand-written backward pass follows
  * (ViTModel.backward's steps): given per-sample logit weights w [B, classes] (e_target, or
  * e_target − e_contrast), the graph also gives ∂(Σ w ⊙ logits)/∂pixels.
  */
 import { GraphBuilder } from './proto.js';
-import { atToken, attention, attentionBack, layerNorm, layerNormBack, linear, linearBack, mlp, mlpBack, tokenIndex, type AttentionNodes, type LayerNormNodes, type MlpNodes } from './layers.js';
+import { addToFirstRows, atToken, attention, attentionBack, layerNorm, layerNormBack, linear, linearBack, mlp, mlpBack, rows, tokenIndex, type AttentionNodes, type LayerNormNodes, type MlpNodes } from './layers.js';
 import type { ViTModel } from '../models/vit.js';
 
 export function vitGraph(model: ViTModel, gradient = false): Uint8Array {
@@ -25,10 +25,14 @@ export function vitGraph(model: ViTModel, gradient = false): Uint8Array {
   const prefix = g.op('Expand', [g.constant('prefix', Float32Array.from(W.prefix.dataSync()), [1, P, D]), g.op('Concat', [batch, g.ints([P, D])], { axis: 0 })]);
   let x = g.op('Add', [g.op('Concat', [prefix, patchEmbeds], { axis: 1 }), g.constant('pos', Float32Array.from(W.posEmbed.dataSync()), [1, T, D])]);
   const records: Array<{ norm1: LayerNormNodes; attn: AttentionNodes; norm2: LayerNormNodes; mlp: MlpNodes }> = [];
-  for (const block of W.blocks) {
+  const last = W.blocks.length - 1;
+  for (const [l, block] of W.blocks.entries()) {
+    // The heads read only the prefix tokens, so the last block computes only their rows past its
+    // keys and values: its queries, MLP and residual (a quarter of the pass on the shipped models).
+    const only = l === last ? P : undefined;
     const norm1 = layerNorm(g, block.norm1, x);
-    const attn = attention(g, block.attn, norm1.output, T);
-    const mid = g.op('Add', [x, attn.output]);
+    const attn = attention(g, block.attn, norm1.output, T, undefined, only);
+    const mid = g.op('Add', [only ? rows(g, x, 0, only) : x, attn.output]);
     const norm2 = layerNorm(g, block.norm2, mid);
     const ffn = mlp(g, block.mlp, norm2.output);
     records.push({ norm1, attn, norm2, mlp: ffn });
@@ -56,7 +60,8 @@ export function vitGraph(model: ViTModel, gradient = false): Uint8Array {
   for (let l = W.blocks.length - 1; l >= 0; l--) {
     const [r, b] = [records[l]!, W.blocks[l]!];
     const dMid = g.op('Add', [dx, layerNormBack(g, b.norm2, r.norm2, mlpBack(g, b.mlp, r.mlp, dx))]);
-    dx = g.op('Add', [dMid, layerNormBack(g, b.norm1, r.norm1, attentionBack(g, b.attn, r.attn, dMid))]);
+    const dIn = layerNormBack(g, b.norm1, r.norm1, attentionBack(g, b.attn, r.attn, dMid));
+    dx = r.attn.queries ? addToFirstRows(g, dIn, dMid, r.attn.queries) : g.op('Add', [dMid, dIn]);
   }
   // Only the patch tokens lead back to the pixels: [B, N, D] → [B, N, C·p·p] → unpatchify.
   const dPatches = linearBack(g, W.patchEmbed, g.op('Slice', [dx, g.ints([P]), g.ints([T]), g.ints([1])]));
