@@ -391,6 +391,26 @@ def blas_check():
     }
 
 
+def word_input(model, T, vocab, seed):
+    """The inputs of a BERT-style model: T random word pieces' embeddings (the input gradients are taken at) and a full mask."""
+
+    def make():
+        ids = torch.randint(0, vocab, (1, T), generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            words = model.word_embeddings(ids)
+        return (words, torch.ones(1, T, dtype=torch.long))
+
+    return make
+
+
+def normaliser_of(name, stem):
+    """'vit-small-sparsemax' → 'sparsemax'; the bare stem is softmax."""
+    normaliser = name[len(stem) + 1 :] or "softmax"
+    if normaliser not in NORMALISERS:
+        raise SystemExit(f"unknown model '{name}' ({stem}, {stem}-sparsemax, {stem}-entmax15)")
+    return normaliser
+
+
 def build(name, seq, small_seq=12):
     if name == "vit-b16":
         model = init_weights(ViT(), 1)
@@ -398,34 +418,16 @@ def build(name, seq, small_seq=12):
         return model, make, "ViT-B/16: 224x224, patch 16, 12 pre-LN blocks x 768, 12 heads, MLP 3072, 1000 classes"
     if name == "bert-base":
         model = init_weights(Bert(), 2)
-
-        def make(T=seq, model=model):
-            ids = torch.randint(0, 30522, (1, T), generator=torch.Generator().manual_seed(2))
-            with torch.no_grad():
-                words = model.word_embeddings(ids)
-            return (words, torch.ones(1, T, dtype=torch.long))
-
-        return model, make, f"BERT-base: {seq} tokens, vocab 30522, 12 post-LN layers x 768, 12 heads, FFN 3072, pooler + 2 classes"
+        return model, word_input(model, seq, 30522, 2), f"BERT-base: {seq} tokens, vocab 30522, 12 post-LN layers x 768, 12 heads, FFN 3072, pooler + 2 classes"
     if name.startswith("vit-small"):
-        normaliser = name[len("vit-small-") :] or "softmax"
-        if normaliser not in NORMALISERS:
-            raise SystemExit(f"unknown model '{name}' (vit-small, vit-small-sparsemax, vit-small-entmax15)")
+        normaliser = normaliser_of(name, "vit-small")
         model = init_weights(ViT(img=64, patch=8, dim=64, depth=4, heads=4, mlp_dim=128, classes=4, normaliser=normaliser), 3)
         make = lambda: (torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3)),)
         return model, make, f"shipped image shape: 64x64, patch 8, 4 pre-LN blocks x 64, 4 heads, MLP 128, 4 classes (65 tokens), {normaliser}"
     if name.startswith("bert-small"):
-        normaliser = name[len("bert-small-") :] or "softmax"
-        if normaliser not in NORMALISERS:
-            raise SystemExit(f"unknown model '{name}' (bert-small, bert-small-sparsemax, bert-small-entmax15)")
+        normaliser = normaliser_of(name, "bert-small")
         model = init_weights(Bert(vocab=398, positions=64, dim=64, depth=4, heads=4, mlp_dim=128, classes=2, normaliser=normaliser), 4)
-
-        def make(T=small_seq, model=model):
-            ids = torch.randint(0, 398, (1, T), generator=torch.Generator().manual_seed(4))
-            with torch.no_grad():
-                words = model.word_embeddings(ids)
-            return (words, torch.ones(1, T, dtype=torch.long))
-
-        return model, make, f"shipped text shape: {small_seq} tokens, vocab 398, 4 post-LN layers x 64, 4 heads, FFN 128, pooler + 2 classes, {normaliser}"
+        return model, word_input(model, small_seq, 398, 4), f"shipped text shape: {small_seq} tokens, vocab 398, 4 post-LN layers x 64, 4 heads, FFN 128, pooler + 2 classes, {normaliser}"
     raise SystemExit(f"unknown model '{name}' (vit-b16, bert-base, vit-small[-sparsemax|-entmax15], bert-small[-sparsemax|-entmax15])")
 
 

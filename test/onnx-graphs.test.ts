@@ -16,17 +16,10 @@ import type { BertConfig } from '../src/core/models/bert.js';
 import type { ClassifierModel, ModelInput } from '../src/core/models/types.js';
 import { disposeInput } from '../src/core/models/types.js';
 import { relativeError } from './helpers/golden.js';
+import { ortInstalled } from './helpers/models.js';
 import { gradientsAt } from '../src/core/gradients.js';
-import { createRequire } from 'node:module';
 
-const installed = (() => {
-  try {
-    createRequire(import.meta.url).resolve('onnxruntime-node');
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const installed = ortInstalled;
 
 const VIT: ViTConfig = {
   imageSize: [32, 48], patchSize: 8, channels: 3, dim: 48, depth: 3, heads: 3, mlpDim: 96, numClasses: 7,

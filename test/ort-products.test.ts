@@ -5,7 +5,7 @@
  * same bits alone or in a batch, and explanations agree with tfjs-wasm's own kernel.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createRequire } from 'node:module';
+import { ortInstalled } from './helpers/models.js';
 import { tf } from '../src/core/tf.js';
 import { ensureBackend } from '../src/core/backend.js';
 import { GUARD, ortStats, productEngine, setProductEngine, setProductGuard, stopOutsideOrt } from '../src/core/ort-products.js';
@@ -13,14 +13,7 @@ import { CancelledError } from '../src/core/errors.js';
 import { randomViT } from '../src/core/models/random.js';
 import { explain } from '../src/core/explain.js';
 
-const installed = (() => {
-  try {
-    createRequire(import.meta.url).resolve('onnxruntime-node');
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const installed = ortInstalled;
 
 beforeAll(async () => {
   await ensureBackend('wasm');

@@ -1,6 +1,7 @@
 /** Loads the golden ViT and BERT once per test file (vitest hooks) and frees them afterwards. */
 import { beforeAll, afterAll } from 'vitest';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { loadModel } from '../../src/core/models/load.js';
 import type { ClassifierModel } from '../../src/core/models/types.js';
 import { GOLDEN_DIR } from './golden.js';
@@ -18,3 +19,13 @@ export function useGoldenModels(): { vit: ClassifierModel; bert: ClassifierModel
   });
   return models;
 }
+
+/** Whether onnxruntime-node (an optional dependency) is installed: its tests run only then. */
+export const ortInstalled = (() => {
+  try {
+    createRequire(import.meta.url).resolve('onnxruntime-node');
+    return true;
+  } catch {
+    return false;
+  }
+})();
