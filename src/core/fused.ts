@@ -1,11 +1,12 @@
 /**
- * Fused elementwise kernels for the relevance rules and the ledger. Each replaces a chain of tfjs
+ * Fused elementwise kernels for the relevance rules, the ledger and the sparse maps' backward. Each replaces a chain of tfjs
  * ops (the authors' safe_divide alone is nine, three of them slow non-SIMD comparisons and casts) by
  * one kernel that runs in JS over the wasm heap, in place: on the shipped small models (4 layers ×
  * 65 tokens) a relevance pass was ~1,900 ops at ~12 µs of per-op overhead each. The results are bit for bit the composite ops' (float32 rounding at every step, as the
  * wasm kernels round: Math.fround after each operation; a float32 quotient or sum computed in
  * double and rounded once is the correctly rounded float32 result), except the ledger's sums, which
- * accumulate in double (more exact than a float32 sum, and only reported).
+ * accumulate in double (more exact than a float32 sum, and only reported), and the sparse maps'
+ * Jacobian products, whose row sums do too (they agree with the composite to float32 rounding).
  *
  * Installed with the wasm kernels (wasm-kernels.ts); on every other backend, and for inputs these
  * kernels do not take (broadcasting, other dtypes), the same functions run the composite ops.

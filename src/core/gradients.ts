@@ -91,18 +91,24 @@ function backwardAt(
   withAttention: boolean,
   options: { x?: Tensor; onForward?: (fwd: ForwardResult) => boolean | void; contrast?: readonly number[] | null; forward?: ForwardResult; batched?: boolean },
 ): GradientResult {
+  const seed = targetWeights(targets, model.numClasses, options.contrast) as Tensor2D;
   // Many samples' input gradients alone: the forward and backward pass as one ONNX Runtime graph.
   if (!withAttention && options.x && !options.onForward) {
-    const seed = targetWeights(targets, model.numClasses, options.contrast);
-    const weights = seed.dataSync() as Float32Array;
-    seed.dispose();
-    const native = inputGradientOnOrt(model, input, options.x, weights);
-    if (native) return { input: native.input, attention: [], logits: native.logits };
+    const native = inputGradientOnOrt(model, input, options.x, seed.dataSync() as Float32Array);
+    if (native) {
+      seed.dispose();
+      return { input: native.input, attention: [], logits: native.logits };
+    }
   }
   const given = options.x ? undefined : options.forward;
-  const fwd = given ?? model.forward(input, { ...(options.x ? { inputValue: options.x } : {}), ...(options.batched ? { batchedAttention: true } : {}) });
+  let fwd: ForwardResult;
+  try {
+    fwd = given ?? model.forward(input, { ...(options.x ? { inputValue: options.x } : {}), ...(options.batched ? { batchedAttention: true } : {}) });
+  } catch (err) {
+    seed.dispose();
+    throw err;
+  }
   const kept = given !== undefined || options.onForward?.(fwd) === true;
-  const seed = targetWeights(targets, model.numClasses, options.contrast) as Tensor2D;
   try {
     const g = model.backward!(fwd, seed, { attention: withAttention });
     return { input: g.input, attention: g.attention, logits: fwd.logits.dataSync() as Float32Array };

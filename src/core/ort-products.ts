@@ -1,19 +1,21 @@
 /**
- * Matrix products on ONNX Runtime's CPU kernels (MLAS), under tfjs-wasm, when `onnxruntime-node` is
- * installed (an optional dependency: its npm package carries the Linux, macOS and Windows binaries).
+ * ONNX Runtime's CPU kernels (MLAS) under tfjs-wasm, when `onnxruntime-node` is installed (an
+ * optional dependency: its npm package carries the Linux, macOS and Windows binaries): matrix
+ * products, the transcendental elementwise kernels, and whole-model graphs (onnx/run.ts).
  *
  * Why: every explanation here is dominated by 2-D products (ViT-B/16 transformer attribution: 85 % of
  * its time), and tfjs-wasm's single-threaded XNNPACK build does ~19 GFLOP/s on this machine where
- * MLAS does ~85 per core and ~150 on two — the same BLAS class as PyTorch's OpenBLAS. Everything else
- * (elementwise work, the relevance rules, LayerNorm, the normalisers) stays on tfjs-wasm, so results,
- * tensors and memory accounting are tfjs's as before.
+ * MLAS does ~85 per core and ~150 on two — the same BLAS class as PyTorch's OpenBLAS. tfjs-wasm's
+ * Erf, Exp and Tanh are scalar libm loops (6–30 ns an element against MLAS's ~1). The rest of an
+ * explanation (relevance rules, LayerNorm, normalisers) stays on tfjs-wasm, so results, tensors and
+ * memory accounting are tfjs's as before; on small models whole passes go to one graph instead.
  *
  * How: tfjs-wasm's BatchMatMul kernel is replaced by one that hands float32 products to a small ONNX
- * graph (`MatMul` with symbolic dimensions, a `Transpose` in front of a flagged operand; built below,
- * no file),
- * reading both operands straight from the wasm heap and writing the result into the output tensor's
- * heap slot. The native session's `run` is synchronous, so tfjs's synchronous ops stay synchronous.
- * Anything else (int32, broadcasting batches) goes to the stock kernel.
+ * graph (`MatMul` with symbolic dimensions, a `Transpose` in front of a flagged operand; built with
+ * onnx/proto.ts, no file), and Erf, Exp and Tanh by one-node graphs, reading operands straight from
+ * the wasm heap and writing the result into the output tensor's heap slot. The native session's
+ * `run` is synchronous, so tfjs's synchronous ops stay synchronous. Anything else (int32,
+ * broadcasting batches) goes to the stock kernel.
  *
  * Off with RELPROP_ORT=0, or setProductEngine('wasm'); Node only (the renderer keeps its backend).
  */
