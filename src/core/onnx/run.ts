@@ -39,17 +39,22 @@ const int64 = (t: Tensor) => BigInt64Array.from(t.dataSync() as Int32Array, (v) 
 // dataSync is already a copy out of the wasm heap (Float32Array.from would walk it element by element).
 const floats = (t: Tensor) => t.dataSync() as Float32Array;
 
+/** ViT and BERT-family models small enough for a graph to copy their weights. */
+function eligible(model: ClassifierModel): boolean {
+  return (model.family === 'vit' || model.family === 'bert') && small(model as unknown as { weights: object });
+}
+
 /** Whether the model's lean passes (predict, many-sample input gradients) run as native graphs here. */
 export function hasNativePasses(model: ClassifierModel): boolean {
-  const family = (model as { family?: string }).family;
-  return (family === 'vit' || family === 'bert') && ortActive() && small(model as unknown as { weights: object });
+  return ortActive() && eligible(model);
 }
+
+const logitsOf = (y: ReturnType<typeof runGraph>) => y && tf.tensor2d(y['logits']!.data, [y['logits']!.dims[0]!, y['logits']!.dims[1]!]);
 
 /** ViT / DeiT logits for pixels [B, C, H, W], or null where ONNX Runtime does not take them. */
 export function vitPredictOnOrt(model: ViTModel, pixels: Tensor4D): Tensor2D | null {
-  if (!small(model)) return null;
-  const y = runGraph(model, 'predict', () => vitGraph(model), { pixels: { data: floats(pixels), dims: pixels.shape } }, ['logits']);
-  return y && tf.tensor2d(y['logits']!.data, [y['logits']!.dims[0]!, y['logits']!.dims[1]!]);
+  if (!eligible(model)) return null;
+  return logitsOf(runGraph(model, 'predict', () => vitGraph(model), { pixels: { data: floats(pixels), dims: pixels.shape } }, ['logits']));
 }
 
 /** The ids, mask and segments of token input [B, T] (or of one sample repeated `copies` times) as graph feeds. */
@@ -74,10 +79,9 @@ const lengthOf = (model: BertModel, T: number) => ((model.config.attention ?? 's
 
 /** BERT-family logits for token ids [B, T] with their mask and segments, or null where ONNX Runtime does not take them. */
 export function bertPredictOnOrt(model: BertModel, tokens: TokenInput): Tensor2D | null {
-  if (!small(model)) return null;
+  if (!eligible(model)) return null;
   const fixed = lengthOf(model, tokens.ids.shape[1]);
-  const y = runGraph(model, `predict-${fixed ?? 'any'}`, () => bertGraph(model, fixed), tokenFeeds(tokens), ['logits']);
-  return y && tf.tensor2d(y['logits']!.data, [y['logits']!.dims[0]!, y['logits']!.dims[1]!]);
+  return logitsOf(runGraph(model, `predict-${fixed ?? 'any'}`, () => bertGraph(model, fixed), tokenFeeds(tokens), ['logits']));
 }
 
 /**
@@ -87,11 +91,10 @@ export function bertPredictOnOrt(model: BertModel, tokens: TokenInput): Tensor2D
  * ONNX Runtime does not take the model (the caller runs model.backward).
  */
 export function inputGradientOnOrt(model: ClassifierModel, input: ModelInput, x: Tensor, weights: Float32Array): { input: Tensor; logits: Float32Array } | null {
-  const family = (model as { family?: string }).family;
-  if ((family !== 'vit' && family !== 'bert') || !small(model as unknown as { weights: object })) return null;
+  if (!eligible(model)) return null;
   const C = model.numClasses;
   let y: ReturnType<typeof runGraph>;
-  if (family === 'vit') {
+  if (model.family === 'vit') {
     const vit = model as unknown as ViTModel;
     if (x.rank !== 4 || vit.weights.blocks.some((b) => b.mlp.activation === 'gelu-tanh')) return null;
     const n = x.shape[0]!;

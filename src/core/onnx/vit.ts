@@ -22,13 +22,13 @@ export function vitGraph(model: ViTModel, gradient = false): Uint8Array {
   const patchEmbeds = linear(g, W.patchEmbed, patches);
   // The prefix tokens (CLS, DeiT's distillation token), broadcast over the batch, in front.
   const batch = g.op('Slice', [g.op('Shape', [pixels]), g.ints([0]), g.ints([1])]);
-  const prefix = g.op('Expand', [g.constant('prefix', Float32Array.from(W.prefix.dataSync()), [1, P, D]), g.op('Concat', [batch, g.ints([P, D])], { axis: 0 })]);
-  let x = g.op('Add', [g.op('Concat', [prefix, patchEmbeds], { axis: 1 }), g.constant('pos', Float32Array.from(W.posEmbed.dataSync()), [1, T, D])]);
+  const prefix = g.op('Expand', [g.op('Unsqueeze', [g.weight('prefix', W.prefix), g.ints([0])]), g.op('Concat', [batch, g.ints([P, D])], { axis: 0 })]);
+  let x = g.op('Add', [g.op('Concat', [prefix, patchEmbeds], { axis: 1 }), g.weight('pos', W.posEmbed)]);
   const records: Array<{ norm1: LayerNormNodes; attn: AttentionNodes; norm2: LayerNormNodes; mlp: MlpNodes }> = [];
   const last = W.blocks.length - 1;
   for (const [l, block] of W.blocks.entries()) {
     // The heads read only the prefix tokens, so the last block computes only their rows past its
-    // keys and values: its queries, MLP and residual (a quarter of the pass on the shipped models).
+    // keys and values: its queries, MLP and residual (about a sixth of a pass on the shipped models).
     const only = l === last ? P : undefined;
     const norm1 = layerNorm(g, block.norm1, x);
     const attn = attention(g, block.attn, norm1.output, T, undefined, only);
@@ -64,7 +64,7 @@ export function vitGraph(model: ViTModel, gradient = false): Uint8Array {
     dx = r.attn.queries ? addToFirstRows(g, dIn, dMid, r.attn.queries) : g.op('Add', [dMid, dIn]);
   }
   // Only the patch tokens lead back to the pixels: [B, N, D] → [B, N, C·p·p] → unpatchify.
-  const dPatches = linearBack(g, W.patchEmbed, g.op('Slice', [dx, g.ints([P]), g.ints([T]), g.ints([1])]));
+  const dPatches = linearBack(g, W.patchEmbed, rows(g, dx, P, T));
   const dPixels = g.op('Reshape', [
     g.op('Transpose', [g.op('Reshape', [dPatches, g.ints([0, gh, gw, c, p, p])])], { perm: [0, 3, 1, 4, 2, 5] }),
     g.ints([0, c, gh * p, gw * p]),
