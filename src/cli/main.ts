@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { RelpropError } from '../core/errors.js';
+import { relpropVersion } from '../core/provenance.js';
 import { explainCommand } from './explain.js';
 import { trainCommand } from './train.js';
 import { compareCommand, mergeCommand } from './compare.js';
@@ -13,7 +14,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command()
     .name('relprop')
     .description('Explain transformer predictions by relevance propagation (Chefer, Gur & Wolf, CVPR 2021) and the methods it is compared with.')
-    .version('0.1.0')
+    .version(relpropVersion().version)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   program.addCommand(explainCommand());

@@ -28,3 +28,4 @@ export { NORMALISERS, normalise, sparsemax, entmax15, type NormaliserName } from
 export { train, DEFAULT_TRAIN, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { TASKS, taskData, type TaskName } from './train/data.js';
 export { tokenHighlightHtml, tokenHighlightJson, type TokenHighlightInput } from './report/token-highlight.js';
+export { provenance, provenanceLines, relpropVersion, engineDescription, type Provenance, type ModelSource } from './provenance.js';

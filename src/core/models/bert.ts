@@ -6,6 +6,7 @@
  * The forward pass is first, top to bottom; checkpoint loading follows.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
+import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
@@ -91,6 +92,7 @@ export interface BertRecord {
 }
 
 export class BertModel implements ClassifierModel {
+  source?: ModelSource;
   readonly family = 'bert';
   readonly numClasses: number;
   readonly depth: number;

@@ -13,6 +13,7 @@
  * needs (see GPT2Record).
  */
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
+import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
@@ -106,6 +107,7 @@ interface Layout {
 }
 
 export class GPT2Model implements ClassifierModel {
+  source?: ModelSource;
   readonly family = 'gpt2';
   readonly numClasses: number;
   readonly depth: number;

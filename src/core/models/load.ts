@@ -16,6 +16,7 @@ import { GPT2Model, loadGPT2Weights, parseGPT2Config, tokenLabels } from './gpt2
 import { loadBpeTokenizer } from '../text/bpe.js';
 import { loadModelTokenizer } from '../text-inputs.js';
 import type { ClassifierModel } from './types.js';
+import { modelSource } from '../provenance.js';
 
 type Json = Record<string, unknown>;
 
@@ -106,6 +107,12 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
         `unknown model_type '${modelType}' (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,
         configFile,
       );
+  }
+  try {
+    model.source = await modelSource(dir, configFile, entries.map((f) => path.join(dir, f)));
+  } catch (err) {
+    model.dispose();
+    throw new CheckpointError(`cannot hash the model's files (${(err as NodeJS.ErrnoException).code ?? String(err)})`, dir);
   }
   const unused = reader.unused();
   if (unused.length > 0 && options.warn) {

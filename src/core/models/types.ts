@@ -7,6 +7,7 @@ import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
 import type { AttentionEdit, AttentionRecord } from './layers.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
+import type { ModelSource } from '../provenance.js';
 
 /** Images, already preprocessed: [B, C, H, W], normalised as the model expects. */
 export interface ImageInput {
@@ -101,6 +102,8 @@ export interface ClassifierModel {
   readonly family: string;
   /** Folder name or a label; shown in outputs. */
   readonly name: string;
+  /** The folder it was loaded from, with hashes of its weights and config (absent for models built in memory). */
+  source?: ModelSource;
   readonly labels: readonly string[];
   readonly numClasses: number;
   /** Number of encoder layers. */

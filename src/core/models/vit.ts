@@ -5,6 +5,7 @@
  * The forward pass is first, top to bottom; checkpoint loading (timm and HuggingFace layouts) follows.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
+import type { ModelSource } from '../provenance.js';
 import { layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, attentionBackward, mlp, mlpBackward, type Attention, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, Occlusions } from './types.js';
@@ -104,6 +105,7 @@ export function unpatchify(x: Tensor2D, batch: number, channels: number, grid: r
 }
 
 export class ViTModel implements ClassifierModel {
+  source?: ModelSource;
   readonly family = 'vit';
   readonly numClasses: number;
   readonly depth: number;
