@@ -392,3 +392,33 @@ export function setProductEngine(name: 'onnxruntime' | 'wasm'): boolean {
   if (enabled && !stock && tf.getBackend() === 'wasm') installOrtProducts(requestedThreads);
   return productEngine().name === 'onnxruntime';
 }
+
+/** A whole-pass session (engine/trace.ts): its runs, and its native memory's release. */
+export interface NativeGraph {
+  run(feeds: Readonly<Record<string, GraphFeed>>, outputs: readonly string[]): Record<string, { data: Float32Array; dims: number[] }>;
+  dispose(): void;
+}
+
+/**
+ * A session of a traced pass. Unlike runGraph it never falls back: the runner chose ONNX Runtime for
+ * the model, so a graph it rejects is a bug to report, not a reason to switch engines mid-run.
+ */
+export function nativeGraph(model: Uint8Array): NativeGraph {
+  const e = engine;
+  if (!e) throw new Error('ONNX Runtime is not loaded');
+  const session = e.make(model);
+  return {
+    run(feeds, outputs) {
+      const g = enterOrt();
+      try {
+        const named = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new e.Tensor(f.data instanceof Float32Array ? 'float32' : 'int64', f.data, f.dims)]));
+        const y = session.run(named, Object.fromEntries(outputs.map((o) => [o, null])), {});
+        ortStats.graphs++;
+        return Object.fromEntries(outputs.map((o) => [o, { data: y[o]!.cpuData, dims: y[o]!.dims }]));
+      } finally {
+        if (g) Atomics.store(g, GUARD.inside, 0);
+      }
+    },
+    dispose: () => session.dispose?.(),
+  };
+}
