@@ -125,3 +125,91 @@ describe('one definition: DeiT (two prefix tokens, two heads averaged), random w
     deit.dispose();
   });
 });
+
+import type { BertModel } from '../src/core/models/bert.js';
+import type { TokenInput } from '../src/core/models/types.js';
+import { bertFromModel, bertInputs } from '../src/core/families/bert/bert.js';
+import { BERT_DIR, bertGolden, tokensOf, disposeTokens } from './helpers/bert.js';
+
+/** Word embeddings [B, T, D] of token input, read off the model's table on the host. */
+function wordsOf(m: BertModel, t: TokenInput): HostTensor {
+  const [B, T] = t.ids.shape;
+  const D = m.config.dim;
+  const table = m.weights.wordEmbeddings.dataSync();
+  const ids = t.ids.dataSync();
+  const data = new Float32Array(B * T * D);
+  for (let i = 0; i < B * T; i++) data.set(table.subarray(ids[i]! * D, (ids[i]! + 1) * D), i * D);
+  return { data, shape: [B, T, D] };
+}
+
+describe('one definition, two interpreters: BERT', () => {
+  it('bert-tiny-a: logits equal the golden (HuggingFace) logits on both interpreters within 1e-5', async () => {
+    const bert = (await loadModel(BERT_DIR)) as BertModel;
+    const { network, shape, params } = bertFromModel(bert);
+    for (let i = 0; i < bertGolden.inputs.length; i++) {
+      const t = tokensOf(i);
+      const inputs = bertInputs(shape, t);
+      const expected = tensor(bertGolden.results[i].logits).data;
+      const x = inputs['ids']!;
+      expectClose(runEager(params, { ...inputs, x }, predictPass(network))['logits']!.data, expected, 1e-5, `eager logits ${i}`);
+      expectClose(runTraced(bert, 'predict', params, { ...inputs, x }, predictPass(network))['logits']!.data, expected, 1e-5, `traced logits ${i}`);
+      disposeTokens(t);
+    }
+    releaseEager(params);
+    releaseTraced(bert);
+    bert.dispose();
+  });
+
+  for (const name of ['text-sparsemax', 'text-entmax15']) {
+    it(`${name} (shipped): word-embedding gradients equal the hand-written backward on both interpreters within 1e-5`, async () => {
+      const bert = (await loadModel(path.join(__dirname, '..', 'models', name))) as BertModel;
+      const { network, shape, params } = bertFromModel(bert);
+      const t = tokensOf(0);
+      const [B, T] = t.ids.shape;
+      const seed = seedOf([1], [0], bert.numClasses);
+      const expected = tf.tidy(() => {
+        const fwd = bert.forward(t);
+        return (bert.backward(fwd, tf.tensor2d(seed.data, [B, bert.numClasses]), { attention: false }).input.dataSync() as Float32Array).slice();
+      });
+      const logits = tf.tidy(() => bert.predict(t).dataSync().slice());
+      const inputs = { ...bertInputs(shape, t), x: wordsOf(bert, t), seed };
+      for (const [engine, y] of [
+        ['eager', runEager(params, inputs, inputGradientPass(network))],
+        ['traced', runTraced(bert, 'gradient', params, inputs, inputGradientPass(network))],
+      ] as const) {
+        expect(y['gradient']!.shape).toEqual([B, T, bert.config.dim]);
+        expectClose(y['logits']!.data, logits, 1e-5, `${engine} logits`);
+        expectClose(y['gradient']!.data, expected, 1e-5, `${engine} gradient`);
+      }
+      disposeTokens(t);
+      releaseEager(params);
+      releaseTraced(bert);
+      bert.dispose();
+    });
+  }
+});
+
+describe('one definition: ViT with sparse attention (image-sparsemax, image-entmax15, shipped)', () => {
+  for (const name of ['image-sparsemax', 'image-entmax15']) {
+    it(`${name}: logits and input gradients equal the model class on both interpreters within 1e-5`, async () => {
+      const vit = (await loadModel(path.join(__dirname, '..', 'models', name))) as ViTModel;
+      const { network, params } = vitFromModel(vit);
+      const [h, w] = vit.config.imageSize;
+      let s = 11;
+      const x: HostTensor = { data: Float32Array.from({ length: 2 * 3 * h * w }, () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1), shape: [2, 3, h, w] };
+      const seed = seedOf([1, 0], [0, 1], vit.numClasses);
+      const logits = tf.tidy(() => vit.predict({ kind: 'image', pixels: tf.tensor4d(x.data, [2, 3, h, w]) }).dataSync().slice());
+      const expected = handWritten(vit, x, seed);
+      for (const [engine, y] of [
+        ['eager', runEager(params, { x, seed }, inputGradientPass(network))],
+        ['traced', runTraced(vit, 'gradient', params, { x, seed }, inputGradientPass(network))],
+      ] as const) {
+        expectClose(y['logits']!.data, logits, 1e-5, `${engine} logits`);
+        expectClose(y['gradient']!.data, expected, 1e-5, `${engine} gradient`);
+      }
+      releaseEager(params);
+      releaseTraced(vit);
+      vit.dispose();
+    });
+  }
+});

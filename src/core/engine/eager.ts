@@ -3,7 +3,8 @@
  * graphs are tested against, and the engine wherever ONNX Runtime is absent. Weights become tfjs
  * tensors once per Params (kept until `releaseEager`); everything a pass makes is freed with it.
  */
-import { tf, type Tensor } from '../tf.js';
+import { tf, type Tensor, type Tensor2D } from '../tf.js';
+import { normalise } from '../normalisers.js';
 import { axisOf, type HostTensor, type LayerNormValues, type MatmulFlags, type Ops, type Params, type Pass, type Shape } from './ops.js';
 
 const uploaded = new WeakMap<Params, Map<string, Tensor>>();
@@ -56,6 +57,9 @@ class EagerOps implements Ops<Tensor> {
   div(a: Tensor, b: Tensor): Tensor {
     return tf.div(a, b);
   }
+  maximum(a: Tensor, b: Tensor): Tensor {
+    return tf.maximum(a, b);
+  }
   exp(x: Tensor): Tensor {
     return tf.exp(x);
   }
@@ -107,6 +111,10 @@ class EagerOps implements Ops<Tensor> {
   broadcast(x: Tensor, shape: Shape): Tensor {
     return tf.broadcastTo(x, [...shape]);
   }
+  gather(table: Tensor, ids: Tensor): Tensor {
+    const rows = tf.gather(table, tf.cast(tf.reshape(ids, [-1]), 'int32'));
+    return tf.reshape(rows, [...ids.shape, table.shape[1]!]);
+  }
   sum(x: Tensor, axis: number): Tensor {
     return tf.sum(x, axis, true);
   }
@@ -115,6 +123,10 @@ class EagerOps implements Ops<Tensor> {
   }
   softmax(x: Tensor): Tensor {
     return tf.softmax(x);
+  }
+  sparseMap(x: Tensor, name: 'sparsemax' | 'entmax15'): Tensor {
+    const n = x.shape[x.rank - 1]!;
+    return tf.reshape(normalise(name, tf.reshape(x, [-1, n]) as Tensor2D), x.shape);
   }
   layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): LayerNormValues<Tensor> {
     const mean = tf.mean(x, -1, true);

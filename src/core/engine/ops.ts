@@ -45,6 +45,7 @@ export interface Ops<V> {
   sub(a: V, b: V): V;
   mul(a: V, b: V): V;
   div(a: V, b: V): V;
+  maximum(a: V, b: V): V;
   exp(x: V): V;
   erf(x: V): V;
   tanh(x: V): V;
@@ -64,6 +65,8 @@ export interface Ops<V> {
   pad(x: V, axis: number, before: number, after: number): V;
   concat(xs: readonly V[], axis: number): V;
   broadcast(x: V, shape: Shape): V;
+  /** Rows of `table` [n, D] at `ids` (integer values held as floats), shaped [...ids, D]. */
+  gather(table: V, ids: V): V;
 
   /** Reductions over one axis, kept as a size-1 axis. */
   sum(x: V, axis: number): V;
@@ -71,6 +74,11 @@ export interface Ops<V> {
 
   /** Softmax over the last axis. */
   softmax(x: V): V;
+  /**
+   * The sparse attention maps over the last axis (Meister et al.): each engine has its own exact
+   * sort-based threshold solver. Their Jacobian products are plain ops (nn/normalisers.ts).
+   */
+  sparseMap(x: V, name: 'sparsemax' | 'entmax15'): V;
   /** LayerNorm over the last axis, with its row statistics. */
   layerNorm(x: V, gamma: V, beta: V, eps: number): LayerNormValues<V>;
 }

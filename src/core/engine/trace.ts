@@ -9,6 +9,7 @@
  */
 import { GraphBuilder } from '../onnx/proto.js';
 import { nativeGraph, type NativeGraph } from '../ort-products.js';
+import { normalise } from '../onnx/layers.js';
 import { axisOf, sizeOf, type HostTensor, type LayerNormValues, type MatmulFlags, type Ops, type Params, type Pass, type Shape } from './ops.js';
 
 /** A value in the graph: its name and static shape. */
@@ -89,6 +90,9 @@ class TraceOps implements Ops<Sym> {
   div(a: Sym, b: Sym): Sym {
     return this.elementwise('Div', a, b);
   }
+  maximum(a: Sym, b: Sym): Sym {
+    return this.elementwise('Max', a, b);
+  }
   exp(x: Sym): Sym {
     return this.unary('Exp', x);
   }
@@ -152,6 +156,10 @@ class TraceOps implements Ops<Sym> {
   broadcast(x: Sym, shape: Shape): Sym {
     return this.op('Expand', [x], broadcastShapes(x.shape, shape), {}, [this.g.ints(shape)]);
   }
+  gather(table: Sym, ids: Sym): Sym {
+    const at = this.g.op('Cast', [ids.name], { to: 7 });
+    return { name: this.g.op('Gather', [table.name, at], { axis: 0 }), shape: [...ids.shape, table.shape[1]!] };
+  }
   sum(x: Sym, axis: number): Sym {
     const a = axisOf(x.shape, axis);
     return this.op('ReduceSum', [x], x.shape.map((d, i) => (i === a ? 1 : d)), { keepdims: 1 }, [this.g.ints([a])]);
@@ -162,6 +170,9 @@ class TraceOps implements Ops<Sym> {
   }
   softmax(x: Sym): Sym {
     return this.op('Softmax', [x], x.shape, { axis: -1 });
+  }
+  sparseMap(x: Sym, name: 'sparsemax' | 'entmax15'): Sym {
+    return { name: normalise(this.g, name, x.name, x.shape[x.shape.length - 1]!), shape: x.shape };
   }
   layerNorm(x: Sym, gamma: Sym, beta: Sym, eps: number): LayerNormValues<Sym> {
     const [y, mean, invStd] = this.g.node('LayerNormalization', [x.name, gamma.name, beta.name], { axis: -1, epsilon: { float: eps } }, 3) as [string, string, string];

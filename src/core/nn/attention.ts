@@ -4,6 +4,8 @@
  */
 import type { Ops } from '../engine/ops.js';
 import { linear, linearBack, type LinearSpec } from './linear.js';
+import { normalise, normaliseBack } from './normalisers.js';
+import type { NormaliserName } from '../normalisers.js';
 
 export interface AttentionSpec {
   /** One fused q | k | v projection (timm), or three (HuggingFace). */
@@ -11,6 +13,8 @@ export interface AttentionSpec {
   readonly proj: LinearSpec;
   readonly heads: number;
   readonly headDim: number;
+  /** What turns scores into attention weights (default softmax). */
+  readonly normaliser?: NormaliserName;
 }
 
 export interface AttentionRec<V> {
@@ -53,14 +57,9 @@ export function attention<V>(o: Ops<V>, a: AttentionSpec, x: V, options: { queri
   }
   if (options.queries !== undefined) q = o.slice(q, 2, 0, options.queries);
   const scores = o.matmul(o.mul(q, o.scalar(1 / Math.sqrt(a.headDim))), k, { transB: true });
-  const probs = o.softmax(options.mask ? o.add(scores, options.mask) : scores);
+  const probs = normalise(o, a.normaliser ?? 'softmax', options.mask ? o.add(scores, options.mask) : scores);
   const y = linear(o, a.proj, merge(o, a, o.matmul(probs, v)));
   return { y, rec: { q, k, v, probs, ...(options.queries !== undefined ? { queries: options.queries } : {}) } };
-}
-
-/** softmax's Jacobian product at its output p: p ⊙ (dp − Σ p ⊙ dp). */
-export function softmaxBack<V>(o: Ops<V>, p: V, dp: V): V {
-  return o.mul(p, o.sub(dp, o.sum(o.mul(p, dp), -1)));
 }
 
 /** The input gradient, and ∂/∂A ([B, H, queries, T]) for the gradient-weighted methods. */
@@ -68,7 +67,7 @@ export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<
   const dContext = split(o, a, linearBack(o, a.proj, dy));
   const dProbs = o.matmul(dContext, rec.v, { transB: true });
   const dv = o.matmul(rec.probs, dContext, { transA: true });
-  const dScores = o.mul(softmaxBack(o, rec.probs, dProbs), o.scalar(1 / Math.sqrt(a.headDim)));
+  const dScores = o.mul(normaliseBack(o, a.normaliser ?? 'softmax', rec.probs, dProbs), o.scalar(1 / Math.sqrt(a.headDim)));
   let dq = o.matmul(dScores, rec.k);
   const dk = o.matmul(dScores, rec.q, { transA: true });
   // Rows that did not ask have no gradient through q.

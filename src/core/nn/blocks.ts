@@ -16,7 +16,7 @@ export interface PreLnBlockSpec {
   readonly mlp: MlpSpec;
 }
 
-interface PreLnRec<V> {
+interface BlockRec<V> {
   readonly norm1: unknown;
   readonly attn: AttentionRec<V>;
   readonly norm2: unknown;
@@ -39,14 +39,50 @@ export function preLnBlock(spec: PreLnBlockSpec): Layer {
       const mid = o.add(rows === undefined ? x : o.slice(x, 1, 0, rows), a.y);
       const n2 = ln2.forward(o, mid);
       const m = mlp(o, spec.mlp, n2.y);
-      const rec: PreLnRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
+      const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
       return { y: o.add(mid, m.y), rec };
     },
     backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
-      const r = rec as PreLnRec<V>;
+      const r = rec as BlockRec<V>;
       const dMid = o.add(dy, ln2.backward(o, r.norm2, mlpBack(o, spec.mlp, r.mlp, dy)));
       const dIn = ln1.backward(o, r.norm1, attentionBack(o, spec.attn, r.attn, dMid).dx);
       return o.add(r.rows === undefined ? dMid : o.pad(dMid, 1, 0, r.tokens - r.rows), dIn);
+    },
+  };
+}
+
+export interface PostLnBlockSpec {
+  readonly name: string;
+  readonly attn: AttentionSpec;
+  /** After the attention's residual sum, and after the MLP's. */
+  readonly norm1: LayerNormSpec;
+  readonly mlp: MlpSpec;
+  readonly norm2: LayerNormSpec;
+  /** The pass input holding the additive attention mask, [B, 1, 1, T]. */
+  readonly mask?: string;
+}
+
+/** Post-LN (BERT): h = LN₁(x + Attn(x)), y = LN₂(h + MLP(h)). */
+export function postLnBlock(spec: PostLnBlockSpec): Layer {
+  const [ln1, ln2] = [layerNorm(spec.norm1), layerNorm(spec.norm2)];
+  return {
+    name: spec.name,
+    inputRows: () => undefined,
+    forward<V>(o: Ops<V>, x: V, rows?: number) {
+      const tokens = o.shape(x)[1]!;
+      const a = attention(o, spec.attn, x, { ...(rows === undefined ? {} : { queries: rows }), ...(spec.mask ? { mask: o.input(spec.mask) } : {}) });
+      const n1 = ln1.forward(o, o.add(a.y, rows === undefined ? x : o.slice(x, 1, 0, rows)));
+      const m = mlp(o, spec.mlp, n1.y);
+      const n2 = ln2.forward(o, o.add(m.y, n1.y));
+      const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
+      return { y: n2.y, rec };
+    },
+    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+      const r = rec as BlockRec<V>;
+      const dNorm2In = ln2.backward(o, r.norm2, dy);
+      const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp, dNorm2In)));
+      const dx = attentionBack(o, spec.attn, r.attn, dNorm1In).dx;
+      return o.add(dx, r.rows === undefined ? dNorm1In : o.pad(dNorm1In, 1, 0, r.tokens - r.rows));
     },
   };
 }

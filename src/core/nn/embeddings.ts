@@ -59,3 +59,45 @@ export function patchEmbedding(spec: PatchEmbeddingSpec): Layer {
     },
   };
 }
+
+/** Token ids → word embeddings: the lookup in front of the differentiable input. */
+export function wordLookup(name: string, table: string): Layer {
+  return {
+    name,
+    inputRows: () => undefined,
+    forward<V>(o: Ops<V>, ids: V) {
+      return { y: o.gather(o.param(table), ids), rec: null };
+    },
+    backward(): never {
+      throw new Error('token ids have no gradient: gradient passes start at the word embeddings');
+    },
+  };
+}
+
+export interface TextEmbeddingSpec {
+  readonly name: string;
+  /** Tables read at the pass inputs `positions` and (if present) `types`. */
+  readonly positions: string;
+  readonly types?: string;
+  readonly norm: { readonly name: string; readonly eps: number };
+}
+
+/**
+ * BERT's embeddings (Devlin et al.): words + positions (+ segments), then LayerNorm. Positions and
+ * segments are constants of the input; their ids are pass inputs, as the host finds them
+ * (RoBERTa counts positions past padding_idx over non-padding tokens only).
+ */
+export function textEmbeddings(spec: TextEmbeddingSpec, norm: Layer): Layer {
+  return {
+    name: spec.name,
+    inputRows: () => undefined,
+    forward<V>(o: Ops<V>, words: V) {
+      let sum = o.add(words, o.gather(o.param(spec.positions), o.input('positions')));
+      if (spec.types) sum = o.add(sum, o.gather(o.param(spec.types), o.input('types')));
+      return norm.forward(o, sum);
+    },
+    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+      return norm.backward(o, rec, dy);
+    },
+  };
+}

@@ -30,3 +30,30 @@ export function tokenHeads(name: string, heads: readonly LinearSpec[]): Layer {
     },
   };
 }
+
+/**
+ * BERT's pooler and classifier on the first token: classifier(f(dense(x₀))), f tanh (BERT's pooler,
+ * RoBERTa's classifier.dense) or ReLU (DistilBERT's pre_classifier).
+ */
+export function poolerHead(name: string, dense: LinearSpec, activation: 'tanh' | 'relu', classifier: LinearSpec): Layer {
+  return {
+    name,
+    inputRows: () => 1,
+    forward<V>(o: Ops<V>, x: V) {
+      const [B, T, D] = o.shape(x) as [number, number, number];
+      const pre = linear(o, dense, o.reshape(o.slice(x, 1, 0, 1), [B, D]));
+      const pooled = activation === 'tanh' ? o.tanh(pre) : o.relu(pre);
+      return { y: linear(o, classifier, pooled), rec: { pooled, tokens: T } };
+    },
+    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+      const r = rec as { pooled: V; tokens: number };
+      const dPooled = linearBack(o, classifier, dy);
+      // tanh′ = 1 − tanh², ReLU′ = [out > 0], both from the recorded activation.
+      const dPre = activation === 'tanh' ? o.mul(dPooled, o.sub(o.scalar(1), o.mul(r.pooled, r.pooled))) : o.mul(dPooled, o.positive(r.pooled));
+      const first = linearBack(o, dense, dPre);
+      const [B, D] = o.shape(first) as [number, number];
+      const row = o.reshape(first, [B, 1, D]);
+      return r.tokens === 1 ? row : o.pad(row, 1, 0, r.tokens - 1);
+    },
+  };
+}

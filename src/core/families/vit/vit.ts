@@ -2,7 +2,8 @@
  * ViT and DeiT as a table: the configuration, the layer list, and the checkpoint names (timm's).
  * Pre-LN blocks, exact GELU, CLS (and DeiT's distillation) token, learned positions.
  */
-import type { HostTensor, Params } from '../../engine/ops.js';
+import type { Params } from '../../engine/ops.js';
+import { HostParams } from '../host-params.js';
 import { preLnBlock } from '../../nn/blocks.js';
 import { patchEmbedding } from '../../nn/embeddings.js';
 import { tokenHeads } from '../../nn/heads.js';
@@ -11,6 +12,7 @@ import { linearSpec } from '../../nn/linear.js';
 import type { Network } from '../../passes/passes.js';
 import type { ViTModel } from '../../models/vit.js';
 import type { Activation } from '../../nn/activations.js';
+import type { NormaliserName } from '../../normalisers.js';
 
 export interface VitShape {
   readonly channels: number;
@@ -23,6 +25,7 @@ export interface VitShape {
   readonly lnEpsFinal: number;
   readonly activation: Activation;
   readonly qkvBias: boolean;
+  readonly normaliser: NormaliserName;
 }
 
 export function vitNetwork(c: VitShape): Network {
@@ -31,7 +34,7 @@ export function vitNetwork(c: VitShape): Network {
     return preLnBlock({
       name: at,
       norm1: { name: `${at}.norm1`, eps: c.lnEps },
-      attn: { qkv: linearSpec(`${at}.attn.qkv`, c.qkvBias), proj: linearSpec(`${at}.attn.proj`), heads: c.heads, headDim: c.dim / c.heads },
+      attn: { qkv: linearSpec(`${at}.attn.qkv`, c.qkvBias), proj: linearSpec(`${at}.attn.proj`), heads: c.heads, headDim: c.dim / c.heads, normaliser: c.normaliser },
       norm2: { name: `${at}.norm2`, eps: c.lnEps },
       mlp: { fc1: linearSpec(`${at}.mlp.fc1`), fc2: linearSpec(`${at}.mlp.fc2`), activation: c.activation },
     });
@@ -53,38 +56,21 @@ export function vitNetwork(c: VitShape): Network {
  */
 export function vitFromModel(model: ViTModel): { network: Network; params: Params } {
   const { config: cfg, weights: W } = model;
-  if ((cfg.attention ?? 'softmax') !== 'softmax') throw new Error(`the one-definition ViT takes softmax attention only, not ${cfg.attention}`);
-  const params = new Map<string, HostTensor>();
-  const host = (t: { dataSync(): ArrayLike<number>; shape: number[] }): HostTensor => ({ data: Float32Array.from(t.dataSync()), shape: t.shape });
-  const outIn = (t: { dataSync(): ArrayLike<number>; shape: number[] }): HostTensor => {
-    const [i, o] = t.shape as [number, number];
-    const src = t.dataSync();
-    const data = new Float32Array(i * o);
-    for (let r = 0; r < i; r++) for (let c = 0; c < o; c++) data[c * i + r] = src[r * o + c]!;
-    return { data, shape: [o, i] };
-  };
-  const lin = (name: string, l: { wT: { dataSync(): ArrayLike<number>; shape: number[] }; b: { dataSync(): ArrayLike<number>; shape: number[] } | null }) => {
-    params.set(`${name}.weight`, outIn(l.wT));
-    if (l.b) params.set(`${name}.bias`, host(l.b));
-  };
-  const ln = (name: string, l: { gamma: { dataSync(): ArrayLike<number>; shape: number[] }; beta: { dataSync(): ArrayLike<number>; shape: number[] } }) => {
-    params.set(`${name}.weight`, host(l.gamma));
-    params.set(`${name}.bias`, host(l.beta));
-  };
-  lin('patch_embed.proj', W.patchEmbed);
-  params.set('prefix_tokens', host(W.prefix));
-  params.set('pos_embed', host(W.posEmbed));
+  const params = new HostParams();
+  params.linear('patch_embed.proj', W.patchEmbed);
+  params.tensor('prefix_tokens', W.prefix);
+  params.tensor('pos_embed', W.posEmbed);
   W.blocks.forEach((b, l) => {
     const at = `blocks.${l}`;
-    ln(`${at}.norm1`, b.norm1);
-    lin(`${at}.attn.qkv`, b.attn.qkv);
-    lin(`${at}.attn.proj`, b.attn.proj);
-    ln(`${at}.norm2`, b.norm2);
-    lin(`${at}.mlp.fc1`, b.mlp.fc1);
-    lin(`${at}.mlp.fc2`, b.mlp.fc2);
+    params.layerNorm(`${at}.norm1`, b.norm1);
+    params.linear(`${at}.attn.qkv`, b.attn.qkv);
+    params.linear(`${at}.attn.proj`, b.attn.proj);
+    params.layerNorm(`${at}.norm2`, b.norm2);
+    params.linear(`${at}.mlp.fc1`, b.mlp.fc1);
+    params.linear(`${at}.mlp.fc2`, b.mlp.fc2);
   });
-  ln('norm', W.norm);
-  W.heads.forEach((h, i) => lin(i === 0 ? 'head' : 'head_dist', h));
+  params.layerNorm('norm', W.norm);
+  W.heads.forEach((h, i) => params.linear(i === 0 ? 'head' : 'head_dist', h));
   const activation = W.blocks[0]?.mlp.activation === 'gelu-tanh' ? 'gelu-tanh' : 'gelu';
   const network = vitNetwork({
     channels: cfg.channels,
@@ -97,6 +83,7 @@ export function vitFromModel(model: ViTModel): { network: Network; params: Param
     lnEpsFinal: cfg.lnEpsFinal,
     activation,
     qkvBias: cfg.qkvBias,
+    normaliser: cfg.attention ?? 'softmax',
   });
   return { network, params };
 }
