@@ -9,7 +9,7 @@
  */
 import { GraphBuilder } from '../onnx/proto.js';
 import { nativeGraph, type NativeGraph } from '../ort-products.js';
-import { normalise } from '../onnx/layers.js';
+import { normalise } from '../onnx/normalisers.js';
 import { axisOf, sizeOf, type HostTensor, type LayerNormValues, type MatmulFlags, type Ops, type Params, type Pass, type Shape } from './ops.js';
 
 /** A value in the graph: its name and static shape. */
@@ -125,6 +125,13 @@ class TraceOps implements Ops<Sym> {
     const [k2, n] = y.shape.slice(-2) as [number, number];
     if (k !== k2) throw new Error(`matmul of [${x.shape}] and [${y.shape}]`);
     const lead = broadcastShapes(x.shape.slice(0, -2), y.shape.slice(0, -2));
+    if (m === 1 && x.shape.length === 2) {
+      // MLAS takes a vector path for a single row, which rounds differently from its matrix kernel
+      // (used for every M ≥ 2, where a row's result does not depend on the rows beside it): a lone
+      // row gets a zero row beside it, so a sample's products are the same alone or in a batch.
+      const two = this.concat([x, this.mul(x, this.scalar(0))], 0);
+      return this.slice(this.op('MatMul', [two, y], [2, n]), 0, 0, 1);
+    }
     return this.op('MatMul', [x, y], [...lead, m, n]);
   }
   reshape(x: Sym, shape: Shape): Sym {

@@ -12,6 +12,7 @@ import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, t
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive, releaseGraphs } from '../ort-products.js';
+import { releaseTraced } from '../engine/trace.js';
 import { bertPredictOnOrt } from '../onnx/run.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
@@ -352,6 +353,7 @@ export class BertModel implements ClassifierModel {
 
   dispose(): void {
     releaseGraphs(this);
+    releaseTraced(this);
     const W = this.weights;
     const linears = [W.pooler, W.classifier, ...W.layers.flatMap((l) => [l.attn.qkv, l.attn.proj, l.mlp.fc1, l.mlp.fc2])];
     const norms = [W.embeddingNorm, ...W.layers.flatMap((l) => [l.norm1, l.norm2])];

@@ -15,6 +15,7 @@ export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive, releaseGraphs } from '../ort-products.js';
+import { releaseTraced } from '../engine/trace.js';
 import { vitPredictOnOrt } from '../onnx/run.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
@@ -353,6 +354,7 @@ export class ViTModel implements ClassifierModel {
 
   dispose(): void {
     releaseGraphs(this);
+    releaseTraced(this);
     const W = this.weights;
     const linears = [W.patchEmbed, ...W.heads, ...W.blocks.flatMap((b) => [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2])];
     const norms = [W.norm, ...W.blocks.flatMap((b) => [b.norm1, b.norm2])];
