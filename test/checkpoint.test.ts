@@ -215,6 +215,23 @@ describe('bad checkpoints give their own clear error', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('an integer or bool dtype on a float parameter (same bytes, reinterpreted) is an error naming the tensor and file', async () => {
+    for (const dtype of ['I32', 'U32', 'I16']) {
+      const dir = await writeFolder(`dtype-${dtype}`, timmConfig, dtype === 'I16' ? { ...timm, 'head.bias': { shape: [5], dtype: 'F16', data: timm['head.bias']!.data } } : timm);
+      const file = path.join(dir, 'model.safetensors');
+      const bytes = new Uint8Array(await fs.readFile(file));
+      const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      const text = new TextDecoder().decode(bytes.subarray(8, 8 + n));
+      const from = `"head.bias":{"dtype":"${dtype === 'I16' ? 'F16' : 'F32'}"`;
+      expect(text).toContain(from);
+      bytes.set(new TextEncoder().encode(text.replace(from, `"head.bias":{"dtype":"${dtype}"`)), 8);
+      await fs.writeFile(file, bytes);
+      await expect(loadModel(dir)).rejects.toThrow(
+        new RegExp(`model\\.safetensors: tensor 'head\\.bias' has dtype ${dtype}, but a model parameter must be floating point`),
+      );
+    }
+  });
+
   it('an unknown model type', async () => {
     const dir = await writeFolder('unknown', { ...timmConfig, model_type: 'resnet' }, timm);
     await expect(loadModel(dir)).rejects.toThrow(/unknown model_type 'resnet' \(supported: vit, deit/);

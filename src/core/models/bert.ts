@@ -16,7 +16,7 @@ import { releaseTraced } from '../engine/trace.js';
 import { bertPredictOnOrt } from '../onnx/run.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
-import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
+import { WeightReader, makeLayerNorm } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 import { bertRelevance } from '../relevance/bert.js';
@@ -451,7 +451,7 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
   const n = names(cfg.flavour);
   const D = cfg.dim;
   const lin = (name: string, ckpt: string, out: number, inDim: number) =>
-    makeLinear(name, [reader.read(`${ckpt}.weight`, [out, inDim])], [reader.read(`${ckpt}.bias`, [out])], inDim);
+    reader.linear(name, [{ weight: `${ckpt}.weight`, bias: `${ckpt}.bias`, out }], inDim);
   const ln = (name: string, ckpt: string) => makeLayerNorm(name, reader.read(`${ckpt}.weight`, [D]), reader.read(`${ckpt}.bias`, [D]), cfg.lnEps);
   const layers: BertLayer[] = Array.from({ length: cfg.depth }, (_, l) => {
     const name = `bert.encoder.layer.${l}`;
@@ -460,7 +460,7 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
       name,
       attn: {
         name: `${name}.attention.self`,
-        qkv: makeLinear(`${name}.attention.self.qkv`, qkv.map((q) => reader.read(`${q}.weight`, [D, D])), qkv.map((q) => reader.read(`${q}.bias`, [D])), D),
+        qkv: reader.linear(`${name}.attention.self.qkv`, qkv.map((q) => ({ weight: `${q}.weight`, bias: `${q}.bias`, out: D })), D),
         proj: lin(`${name}.attention.output.dense`, n.proj(l), D, D),
         heads: cfg.heads,
         headDim: D / cfg.heads,
@@ -473,9 +473,9 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
     };
   });
   return {
-    wordEmbeddings: tf.tensor2d(reader.read(n.word, [cfg.vocabSize, D]), [cfg.vocabSize, D]),
-    positionEmbeddings: tf.tensor2d(reader.read(n.position, [cfg.maxPositions, D]), [cfg.maxPositions, D]),
-    typeEmbeddings: n.type ? tf.tensor2d(reader.read(n.type, [cfg.typeVocabSize, D]), [cfg.typeVocabSize, D]) : null,
+    wordEmbeddings: reader.tensor(n.word, [cfg.vocabSize, D]) as Tensor2D,
+    positionEmbeddings: reader.tensor(n.position, [cfg.maxPositions, D]) as Tensor2D,
+    typeEmbeddings: n.type ? (reader.tensor(n.type, [cfg.typeVocabSize, D]) as Tensor2D) : null,
     embeddingNorm: ln('bert.embeddings.LayerNorm', n.embNorm),
     layers,
     pooler: lin('bert.pooler.dense', n.pooler, D, D),

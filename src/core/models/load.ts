@@ -60,8 +60,22 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const entries = (await fs.readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
   if (entries.length === 0) throw new CheckpointError('no *.safetensors file in the model folder', dir);
   const files: SafetensorsFile[] = [];
-  for (const f of entries) files.push(await readSafetensors(path.join(dir, f)));
-  const reader = new WeightReader(files, configFile);
+  let reader: WeightReader;
+  try {
+    for (const f of entries) files.push(await readSafetensors(path.join(dir, f)));
+    reader = new WeightReader(files, configFile);
+  } catch (err) {
+    for (const f of files) f.close();
+    throw err;
+  }
+  try {
+    return await build(dir, config, configFile, entries, reader, options);
+  } finally {
+    reader.close();
+  }
+}
+
+async function build(dir: string, config: Json, configFile: string, entries: readonly string[], reader: WeightReader, options: LoadOptions): Promise<ClassifierModel> {
 
   const modelType = String(config['model_type'] ?? (typeof config['architecture'] === 'string' ? 'vit' : ''));
   const name = path.basename(path.resolve(dir));

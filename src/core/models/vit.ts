@@ -18,7 +18,7 @@ import { ortActive, releaseGraphs } from '../ort-products.js';
 import { releaseTraced } from '../engine/trace.js';
 import { vitPredictOnOrt } from '../onnx/run.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
-import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
+import { WeightReader, makeLayerNorm } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import { vitRelevance } from '../relevance/vit.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
@@ -528,15 +528,14 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
         }`
       : `blocks.${l}.${part}`;
   const lin = (name: string, ckpt: string, out: number, inDim: number, bias = true): Linear =>
-    makeLinear(name, [reader.read(`${ckpt}.weight`, [out, inDim])], [bias ? reader.read(`${ckpt}.bias`, [out]) : null], inDim);
+    reader.linear(name, [{ weight: `${ckpt}.weight`, bias: bias ? `${ckpt}.bias` : null, out }], inDim);
   const ln = (name: string, ckpt: string, eps: number): LayerNorm =>
     makeLayerNorm(name, reader.read(`${ckpt}.weight`, [D]), reader.read(`${ckpt}.bias`, [D]), eps);
 
   const patchCkpt = hf ? `${p}embeddings.patch_embeddings.projection` : 'patch_embed.proj';
-  const patchEmbed = makeLinear(
+  const patchEmbed = reader.linear(
     'patch_embed.proj',
-    [reader.read(`${patchCkpt}.weight`, [D, cfg.channels, P, P])],
-    [reader.read(`${patchCkpt}.bias`, [D])],
+    [{ weight: `${patchCkpt}.weight`, bias: `${patchCkpt}.bias`, out: D, shape: [D, cfg.channels, P, P] }],
     cfg.channels * P * P,
   );
   const prefixNames = hf
@@ -546,7 +545,7 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
   const prefixData = new Float32Array(cfg.prefixTokens * D);
   prefixRows.forEach((row, i) => prefixData.set(row, i * D));
   const prefix = tf.tensor2d(prefixData, [cfg.prefixTokens, D]);
-  const posEmbed = tf.tensor2d(reader.read(hf ? `${p}embeddings.position_embeddings` : 'pos_embed', [1, T, D]), [T, D]);
+  const posEmbed = reader.tensor(hf ? `${p}embeddings.position_embeddings` : 'pos_embed', [1, T, D], [T, D]) as Tensor2D;
 
   const heads = cfg.heads;
   const blocks: ViTBlock[] = [];
@@ -555,10 +554,9 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
     let qkv: Linear;
     if (hf) {
       const parts = ['query', 'key', 'value'].map((k) => `${p}encoder.layer.${l}.attention.attention.${k}`);
-      qkv = makeLinear(
+      qkv = reader.linear(
         `${name}.attn.qkv`,
-        parts.map((n) => reader.read(`${n}.weight`, [D, D])),
-        parts.map((n) => (cfg.qkvBias ? reader.read(`${n}.bias`, [D]) : null)),
+        parts.map((n) => ({ weight: `${n}.weight`, bias: cfg.qkvBias ? `${n}.bias` : null, out: D })),
         D,
       );
     } else {
