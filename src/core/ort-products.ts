@@ -24,6 +24,25 @@ import { tf } from './tf.js';
 import { CancelledError } from './errors.js';
 import { GraphBuilder } from './onnx/proto.js';
 
+/**
+ * ONNX Runtime (1.30 on Linux and macOS) starts Microsoft's 1DS telemetry when its environment is
+ * created: it writes a device id and an event database under ~/.cache/Microsoft/DeveloperTools/
+ * (or $XDG_CACHE_HOME) and uploads events. The 1DS SDK also reads /proc/self/cmdline and matches it
+ * with std::regex "(.*)[ ]*.*[\n]*" to name the app; libstdc++'s regex executor recurses once per
+ * character, so a command line of ~29 KB (a long `--text`) overflows the 8 MB main stack: SIGSEGV
+ * inside initOrt. ORT_DISABLE_TELEMETRY=1, read from the C environment when the environment is
+ * created, skips all of it. Setting process.env on the main thread calls setenv(), so it reaches
+ * native code, and worker threads started later share that C environment; hence this runs when the
+ * module is first imported (the app's main process imports it too), before any binding loads.
+ * RELPROP_ORT_TELEMETRY=1 leaves ONNX Runtime's own setting alone.
+ */
+export function disableOrtTelemetry(): void {
+  if (typeof process === 'undefined' || !process.versions?.node || !process.env) return;
+  if (process.env['RELPROP_ORT_TELEMETRY'] === '1') return;
+  process.env['ORT_DISABLE_TELEMETRY'] = '1';
+}
+disableOrtTelemetry();
+
 interface OrtTensorCtor {
   new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]): unknown;
 }
@@ -132,6 +151,7 @@ function unaryModel(op: UnaryOp): Uint8Array {
 function load(threads: number): Engine | null {
   if (typeof process === 'undefined' || !process.versions?.node) return null;
   try {
+    disableOrtTelemetry();
     const require = createRequire(import.meta.url);
     const ort = require('onnxruntime-node') as { Tensor: OrtTensorCtor };
     const { binding, initOrt } = require('onnxruntime-node/dist/binding') as { binding: { InferenceSession: new () => NativeSession }; initOrt: () => void };
