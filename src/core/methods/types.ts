@@ -24,6 +24,10 @@ export interface MethodOptions {
   readonly noise?: number;
   /** Seed of the noise (SmoothGrad): the same seed gives the same map. */
   readonly seed?: number;
+  /** How SmoothGrad combines the noisy copies, by Captum's NoiseTunnel names: 'smoothgrad' (mean, the default), 'smoothgrad_sq' (mean of squares) or 'vargrad' (variance). */
+  readonly ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
+  /** SmoothGrad: |∂y/∂x| of each noisy copy (true, the default: Captum Saliency's abs) or the signed gradient (false). */
+  readonly abs?: boolean;
 }
 
 export type OptionName = keyof MethodOptions;
