@@ -34,6 +34,7 @@ interface CompareFlags {
   samples?: number;
   noise?: number;
   seed?: number;
+  restart?: boolean;
 }
 
 const packageRoot = () => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -99,6 +100,7 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
     '--out', dirs[k]!, '--shard', `${k}/${n}`,
     ...(flags.masks ? ['--masks', flags.masks] : []), ...(flags.removal ? ['--removal', flags.removal] : []), ...(flags.backend ? ['--backend', flags.backend] : []),
     ...(['samples', 'noise', 'seed'] as const).flatMap((k) => (flags[k] !== undefined ? [`--${k}`, String(flags[k])] : [])),
+    ...(flags.restart ? ['--restart'] : []),
   ];
   const t0 = performance.now();
   const dataset = await openDataset(flags.data, { masks: flags.masks });
@@ -148,6 +150,7 @@ export function compareCommand(): Command {
     .option('--samples <n>', 'noisy copies averaged by smoothgrad (default 16)', integer('--samples', 1))
     .option('--noise <level>', 'smoothgrad noise σ as a fraction of the input\'s value range (default 0.15 for images, 0.01 for text)', number('--noise', 0))
     .option('--seed <n>', 'seed of smoothgrad\'s noise (default 0)', integer('--seed', 0))
+    .option('--restart', 'discard the results already in --out (also when they were made with another configuration) instead of resuming them')
     .option('--pdf', 'also print the report to report.pdf (Debian chromium)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: CompareFlags) => {
@@ -179,6 +182,7 @@ export function compareCommand(): Command {
             ...(removal && ['zero', 'mean', 'blur'].includes(removal) ? { imageRemoval: removal as ImageRemoval } : {}),
             ...(removal && ['mask', 'unk', 'delete'].includes(removal) ? { textRemoval: removal as TextRemoval } : {}),
             methodOptions: { samples: flags.samples, noise: flags.noise, seed: flags.seed },
+            restart: !!flags.restart,
           },
           (p) => printProgress(progressLine(p.done, p.total, p.seconds, `${p.skipped ? `(${p.skipped} resumed) ` : ''}${p.errors ? `${p.errors} skipped as bad ` : ''}${p.current}`), p.done === p.total),
           stop.signal,

@@ -30,6 +30,7 @@ import { kendallTau } from './agreement.js';
 import { summarise, type Summary } from './stats.js';
 import { adversarialAttention, attentionPermutation } from './attention-tests.js';
 import { coIndexedAttribution } from './token-identity.js';
+import { RUN_FILE, configDifferences, idsSha256, readRunFile, runConfig, writeRunFile, type RunConfig, type RunFile } from './run-config.js';
 
 export const METRICS = ['perturbation', 'localisation', 'agreement', 'attention', 'identity'] as const;
 
@@ -48,6 +49,8 @@ export interface CompareOptions {
   readonly examples?: number;
   /** Options for the methods (each reads its own; e.g. SmoothGrad's samples, noise, seed); defaults otherwise. */
   readonly methodOptions?: MethodOptions;
+  /** Discard what the folder holds (journal and outputs) instead of resuming it, also when it was made with another configuration. */
+  readonly restart?: boolean;
 }
 
 export interface ResultRow {
@@ -97,6 +100,7 @@ export interface CompareSummary {
 }
 
 const JOURNAL = 'journal.jsonl';
+const DEFAULT_EXAMPLES = 6;
 
 async function readJournal(out: string): Promise<Map<string, JournalEntry>> {
   const done = new Map<string, JournalEntry>();
@@ -365,13 +369,15 @@ export async function runCompare(
   // A text removal the model has no token for ([MASK] on GPT-2) stops the run before any work.
   if (dataset.kind === 'text' && o.metrics.includes('perturbation') && (model instanceof BertModel || model instanceof GPT2Model)) textRemovalFor(model, o.textRemoval);
   await fs.mkdir(o.out, { recursive: true });
+  const config = runConfigOf(model, dataset, o);
+  await claimFolder(o.out, config, o.shard ?? null, !!o.restart);
   const done = await readJournal(o.out);
   const mine = dataset.items.map((_, i) => i).filter((i) => !o.shard || i % o.shard.n === o.shard.k);
   const journal = await fs.open(path.join(o.out, JOURNAL), 'a');
   const start = performance.now();
   let skipped = 0;
   let errors = [...done.values()].filter((e) => e.error).length;
-  const examples = o.examples ?? 6;
+  const examples = o.examples ?? DEFAULT_EXAMPLES;
   try {
     for (const [n, i] of mine.entries()) {
       if (signal?.aborted) break;
@@ -396,6 +402,58 @@ export async function runCompare(
     return e ? [e] : [];
   });
   return writeOutputs(o.out, entries, { model: model.name, data: dataset.description, methods: o.methods, metrics: o.metrics });
+}
+
+function runConfigOf(model: ClassifierModel, dataset: Dataset, o: CompareOptions): RunConfig {
+  let removal: RunConfig['removal'] = null;
+  if (o.metrics.includes('perturbation')) {
+    removal = dataset.kind === 'image' ? (o.imageRemoval ?? 'zero') : model instanceof BertModel || model instanceof GPT2Model ? textRemovalFor(model, o.textRemoval).removal : (o.textRemoval ?? null);
+  }
+  return runConfig(model, {
+    data: {
+      spec: dataset.spec,
+      description: dataset.description,
+      kind: dataset.kind,
+      count: dataset.items.length,
+      idsSha256: idsSha256(dataset.items.map((x) => x.id)),
+      ...(dataset.seeds ? { seeds: dataset.seeds } : {}),
+      ...(dataset.masks ? { masks: dataset.masks } : {}),
+    },
+    methods: [...o.methods],
+    metrics: [...o.metrics],
+    removal,
+    methodOptions: o.methodOptions ?? {},
+    examples: o.examples ?? DEFAULT_EXAMPLES,
+  });
+}
+
+/** What a run folder may hold besides run.json; --restart removes them. */
+const RUN_OUTPUTS = [JOURNAL, 'results.csv', 'summary.json', 'provenance.json', 'report.html', 'report.pdf'];
+
+/**
+ * Makes `out` this run's folder: a new folder gets run.json; one that holds a run of the same
+ * configuration is resumed; one made with another configuration is refused (naming what differs),
+ * unless `restart`, which discards its journal and outputs first.
+ */
+async function claimFolder(out: string, config: RunConfig, shard: RunFile['shard'], restart: boolean): Promise<void> {
+  const existing = restart ? null : await readRunFile(out);
+  const hasJournal = await fs.access(path.join(out, JOURNAL)).then(() => true, () => false);
+  if (!restart && existing) {
+    const diffs = configDifferences(existing.config, config);
+    const s = (x: RunFile['shard']) => (x ? `${x.k}/${x.n}` : 'none');
+    if (s(existing.shard) !== s(shard)) diffs.push(`shard: ${s(existing.shard)} ≠ ${s(shard)}`);
+    if (diffs.length) {
+      throw new UsageError(
+        `${path.join(out, RUN_FILE)}: this folder holds a run with another configuration (${diffs.join('; ')}); use --restart to discard its results, or another --out`,
+      );
+    }
+    return;
+  }
+  if (!restart && hasJournal) {
+    throw new UsageError(`${out}: holds a journal.jsonl but no ${RUN_FILE}, so its configuration is unknown; use --restart to discard it, or another --out`);
+  }
+  if (restart) for (const f of RUN_OUTPUTS) await fs.rm(path.join(out, f), { force: true });
+  await writeRunFile(out, { config, shard });
 }
 
 /** Join shard outputs (their journals) into one run folder. */

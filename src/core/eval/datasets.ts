@@ -26,7 +26,13 @@ export interface EvalItem {
 }
 
 export interface Dataset {
+  /** The spec it was opened from, file and folder paths made absolute (a run's configuration records it). */
+  readonly spec: string;
   readonly description: string;
+  /** Generated tasks: the generator's seed and the index of the first sample. */
+  readonly seeds?: { readonly generator: number; readonly first: number };
+  /** The ground-truth masks folder, absolute. */
+  readonly masks?: string;
   readonly kind: 'image' | 'text';
   readonly items: readonly EvalItem[];
 }
@@ -51,6 +57,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     if (name!.startsWith('image')) {
       const t = imageTask(HELD_OUT_SEED, { variant: name === 'image' ? 'single' : 'pair' });
       return {
+        spec,
+        seeds: { generator: HELD_OUT_SEED, first: offset },
         description: `${n} generated samples of the ${name} task`,
         kind: 'image',
         items: Array.from({ length: n }, (_, i) => ({
@@ -68,6 +76,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     }
     const t = textTask(HELD_OUT_SEED, { variant: name === 'text' ? 'single' : 'pair' });
     return {
+      spec,
+      seeds: { generator: HELD_OUT_SEED, first: offset },
       description: `${n} generated samples of the ${name} task`,
       kind: 'text',
       items: Array.from({ length: n }, (_, i) => ({
@@ -90,6 +100,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     const files = (await fs.readdir(spec)).filter((f) => IMAGE_EXT.test(f)).sort();
     if (files.length === 0) throw new InputError('no image files in the folder', spec);
     return {
+      spec: path.resolve(spec),
+      ...(options.masks ? { masks: path.resolve(options.masks) } : {}),
       description: `${files.length} images from ${spec}`,
       kind: 'image',
       items: files.map((f) => ({
@@ -111,6 +123,7 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
   const lines = text.split(/\r?\n/).map((l, i) => [l, i + 1] as const).filter(([l]) => l.trim() !== '');
   if (spec.endsWith('.jsonl')) {
     return {
+      spec: path.resolve(spec),
       description: `${lines.length} records from ${spec}`,
       kind: lines.some(([l]) => l.includes('"image"')) ? 'image' : 'text',
       items: lines.map(([line, no]) => ({
@@ -137,6 +150,7 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     };
   }
   return {
+    spec: path.resolve(spec),
     description: `${lines.length} sentences from ${spec}`,
     kind: 'text',
     items: lines.map(([line, no]) => ({
