@@ -13,11 +13,11 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MAX_IMAGE_BYTES, MAX_TEXT_CHARS, type ApiEnvelope } from '../shared/api.js';
 import { CONTENT_SECURITY_POLICY } from '../shared/csp.js';
 import type { ApiHandler } from './dispatch.js';
+import { readRendererFile } from './renderer-files.js';
 
 export interface HttpServerOptions {
   /** The built renderer (out/renderer). */
@@ -42,20 +42,6 @@ const MAX_OPEN_TEXT_BODY = MAX_TEXT_CHARS * 6 + 64 * 1024;
 const MAX_OTHER_BODY = 256 * 1024;
 
 const NO_ARGUMENT_METHODS = new Set(['version', 'listModels', 'listMethods']);
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json; charset=utf-8',
-};
 
 function bodyLimit(method: string): number {
   if (method === 'openImage') return MAX_OPEN_IMAGE_BODY;
@@ -175,30 +161,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.setHeader('Allow', 'GET, HEAD');
       throw new HttpError(405, 'method not allowed');
     }
-    let rel: string;
-    try {
-      rel = decodeURIComponent(pathname);
-    } catch {
-      throw new HttpError(400, 'bad path');
-    }
-    if (rel.includes('\u0000')) throw new HttpError(400, 'bad path');
-    if (rel === '/' || rel === '') rel = '/index.html';
-    const file = path.resolve(rendererDir, '.' + rel);
-    // Never outside the renderer folder, whatever the path says.
-    if (file !== rendererDir && !file.startsWith(rendererDir + path.sep)) throw new HttpError(404, 'not found');
-    let data: Buffer;
-    try {
-      const st = await fs.stat(file);
-      if (!st.isFile()) throw new Error('not a file');
-      data = await fs.readFile(file);
-    } catch {
-      throw new HttpError(404, 'not found');
-    }
-    const type = CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-    // Built assets have content hashes in their names; the page itself must always be fresh.
-    const cache = file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache';
-    res.writeHead(200, { 'Content-Type': type, 'Content-Length': data.length, 'Cache-Control': cache });
-    res.end(req.method === 'HEAD' ? undefined : data);
+    const found = await readRendererFile(rendererDir, pathname);
+    if (found.status !== 200) throw new HttpError(found.status, found.message);
+    res.writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': found.data.length, 'Cache-Control': found.cacheControl });
+    res.end(req.method === 'HEAD' ? undefined : found.data);
   }
 
   const server = createServer((req, res) => {
