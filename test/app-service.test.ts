@@ -124,6 +124,47 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the service behind the page', ()
     if (tmp) await fs.rm(tmp, { recursive: true, force: true });
   });
 
+  describe('the per-launch secret', () => {
+    it('prints a URL with a fresh token, and refuses API calls without it', async () => {
+      expect(printed).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{43}$/);
+      const call = (headers: Record<string, string>) => request({ method: 'POST', path: '/api/listModels', headers: { 'content-type': 'application/json', ...headers }, body: '' });
+      const none = await call({});
+      expect(none.status).toBe(403);
+      expect(JSON.parse(none.body).error).toMatch(/no valid access token: open the URL that `relprop serve` printed/);
+      expect((await call({ authorization: 'Bearer wrong' })).status).toBe(403);
+      expect((await call({ cookie: `relprop-token-${port}=wrong` })).status).toBe(403);
+      // Another server's cookie (cookies are shared across ports) is not this one's.
+      expect((await call({ cookie: `relprop-token-${port + 1}=${token()}` })).status).toBe(403);
+      expect((await request({ path: '/api/version' })).status).toBe(403);
+      expect((await call({ authorization: `Bearer ${token()}` })).status).toBe(200);
+      expect((await call({ cookie: `other=1; relprop-token-${port}=${token()}` })).status).toBe(200);
+      // The older defences still come first: a rebinding page holding the token is refused by Host.
+      expect((await request({ method: 'POST', path: '/api/listModels', headers: { host: `attacker.example:${port}`, authorization: `Bearer ${token()}`, 'content-type': 'application/json' }, body: '' })).status).toBe(403);
+      expect((await request({ path: `/?token=wrong` })).status).toBe(403);
+    });
+
+    it('a page opened without the token says how to get in; the printed URL sets an HttpOnly cookie and moves to the clean URL', async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 700 } });
+      const bare = await context.newPage();
+      await bare.goto(base);
+      const alert = bare.getByRole('alert');
+      await alert.waitFor({ timeout: 30_000 });
+      expect(await alert.textContent()).toMatch(/no valid access token: open the URL that `relprop serve` printed/);
+      await bare.screenshot({ path: path.join(SHOTS, '14-no-token.png') });
+
+      await bare.goto(printed);
+      expect(bare.url()).toBe(base);
+      await expect.poll(() => bare.locator('select[aria-label="Method"] option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(16);
+      const cookies = await context.cookies(base);
+      expect(cookies).toEqual([expect.objectContaining({ name: `relprop-token-${port}`, value: token(), httpOnly: true, sameSite: 'Strict', path: '/' })]);
+      // The page's scripts cannot read it.
+      expect(await bare.evaluate(() => document.cookie)).toBe('');
+      expect(await bare.evaluate(() => location.href)).not.toContain('token');
+      await bare.screenshot({ path: path.join(SHOTS, '14-with-token.png') });
+      await context.close();
+    });
+  });
+
   describe('no reading through links', () => {
     it('refuses a model folder whose config.json links outside it, in the page, without echoing the file', async () => {
       const dir = await modelWithLink('linked-config', 'config.json', path.join(tmp, 'private', 'id_rsa'));

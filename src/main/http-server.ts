@@ -9,8 +9,14 @@
 //    send without a preflight we never grant;
 //  - caps body sizes before reading them;
 //  - sends the renderer's strict CSP, and nosniff/no-referrer/frame denial,
-//    on every response, errors included.
+//    on every response, errors included;
+//  - answers API calls only with the per-launch secret (any local user or
+//    process can reach 127.0.0.1): the printed URL carries it once as
+//    ?token=, the server trades it for an HttpOnly SameSite=Strict cookie and
+//    redirects to the clean URL (Jupyter's way), so it does not stay in the
+//    address bar or the history; scripts may send it as a Bearer header.
 
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -25,11 +31,17 @@ export interface HttpServerOptions {
   readonly handler: ApiHandler;
   /** 0 (default): a free port chosen by the system. */
   readonly port?: number;
+  /** The secret API calls must carry; default: 32 random bytes, new at every launch. */
+  readonly token?: string;
 }
 
 export interface RunningServer {
+  /** The URL to open: it carries the token once (the page then holds it as a cookie). */
   readonly url: string;
+  /** The same without the token. */
+  readonly origin: string;
   readonly port: number;
+  readonly token: string;
   close(): Promise<void>;
 }
 
@@ -123,8 +135,41 @@ function envelopeStatus(envelope: ApiEnvelope<unknown>): number {
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
   const rendererDir = path.resolve(options.rendererDir);
+  const token = options.token ?? randomBytes(32).toString('base64url');
   let allowedHosts = new Set<string>();
   let allowedOrigins = new Set<string>();
+  /** Per port: cookies are not told apart by port, and two servers may run side by side. */
+  let cookieName = 'relprop-token';
+
+  function isToken(candidate: string | undefined): boolean {
+    if (candidate === undefined) return false;
+    // Equal-length digests, so the comparison takes the same time whatever the candidate.
+    const digest = (t: string) => createHash('sha256').update(t).digest();
+    return timingSafeEqual(digest(candidate), digest(token));
+  }
+
+  function cookie(req: IncomingMessage, name: string): string | undefined {
+    for (const part of (req.headers.cookie ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    }
+    return undefined;
+  }
+
+  function checkToken(req: IncomingMessage): void {
+    const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (isToken(cookie(req, cookieName)) || isToken(auth?.[1])) return;
+    throw new HttpError(403, 'this page has no valid access token: open the URL that `relprop serve` printed (it carries ?token=…), or send it as Authorization: Bearer');
+  }
+
+  /** The printed URL's ?token=: set the cookie and send the browser on to the same URL without it. */
+  function takeToken(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    if (!isToken(url.searchParams.get('token') ?? undefined)) throw new HttpError(403, 'wrong access token: open the URL that `relprop serve` printed at its latest start');
+    url.searchParams.delete('token');
+    res.setHeader('Set-Cookie', `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+    res.writeHead(303, { Location: `${url.pathname}${url.search}`, 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    res.end();
+  }
 
   function checkAddressedToUs(req: IncomingMessage): void {
     const host = req.headers.host;
@@ -173,6 +218,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       checkAddressedToUs(req);
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
+      if (url.searchParams.has('token') && !api && (req.method === 'GET' || req.method === 'HEAD')) return takeToken(req, res, url);
+      if (api || url.pathname.startsWith('/api/')) checkToken(req);
       if (api) await serveApi(req, res, api[1]!);
       else if (url.pathname.startsWith('/api/')) throw new HttpError(404, `unknown API path ${url.pathname}`);
       else await serveStatic(req, res, url.pathname);
@@ -195,9 +242,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const { port } = server.address() as AddressInfo;
   allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`));
+  cookieName = `relprop-token-${port}`;
   return {
-    url: `http://${HOST}:${port}/`,
+    url: `http://${HOST}:${port}/?token=${token}`,
+    origin: `http://${HOST}:${port}/`,
     port,
+    token,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
