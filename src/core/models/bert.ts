@@ -11,7 +11,7 @@ import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, 
 import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
-import { ortActive, releaseGraphs } from '../ort-products.js';
+import { ortActive } from '../ort-products.js';
 import { releaseTraced } from '../engine/trace.js';
 import { bertPredictOnOrt } from '../onnx/run.js';
 import type { NormaliserName } from '../normalisers.js';
@@ -352,7 +352,6 @@ export class BertModel implements ClassifierModel {
   }
 
   dispose(): void {
-    releaseGraphs(this);
     releaseTraced(this);
     const W = this.weights;
     const linears = [W.pooler, W.classifier, ...W.layers.flatMap((l) => [l.attn.qkv, l.attn.proj, l.mlp.fc1, l.mlp.fc2])];

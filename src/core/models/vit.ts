@@ -14,7 +14,7 @@ import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions,
 export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError } from '../errors.js';
-import { ortActive, releaseGraphs } from '../ort-products.js';
+import { ortActive } from '../ort-products.js';
 import { releaseTraced } from '../engine/trace.js';
 import { vitPredictOnOrt } from '../onnx/run.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
@@ -353,7 +353,6 @@ export class ViTModel implements ClassifierModel {
   }
 
   dispose(): void {
-    releaseGraphs(this);
     releaseTraced(this);
     const W = this.weights;
     const linears = [W.patchEmbed, ...W.heads, ...W.blocks.flatMap((b) => [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2])];
