@@ -7,6 +7,7 @@ import { loadModel } from '../src/core/models/load.js';
 import { readSafetensors, encodeSafetensors, writeSafetensors, type TensorToWrite } from '../src/core/io/safetensors.js';
 import type { ViTModel } from '../src/core/models/vit.js';
 import { GOLDEN_DIR, loadGolden, tensor } from './helpers/golden.js';
+import { relprop } from './helpers/cli.js';
 
 const GOLDEN_VIT = path.join(GOLDEN_DIR, 'vit-tiny-a');
 const golden = loadGolden('vit-tiny-a');
@@ -230,6 +231,39 @@ describe('bad checkpoints give their own clear error', () => {
         new RegExp(`model\\.safetensors: tensor 'head\\.bias' has dtype ${dtype}, but a model parameter must be floating point`),
       );
     }
+  });
+
+  it('NaN or Inf in a weight is an error naming the tensor, where it sits, and the file', async () => {
+    const w = timm['blocks.1.mlp.fc1.weight']!;
+    const nan = new Float32Array(w.data);
+    nan[3 * 32 + 7] = NaN;
+    nan[40 * 32] = Infinity;
+    let dir = await writeFolder('nan', timmConfig, { ...timm, 'blocks.1.mlp.fc1.weight': { shape: w.shape, data: nan } });
+    const before = tf.memory().numTensors;
+    await expect(loadModel(dir)).rejects.toThrow(
+      /nan[/\\]model\.safetensors: tensor 'blocks\.1\.mlp\.fc1\.weight' \[64, 32\] has 2 non-finite values; the first is NaN at index \[3, 7\]/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    // F16 overflow on the writer's side is stored as an infinity: the same error.
+    const bias = new Float32Array(timm['head.bias']!.data);
+    bias[2] = 1e6;
+    dir = await writeFolder('inf-f16', timmConfig, { ...timm, 'head.bias': { shape: [5], dtype: 'F16', data: bias } });
+    await expect(loadModel(dir)).rejects.toThrow(/tensor 'head\.bias' \[5\] has 1 non-finite value; the first is \+Inf at index \[2\]/);
+    // A norm gain: every element matters, as in the weights above.
+    const gamma = new Float32Array(timm['norm.weight']!.data);
+    gamma[31] = -Infinity;
+    dir = await writeFolder('inf-norm', timmConfig, { ...timm, 'norm.weight': { shape: [32], data: gamma } });
+    await expect(loadModel(dir)).rejects.toThrow(/tensor 'norm\.weight' \[32\] has 1 non-finite value; the first is -Inf at index \[31\]/);
+  });
+
+  it('the CLI reports a NaN weight with exit code 1 and the cause, no stack trace', async () => {
+    const w = new Float32Array(timm['pos_embed']!.data);
+    w[5] = NaN;
+    const dir = await writeFolder('nan-cli', timmConfig, { ...timm, pos_embed: { shape: [1, 17, 32], data: w } });
+    const r = await relprop('explain', '--model', dir, '--tensor', path.join(GOLDEN_VIT, 'img0.json'), '--method', 'rollout');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/model\.safetensors: tensor 'pos_embed' \[1, 17, 32\] has 1 non-finite value; the first is NaN at index \[0, 0, 5\]/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('an unknown model type', async () => {

@@ -130,7 +130,7 @@ export class WeightReader {
     }
     this.used.add(name);
     const values = file.getFloat32(name, into);
-    //ITEM7 checkFinite(values, name, info.shape, info.dtype, file.file);
+    checkFinite(values, name, info.shape, info.dtype, file.file);
     return values;
   }
 
