@@ -8,6 +8,7 @@ import { readSafetensors, encodeSafetensors, writeSafetensors, type TensorToWrit
 import type { ViTModel } from '../src/core/models/vit.js';
 import { GOLDEN_DIR, loadGolden, tensor } from './helpers/golden.js';
 import { relprop } from './helpers/cli.js';
+import { checkFinite } from '../src/core/models/weights.js';
 import { BERT_DIR } from './helpers/bert.js';
 import { tinyGpt2, writeGpt2Folder } from './helpers/gpt2-reference.js';
 
@@ -259,6 +260,20 @@ describe('bad checkpoints give their own clear error', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/model\.safetensors: tensor 'pos_embed' \[1, 17, 32\] has 1 non-finite value; the first is NaN at index \[0, 0, 5\]/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('an F64 weight beyond float32 range is named as an overflow of the narrowing', () => {
+    expect(() => checkFinite(new Float32Array([1, Infinity]), 'w', [2], 'F64', 'f.safetensors')).toThrow(
+      /^f\.safetensors: tensor 'w' \[2\] has 1 non-finite value \(after narrowing F64 to float32: values beyond ±3\.4e38 overflow\); the first is \+Inf at index \[1\]/,
+    );
+    expect(() => checkFinite(new Float32Array([1, -0, 3e38]), 'w', [3], 'F32', 'f.safetensors')).not.toThrow();
+  });
+
+  it('the CLI prints each inferred value on stderr with its override', async () => {
+    const dir = await writeFolder('hub-cli', { architecture: 'vit_large_patch8_32', num_classes: 5 }, timm);
+    const r = await relprop('explain', '--model', dir, '--tensor', path.join(GOLDEN_VIT, 'img0.json'), '--method', 'rollout');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`inferred 16 attention heads from the word 'large' in the timm architecture name 'vit_large_patch8_32' (the weights cannot tell; set "num_heads" in config.json to override)`);
   });
 
   it('an unknown model type', async () => {
