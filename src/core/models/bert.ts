@@ -387,7 +387,8 @@ export function parseBertConfig(json: Json, reader: WeightReader, file: string):
     throw new CheckpointError(`sinusoidal position embeddings are not supported (only learned ones)`, file);
   }
   const dim = need(num(json[distil ? 'dim' : 'hidden_size']), distil ? 'dim' : 'hidden_size', file);
-  const head = reader.shapeOf(flavour === 'roberta' ? 'classifier.out_proj.weight' : 'classifier.weight');
+  const headName = flavour === 'roberta' ? 'classifier.out_proj.weight' : 'classifier.weight';
+  const head = reader.shapeOf(headName);
   const labels = json['id2label'] && typeof json['id2label'] === 'object' ? Object.keys(json['id2label'] as Json).length : undefined;
   const config: BertConfig = {
     flavour,
@@ -405,6 +406,17 @@ export function parseBertConfig(json: Json, reader: WeightReader, file: string):
     attention: parseNormaliser(json, file),
   };
   if (config.dim % config.heads !== 0) throw new CheckpointError(`width ${config.dim} is not divisible by ${config.heads} heads`, file);
+  // Every size the weights also tell must be the config's.
+  const n = names(flavour);
+  const key = (bert: string, distilbert: string) => (distil ? distilbert : bert);
+  reader.agree(key('vocab_size', 'vocab_size'), config.vocabSize, n.word, 0, 'word embeddings');
+  reader.agree(key('hidden_size', 'dim'), config.dim, n.word, 1, 'channels of width');
+  reader.agree('max_position_embeddings', config.maxPositions, n.position, 0, 'position embeddings');
+  if (n.type) reader.agree('type_vocab_size', config.typeVocabSize, n.type, 0, 'token type embeddings');
+  reader.agree(key('intermediate_size', 'hidden_dim'), config.mlpDim, `${n.fc1(0)}.weight`, 0, 'MLP units');
+  const layer = distil ? 'distilbert.transformer.layer' : `${flavour === 'roberta' ? 'roberta' : 'bert'}.encoder.layer`;
+  reader.agreeDepth(key('num_hidden_layers', 'n_layers'), config.depth, new RegExp(`^${layer.replace(/\./g, '\\.')}\\.(\\d+)\\.`), `${layer}.N`);
+  if (num(json['num_labels']) !== undefined) reader.agree('num_labels', num(json['num_labels'])!, headName, 0, 'classes');
   return config;
 }
 

@@ -452,6 +452,12 @@ export function loadGPT2Weights(cfg: GPT2Config, reader: WeightReader, configFil
   const D = cfg.dim;
   const V = cfg.vocabSize;
   const d = D / cfg.heads;
+  // Every size the weights also tell must be the config's.
+  reader.agree('vocab_size', V, `${p}wte.weight`, 0, 'token embeddings');
+  reader.agree('n_embd', D, `${p}wte.weight`, 1, 'channels of width');
+  reader.agree('n_positions', cfg.maxPositions, `${p}wpe.weight`, 0, 'position embeddings');
+  reader.agree('n_inner', cfg.mlpDim, `${p}h.0.mlp.c_fc.weight`, 1, 'MLP units');
+  reader.agreeDepth('n_layer', cfg.depth, new RegExp(`^${p.replace('.', '\\.')}h\\.(\\d+)\\.`), `${p}h.N`);
   const wte = reader.view(`${p}wte.weight`, [V, D], 0);
   if (reader.has('lm_head.weight')) {
     const head = reader.view('lm_head.weight', [V, D], 1);

@@ -21,7 +21,10 @@ import { modelSource } from '../provenance.js';
 type Json = Record<string, unknown>;
 
 export interface LoadOptions {
-  /** Called with non-fatal findings (e.g. tensors in the checkpoint that no layer uses). */
+  /**
+   * Called with non-fatal findings: tensors in the checkpoint that no layer uses, and values neither
+   * the config nor the weights state ("inferred …", also in model.inferred), each saying how to set it.
+   */
   readonly warn?: (message: string) => void;
 }
 
@@ -79,23 +82,27 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
 
   const modelType = String(config['model_type'] ?? (typeof config['architecture'] === 'string' ? 'vit' : ''));
   const name = path.basename(path.resolve(dir));
+  const inferred: string[] = [];
   let model: ClassifierModel;
   switch (modelType) {
     case 'vit':
     case 'deit': {
-      const { config: cfg, layout } = parseViTConfig(config, reader, configFile);
+      const { config: cfg, layout, inferred: notes } = parseViTConfig(config, reader, configFile);
+      inferred.push(...notes);
+      const labels = readLabels(config, cfg.numClasses, configFile, reader.filesLabel());
       // tidy: a load that fails half-way disposes the tensors it had already made.
       const weights = tidy(() => loadViTWeights(cfg, layout, reader));
       const preprocessing = await readPreprocessing(dir, config, cfg.imageSize);
-      model = new ViTModel(name, cfg, weights, readLabels(config, cfg.numClasses), preprocessing);
+      model = new ViTModel(name, cfg, weights, labels, preprocessing);
       break;
     }
     case 'bert':
     case 'roberta':
     case 'distilbert': {
       const cfg = parseBertConfig(config, reader, configFile);
+      const labels = readLabels(config, cfg.numClasses, configFile, reader.filesLabel());
       const weights = tidy(() => loadBertWeights(cfg, reader));
-      const bert = new BertModel(name, cfg, weights, readLabels(config, cfg.numClasses));
+      const bert = new BertModel(name, cfg, weights, labels);
       try {
         bert.tokenizer = await loadModelTokenizer(dir);
       } catch (err) {
@@ -128,6 +135,8 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
     model.dispose();
     throw new CheckpointError(`cannot hash the model's files (${(err as NodeJS.ErrnoException).code ?? String(err)})`, dir);
   }
+  if (inferred.length > 0) model.inferred = inferred;
+  for (const note of inferred) options.warn?.(`${configFile}: inferred ${note}`);
   const unused = reader.unused();
   if (unused.length > 0 && options.warn) {
     options.warn(`${dir}: ${unused.length} tensor(s) in the checkpoint are not used: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`);
@@ -135,14 +144,38 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
   return model;
 }
 
-export function readLabels(config: Json, numClasses: number): string[] {
+/**
+ * The class names: config.json's id2label (HuggingFace), else label_names (timm), else "class i".
+ * Labels the config gives must name exactly the head's classes (ids 0 … n−1, each a string): a list
+ * of another length means the labels and the head come from different models, and every printed
+ * class name would be a guess.
+ */
+export function readLabels(config: Json, numClasses: number, file = 'config.json', weights = 'the weights'): string[] {
   const labels = Array.from({ length: numClasses }, (_, i) => `class ${i}`);
+  const head = `the classification head in ${weights} has ${numClasses} class${numClasses === 1 ? '' : 'es'}`;
   const id2label = config['id2label'];
-  if (id2label && typeof id2label === 'object') {
-    for (const [k, v] of Object.entries(id2label as Json)) {
+  if (id2label !== undefined && id2label !== null) {
+    if (typeof id2label !== 'object' || Array.isArray(id2label)) throw new CheckpointError(`id2label must be an object mapping class ids to names`, file);
+    const entries = Object.entries(id2label as Json);
+    if (entries.length !== numClasses) throw new CheckpointError(`id2label has ${entries.length} label${entries.length === 1 ? '' : 's'} but ${head}`, file);
+    const seen = new Set<number>();
+    for (const [k, v] of entries) {
       const i = Number(k);
-      if (Number.isInteger(i) && i >= 0 && i < numClasses && typeof v === 'string') labels[i] = v;
+      if (!/^\d+$/.test(k) || i >= numClasses) {
+        throw new CheckpointError(`id2label key '${k}' is not a class id 0 … ${numClasses - 1} (${head})`, file);
+      }
+      if (typeof v !== 'string') throw new CheckpointError(`id2label['${k}'] must be a string, got ${JSON.stringify(v)}`, file);
+      if (seen.has(i)) throw new CheckpointError(`id2label names class ${i} twice`, file);
+      seen.add(i);
+      labels[i] = v;
     }
+    return labels;
+  }
+  const names = config['label_names'];
+  if (names !== undefined && names !== null) {
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new CheckpointError(`label_names must be an array of strings`, file);
+    if (names.length !== numClasses) throw new CheckpointError(`label_names has ${names.length} label${names.length === 1 ? '' : 's'} but ${head}`, file);
+    return [...(names as string[])];
   }
   return labels;
 }

@@ -49,6 +49,51 @@ export class WeightReader {
     return this.owner.get(name)?.tensors.get(name)?.shape;
   }
 
+  /**
+   * A config value the weights also tell (`tensor`'s size along `axis`): they must agree, or the
+   * model would run with the config's size on weights of another. Absent tensors are left to read(),
+   * which names what is missing.
+   */
+  agree(key: string, value: number, tensor: string, axis: number, what: string): void {
+    const shape = this.shapeOf(tensor);
+    if (shape === undefined || shape[axis] === value) return;
+    throw new CheckpointError(
+      `${key} is ${value} but the weights have ${shape[axis] ?? 'no such axis'} ${what} ('${tensor}' ${fmt(shape)} in ${this.owner.get(tensor)!.file})`,
+      this.configFile,
+    );
+  }
+
+  /**
+   * The number of layers the weights hold: one more than the largest index `pattern` (a regex with
+   * one group, the layer index) finds in the tensor names; 0 when none match.
+   */
+  layerCount(pattern: RegExp): number {
+    let max = -1;
+    for (const name of this.owner.keys()) {
+      const m = pattern.exec(name);
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+    return max + 1;
+  }
+
+  /** The config's layer count must be the weights': fewer would silently drop layers, more has no weights. */
+  agreeDepth(key: string, value: number, pattern: RegExp, example: string): void {
+    const n = this.layerCount(pattern);
+    if (n === value) return;
+    const which = n === 0 ? `no '${example}.*' tensors` : `'${example}.*' for N = 0 … ${n - 1}`;
+    throw new CheckpointError(`${key} is ${value} but the weights have ${n} layer${n === 1 ? '' : 's'} (${which} in ${this.fileLabel()})`, this.configFile);
+  }
+
+  /** The config file, for messages. */
+  configLabel(): string {
+    return this.configFile;
+  }
+
+  /** The weights' file(s), for messages. */
+  filesLabel(): string {
+    return this.fileLabel();
+  }
+
   /** The tensor's values (a fresh array), after checking its dtype, shape and that all are finite. */
   read(name: string, shape: readonly number[]): Float32Array {
     return this.readInto(name, shape);
@@ -130,7 +175,7 @@ export class WeightReader {
     }
     this.used.add(name);
     const values = file.getFloat32(name, into);
-    //ITEM7 checkFinite(values, name, info.shape, info.dtype, file.file);
+    checkFinite(values, name, info.shape, info.dtype, file.file);
     return values;
   }
 
