@@ -16,6 +16,7 @@ import type { ClassifierModel, TokenInput } from '../src/core/models/types.js';
 import { explain } from '../src/core/explain.js';
 import { ExplainContext } from '../src/core/context.js';
 import { CP_LRP_RULES, cpLrpRules } from '../src/core/relevance/rulesets.js';
+import { relprop } from './helpers/cli.js';
 
 interface AliCase {
   readonly input_ids: number[];
@@ -101,5 +102,25 @@ describe("CP-LRP on a BERT pooler equals Ali et al.'s forward_and_explain", () =
       ctx.dispose();
       dispose(input);
     }
+  });
+
+  it('the CLI: relprop explain --method cp-lrp gives their map; --pooler identity and smoothgrad\'s --nt-type/--abs are recorded', async () => {
+    const c = reference.cases[0]!;
+    const base = ['explain', '--model', path.join(dir, 'model'), '--ids', c.input_ids.join(','), '--target', String(c.target), '--json'];
+    const run = async (...extra: string[]) => {
+      const r = await relprop(...base, ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { options: Record<string, unknown>; map: { data: number[] } };
+    };
+    const gradient = await run('--method', 'cp-lrp');
+    expect(relativeToMax(gradient.map.data, c.R)).toBeLessThan(1e-5);
+    const identity = await run('--method', 'cp-lrp', '--pooler', 'identity');
+    expect(identity.options).toEqual({ rules: 'cp-lrp', pooler: 'identity' });
+    expect(relativeToMax(identity.map.data, c.R)).toBeGreaterThan(0.05);
+    const sg = await run('--method', 'smoothgrad', '--samples', '3', '--nt-type', 'vargrad', '--abs', 'false');
+    expect(sg.options).toEqual({ samples: 3, noise: 0.01, seed: 0, ntType: 'vargrad', abs: false });
+    const wrong = await relprop(...base, '--method', 'lrp', '--pooler', 'identity');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/--pooler does not apply to method 'lrp'/);
   });
 });
