@@ -18,6 +18,8 @@ export interface MethodOptions {
   readonly occlusion?: OcclusionMode;
   /** LRP-γ on the Linear layers (CP-LRP): 0 is LRP-0/ε, larger values favour positive contributions. */
   readonly gamma?: number;
+  /** CP-LRP through a text pooler's tanh: 'gradient' (the default, as Ali et al.'s code) or 'identity' (the identity rule). */
+  readonly pooler?: 'gradient' | 'identity';
   /** Noisy copies averaged (SmoothGrad). */
   readonly samples?: number;
   /** Noise level σ / (max(x) − min(x)) of the input (SmoothGrad). */
