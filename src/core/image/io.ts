@@ -66,8 +66,10 @@ function decodeError(err: unknown, bytes: Uint8Array, label: string): InputError
 }
 
 /**
- * Decode image bytes to 8-bit RGB: EXIF orientation applied (as HF's `load_image` does with
- * `exif_transpose`), alpha flattened onto white, grey and 16-bit images converted.
+ * Decode image bytes to 8-bit RGB as HF's `load_image` does with Pillow: EXIF orientation applied
+ * (`exif_transpose`), then `convert("RGB")`, which drops alpha (the stored colour of a transparent
+ * pixel is kept, not composited on white) and maps palette images through their palette, ignoring
+ * their transparency; grey images are replicated to three channels. timm's loader converts the same way.
  * `label` names the input in errors (a file name, or e.g. "dropped image").
  */
 export async function decodeImage(bytes: Uint8Array, label: string): Promise<RgbImage> {
@@ -84,7 +86,7 @@ export async function decodeImage(bytes: Uint8Array, label: string): Promise<Rgb
       ignoreIcc: true,
     })
       .autoOrient()
-      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
