@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError } from '../src/core/errors.js';
 import { readImage, resizeImage, type Resample } from '../src/core/image/index.js';
 import { loadImageFile } from '../src/core/inputs.js';
 import { loadModel } from '../src/core/models/load.js';
@@ -63,6 +64,17 @@ describe('decoding matches Pillow convert("RGB")', () => {
       expect(differences(img.data, bytes(ref.rgb))).toEqual([]);
     });
   }
+});
+
+describe('16-bit greyscale, which Pillow clips at 255 in convert("RGB")', () => {
+  it('is refused with an InputError naming the file rather than scaled', async () => {
+    const err = await readImage(fixture('grey16-4x3.png')).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/grey16-4x3\.png: 16-bit greyscale images are not supported/);
+  });
 });
 
 describe('resizeImage matches Pillow Image.resize bit for bit', () => {

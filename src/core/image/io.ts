@@ -77,6 +77,15 @@ export async function decodeImage(bytes: Uint8Array, label: string): Promise<Rgb
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let result: { data: Buffer; info: OutputInfo };
   try {
+    const meta = await sharp(input, { failOn: 'error' }).metadata();
+    if (meta.channels === 1 && meta.depth !== undefined && meta.depth !== 'uchar' && meta.depth !== 'char') {
+      // Pillow (HF's load_image, timm) opens these as 32-bit integers and convert("RGB") clips them
+      // at 255 rather than scaling; no scaling relprop could pick would match it.
+      throw new InputError(
+        `${meta.depth === 'ushort' ? '16-bit' : meta.depth} greyscale images are not supported: Pillow, which HF and timm load images with, clips such values at 255 when converting to RGB; save it as 8-bit first`,
+        label,
+      );
+    }
     result = await sharp(input, {
       // 'error' rejects truncated and corrupt data but tolerates the harmless warnings (stray bytes
       // after a JPEG marker, say) that many cameras produce and that Pillow also accepts.
@@ -91,6 +100,7 @@ export async function decodeImage(bytes: Uint8Array, label: string): Promise<Rgb
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw decodeError(err, bytes, label);
   }
   const { data, info } = result;
