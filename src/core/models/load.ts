@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { tidy } from '../ops.js';
 import { readSafetensors, type SafetensorsFile } from '../io/safetensors.js';
-import type { Preprocessing } from '../image/preprocess.js';
+import { readPreprocessing } from '../image/preprocessing-config.js';
 import { ensureBackend } from '../backend.js';
 import { WeightReader } from './weights.js';
 import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
@@ -178,61 +178,4 @@ export function readLabels(config: Json, numClasses: number, file = 'config.json
     return [...(names as string[])];
   }
   return labels;
-}
-
-const RESAMPLE: Record<number, Preprocessing['resample']> = { 0: 'nearest', 2: 'bilinear', 3: 'bicubic' };
-
-function triple(v: unknown, fallback: [number, number, number]): [number, number, number] {
-  if (typeof v === 'number') return [v, v, v];
-  if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return v as [number, number, number];
-  return fallback;
-}
-
-/**
- * The model's image preprocessing, from (in order) HF's preprocessor_config.json, timm's
- * pretrained_cfg, or mean/std keys in config.json. The fallback, mean = std = 0.5, is timm's
- * default for the original ViT weights.
- */
-async function readPreprocessing(dir: string, config: Json, imageSize: [number, number]): Promise<Preprocessing> {
-  const hf = await readJson(path.join(dir, 'preprocessor_config.json'), false);
-  const base: Preprocessing = {
-    size: imageSize,
-    mean: triple(config['mean'], [0.5, 0.5, 0.5]),
-    std: triple(config['std'], [0.5, 0.5, 0.5]),
-    rescaleFactor: 1 / 255,
-    resample: 'bilinear',
-  };
-  if (hf) {
-    const crop = hf['do_center_crop'] === true;
-    const sizeField = hf['size'];
-    let resizeShortestEdge: number | undefined;
-    if (crop) {
-      if (typeof sizeField === 'number') resizeShortestEdge = sizeField;
-      else if (sizeField && typeof sizeField === 'object') {
-        const s = sizeField as Json;
-        resizeShortestEdge = (s['shortest_edge'] as number | undefined) ?? (s['height'] as number | undefined);
-      }
-    }
-    return {
-      ...base,
-      resizeShortestEdge,
-      mean: triple(hf['image_mean'], base.mean),
-      std: triple(hf['image_std'], base.std),
-      rescaleFactor: typeof hf['rescale_factor'] === 'number' ? (hf['rescale_factor'] as number) : base.rescaleFactor,
-      resample: RESAMPLE[hf['resample'] as number] ?? base.resample,
-    };
-  }
-  const timm = config['pretrained_cfg'];
-  if (timm && typeof timm === 'object') {
-    const t = timm as Json;
-    const cropPct = typeof t['crop_pct'] === 'number' ? (t['crop_pct'] as number) : undefined;
-    return {
-      ...base,
-      mean: triple(t['mean'], base.mean),
-      std: triple(t['std'], base.std),
-      resizeShortestEdge: cropPct && cropPct < 1 ? Math.floor(imageSize[0] / cropPct) : undefined,
-      resample: t['interpolation'] === 'bicubic' ? 'bicubic' : t['interpolation'] === 'nearest' ? 'nearest' : 'bilinear',
-    };
-  }
-  return base;
 }
