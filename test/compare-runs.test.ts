@@ -244,3 +244,51 @@ describe('runs that cannot give a number say so', () => {
     expect(r.stderr).toContain('mask is 32×16 but its image');
   }, 60_000);
 });
+
+describe('what the report and the table show', () => {
+  it('text: ERASER comprehensiveness and sufficiency in the stdout table and the report, as in summary.json', async () => {
+    const out = path.join(tmp, 'eraser');
+    const r = await relprop('compare', '--model', 'text-softmax', '--data', 'task:text:4', '--methods', 'transformer-attribution,random', '--metrics', 'perturbation', '--out', out);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(await read(path.join(out, 'summary.json')));
+    const html = await read(path.join(out, 'report.html'));
+    for (const m of ['transformer-attribution', 'random']) {
+      const c = s.perMethod[m]['eraser.comprehensiveness'].mean as number;
+      const f = s.perMethod[m]['eraser.sufficiency'].mean as number;
+      expect(s.perMethod[m]['eraser.comprehensiveness'].n).toBe(4);
+      const row = r.stdout.split('\n').find((l) => l.startsWith(`| ${m} |`))!.split('|').map((x) => x.trim());
+      const head = r.stdout.split('\n').find((l) => l.startsWith('| method |'))!.split('|').map((x) => x.trim());
+      expect(row[head.indexOf('compr. ↑')]).toBe(c.toFixed(3));
+      expect(row[head.indexOf('suff. ↓')]).toBe(f.toFixed(3));
+      const cell = (col: string) => html.match(new RegExp(`<tr data-method="${m}">.*?<td[^>]*data-col="${col.replace('.', '\\.')}"[^>]*>(?:<strong>)?([^<]*)`))![1];
+      expect(Number(cell('eraser.comprehensiveness'))).toBeCloseTo(c, 3);
+      expect(Number(cell('eraser.sufficiency'))).toBeCloseTo(f, 3);
+    }
+    expect(html).toContain('ERASER (mean)');
+  }, 60_000);
+
+  it('images: each example input is drawn beside its maps, with class names; the provenance is shown', async () => {
+    const out = path.join(tmp, 'grid');
+    const r = await relprop('compare', '--model', 'image-softmax', '--data', 'task:image:3', '--methods', 'rollout,random', '--metrics', 'perturbation', '--out', out);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(await read(path.join(out, 'summary.json')));
+    const html = await read(path.join(out, 'report.html'));
+    const names = ['circle', 'square', 'triangle', 'cross'];
+    expect(s.examples).toHaveLength(3);
+    for (const [i, ex] of s.examples.entries()) {
+      expect(ex.example.view).toMatchObject({ width: 64, height: 64 });
+      expect(Buffer.from(ex.example.view.rgb, 'base64')).toHaveLength(64 * 64 * 3);
+      // The input cell of its row holds the image (a CSS class with the PNG), then the maps over it.
+      const row = html.match(new RegExp(`<tr><th scope="row" class="input"><div class="frame in-${i}"[^>]*></div><div class="id">${ex.id}</div>(.*?)</tr>`));
+      expect(row, ex.id).not.toBeNull();
+      expect(row![1]).toContain(`label ${ex.example.label} (${names[ex.example.label]}) · predicted ${ex.example.prediction} (${names[ex.example.prediction]})`);
+      expect(row![1].match(/class="frame in-\d+"/g)).toHaveLength(2);
+      expect(html).toMatch(new RegExp(`\\.in-${i}\\{background-image:url\\("data:image/png;base64,`));
+    }
+    const prov = JSON.parse(await read(path.join(out, 'provenance.json')));
+    expect(html).toContain(s.config.model.weightsSha256);
+    expect(html).toContain(`<dt>Engine</dt><dd>${prov.engine}</dd>`);
+    expect(html).toContain(`<dt>Date</dt><dd>${prov.date}</dd>`);
+    expect(html).toContain('generator seed 7000001, samples 5000000–5000002');
+  }, 60_000);
+});
