@@ -59,6 +59,15 @@ describe('a run folder knows its configuration', () => {
     expect(e.code).toBe(0);
     expect(e.stderr).toMatch(/3 resumed/);
     expect(await read(path.join(out, 'results.csv'))).toBe(sparse);
+
+    // With workers the folder is checked before they start, and --restart reaches the merge.
+    const w = await relprop('compare', '--model', 'image-softmax', ...base, '--workers', '2');
+    expect(w.code).toBe(1);
+    expect(w.stderr).toMatch(/another configuration \(model\.weightsSha256/);
+    await expect(fs.access(path.join(out, 'workers'))).rejects.toThrow();
+    const wr = await relprop('compare', '--model', 'image-softmax', ...base, '--workers', '2', '--restart');
+    expect(wr.code).toBe(0);
+    expect(await read(path.join(out, 'results.csv'))).toBe(softmax);
   }, 120_000);
 });
 
@@ -134,7 +143,7 @@ describe('results do not depend on how the run was executed', () => {
     expect(s.perMethod['transformer-attribution']['agreement.tau.attention-gradcam'].undefined).toBe(undef);
     expect(one.stdout).toContain(`transformer-attribution vs attention-gradcam: undefined for ${undef} of 20 inputs`);
     expect(await read(path.join(dir('one'), 'report.html'))).toContain(`τ undefined for ${undef} of 20 inputs`);
-  }, 300_000);
+  }, 600_000);
 });
 
 describe('merge checks its shards', () => {

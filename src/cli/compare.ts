@@ -16,7 +16,8 @@ import { openDataset } from '../core/eval/datasets.js';
 import { METRICS, mergeRuns, runCompare, type CompareSummary, type MetricName } from '../core/eval/compare.js';
 import { compareReportHtml } from '../core/eval/report.js';
 import { htmlToPdf } from '../core/eval/report-pdf.js';
-import { writeAtomic } from '../core/eval/run-config.js';
+import { readRunFile, writeAtomic } from '../core/eval/run-config.js';
+import { modelSource } from '../core/provenance.js';
 import { encodePng } from '../core/image/io.js';
 import type { RunProvenance } from '../core/eval/report.js';
 import type { ImageRemoval, TextRemoval } from '../core/eval/perturb-model.js';
@@ -185,6 +186,27 @@ function finish(out: string, summary: CompareSummary, interrupted: boolean, pdf:
   }
 }
 
+/**
+ * Before N workers start: a folder holding a run of another model, data or method list is refused
+ * now rather than after all the work (the merge checks the whole configuration).
+ */
+async function refuseOtherRun(flags: CompareFlags, spec: string, count: number): Promise<void> {
+  const existing = await readRunFile(flags.out);
+  if (!existing) return;
+  const c = existing.config;
+  const files = (await fs.readdir(flags.model)).filter((f) => f.endsWith('.safetensors')).sort().map((f) => path.join(flags.model, f));
+  const source = await modelSource(flags.model, path.join(flags.model, 'config.json'), files);
+  const diffs: string[] = [];
+  const cmp = (what: string, a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b) && diffs.push(`${what}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`);
+  cmp('model.weightsSha256', c.model.weightsSha256, source.weightsSha256);
+  cmp('model.configSha256', c.model.configSha256, source.configSha256);
+  cmp('data.spec', c.data.spec, spec);
+  cmp('data.count', c.data.count, count);
+  cmp('methods', c.methods, flags.methods.split(','));
+  cmp('metrics', c.metrics, flags.metrics.split(',').map((x) => x.trim()));
+  if (diffs.length) throw new UsageError(`${path.join(flags.out, 'run.json')}: this folder holds a run with another configuration (${diffs.join('; ')}); use --restart to discard its results, or another --out`);
+}
+
 async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
   // Each worker is a process of its own on one shard: tfjs runs one thread per process, so N
   // processes use N cores for everything that is not a product.
@@ -200,6 +222,7 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
   const t0 = performance.now();
   const dataset = await openDataset(flags.data, { masks: flags.masks });
   const total = dataset.items.length;
+  if (!flags.restart) await refuseOtherRun(flags, dataset.spec, total);
   if (total === 0) throw new UsageError(`--data '${flags.data}' holds no inputs`);
   if (n > total) throw new UsageError(`--workers ${n} is more than the ${total} inputs`);
   const count = async () => {
@@ -251,7 +274,7 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
   const real = failures.filter((f) => !/\(exit 130\)|SIGTERM/.test(f));
   if (real.length || (failures.length && !interrupted)) throw new UsageError((real.length ? real : failures).join('; '));
   printProgress(progressLine(await count(), total, (performance.now() - t0) / 1000, `(${n} workers)`), true);
-  const summary = await mergeRuns(dirs, flags.out, { workers: n, seconds: (performance.now() - t0) / 1000 });
+  const summary = await mergeRuns(dirs, flags.out, { workers: n, seconds: (performance.now() - t0) / 1000 }, { restart: !!flags.restart });
   await writeReport(flags.out, summary, !!flags.pdf);
   finish(flags.out, summary, interrupted, !!flags.pdf);
 }

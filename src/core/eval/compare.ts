@@ -630,7 +630,7 @@ async function claimFolder(out: string, config: RunConfig, shard: RunFile['shard
  * Join shard outputs (their journals) into one run folder. The shards must share one configuration
  * and hold disjoint inputs; shards or inputs not there make the result incomplete (and say which).
  */
-export async function mergeRuns(shards: readonly string[], out: string, execution: Record<string, unknown> = {}): Promise<CompareSummary> {
+export async function mergeRuns(shards: readonly string[], out: string, execution: Record<string, unknown> = {}, options: { readonly restart?: boolean } = {}): Promise<CompareSummary> {
   if (shards.length === 0) throw new UsageError('no shard folders given');
   const runs: Array<{ dir: string; run: RunFile }> = [];
   for (const dir of shards) {
@@ -675,6 +675,7 @@ export async function mergeRuns(shards: readonly string[], out: string, executio
   }
   const missingShards = Array.from({ length: n }, (_, k) => k).filter((k) => !byK.has(k)).map((k) => `${k}/${n}`);
   await fs.mkdir(out, { recursive: true });
+  if (options.restart) for (const f of [RUN_FILE, ...RUN_OUTPUTS]) await fs.rm(path.join(out, f), { force: true });
   const existing = await readRunFile(out);
   if (existing) {
     const diffs = configDifferences(existing.config, config);
