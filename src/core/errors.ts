@@ -20,3 +20,23 @@ export class UsageError extends RelpropError {}
 
 /** A computation stopped because whoever asked for it cancelled it (see ort-products.setProductGuard). */
 export class CancelledError extends RelpropError {}
+
+/**
+ * NaN or ±Infinity where a number must be finite: in an input, the logits or a map. A non-finite
+ * map drawn or saved would look like a result (a blank overlay, `null`s in JSON), so it stops here.
+ */
+export class NonFiniteError extends RelpropError {}
+
+/** Where `values` first holds NaN or ±Infinity, and how many such values there are; null if none. */
+export function findNonFinite(values: ArrayLike<number>): { index: number; value: number; count: number } | null {
+  let index = -1;
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) {
+      if (index < 0) index = i;
+      count++;
+    }
+  }
+  return index < 0 ? null : { index, value: values[index]!, count };
+}
