@@ -149,3 +149,34 @@ describe('non-finite numbers are errors, never results', () => {
     }
   });
 });
+
+describe('options that cannot apply are refused, not ignored', () => {
+  const tensorArgs = () => ['explain', '--model', VIT, '--tensor', path.join(VIT, 'img0.json')];
+  it.each([
+    [['--method', 'rollout', '--contrast', '1'], /--contrast does not apply to 'rollout': its map does not depend on the target class/],
+    [['--method', 'raw-attention', '--contrast', '1'], /--contrast does not apply to 'raw-attention'/],
+    [['--method', 'attention-flow', '--contrast', '1'], /--contrast does not apply to 'attention-flow'/],
+    [['--method', 'random', '--contrast', '1'], /--contrast does not apply to 'random'/],
+    [['--method', 'saliency,rollout', '--contrast', '1', '--report', 'TMP/r.html'], /--contrast does not apply to 'rollout'/],
+    [['--method', 'occlusion', '--occlusion', 'mask'], /occlusion 'mask' is for text; images take 'baseline'/],
+    [['--method', 'occlusion', '--occlusion', 'remove'], /occlusion 'remove' is for text/],
+    [['--alpha', '0.3'], /--alpha draws an overlay, and this command writes none/],
+    [['--colormap', 'jet', '--out', 'TMP/x.json'], /--colormap draws an overlay, and this command writes none/],
+  ])('%j exits 1 with the reason', async (extra, message) => {
+    expectCliError(await relprop(...tensorArgs(), ...extra.map((a) => a.replace('TMP', tmp))), 1, message);
+  });
+
+  it('--alpha on a text model, and a contrast on a target-independent method in the library', async () => {
+    expectCliError(await relprop('explain', '--model', BERT_DIR, '--ids', '1,5,2', '--alpha', '0.2', '--out', path.join(tmp, 't.json')), 1, /--alpha draws an overlay|--alpha draws an image overlay/);
+    await ensureBackend();
+    const model = await loadModel(VIT);
+    const { loadTensorFile } = await import('../src/core/inputs.js');
+    const loaded = await loadTensorFile(model as never, path.join(VIT, 'img0.json'));
+    try {
+      await expect(explain(model, loaded.input, { method: 'rollout', contrast: 1 })).rejects.toThrow(/does not apply to method 'rollout'/);
+    } finally {
+      loaded.input.pixels.dispose();
+      model.dispose();
+    }
+  });
+});

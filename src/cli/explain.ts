@@ -55,7 +55,7 @@ interface ExplainFlags {
   listMethods?: boolean;
   backend?: string;
   colormap?: ColormapName;
-  alpha: number;
+  alpha?: number;
 }
 
 /** The JSON shape of one explanation, shared by `--json` and `--out FILE.json`. */
@@ -145,7 +145,10 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (!flags.model) throw new UsageError('--model DIR is required with an input (a folder with config.json and *.safetensors)');
   if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
   if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
-  if (!(flags.alpha >= 0 && flags.alpha <= 1)) throw new UsageError(`--alpha must be between 0 and 1, got '${flags.alpha}'`);
+  const drawn = (flags.out !== undefined && /\.png$/i.test(flags.out)) || flags.report !== undefined;
+  for (const [flag, given] of [['--alpha', flags.alpha !== undefined], ['--colormap', flags.colormap !== undefined]] as const) {
+    if (given && !drawn) throw new UsageError(`${flag} draws an overlay, and this command writes none: give --out FILE.png or --report FILE.html|FILE.pdf (image models)`);
+  }
   if (flags.target !== undefined && flags.targetToken !== undefined) throw new UsageError('give --target K or --target-token TEXT, not both');
   if (flags.contrast !== undefined && flags.contrastToken !== undefined) throw new UsageError('give --contrast K or --contrast-token TEXT, not both');
 
@@ -153,6 +156,9 @@ async function run(flags: ExplainFlags): Promise<void> {
   const warn = (m: string) => process.stderr.write(`relprop: warning: ${m}\n`);
   const model = await loadModel(flags.model, { warn });
   try {
+    if (!(model instanceof ViTModel) && (flags.alpha !== undefined || flags.colormap !== undefined)) {
+      throw new UsageError(`${flags.alpha !== undefined ? '--alpha' : '--colormap'} draws an image overlay; model '${model.name}' takes text, whose outputs shade words`);
+    }
     if (!(model instanceof GPT2Model) && (flags.targetToken !== undefined || flags.contrastToken !== undefined)) {
       throw new UsageError(`--target-token and --contrast-token name next tokens of a decoder (gpt2); model '${model.name}' has classes: use --target K / --contrast K`);
     }
@@ -175,7 +181,7 @@ async function run(flags: ExplainFlags): Promise<void> {
     };
     const { method: _first, target: _t, contrast: _c, ...options } = request;
     const report: ReportRequest | null = flags.report
-      ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha }
+      ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }
       : null;
     if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report);
     else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report);
@@ -192,6 +198,7 @@ function checkMethods(ids: readonly string[], flags: ExplainFlags): ReturnType<t
   const methods = ids.map(getMethod);
   const dup = ids.find((m, i) => ids.indexOf(m) !== i);
   if (dup) throw new UsageError(`method '${dup}' is listed twice`);
+  checkContrast(methods, flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
   for (const [flag, option] of OPTION_FLAGS) {
     if (flags[option] !== undefined && !methods.some((m) => m.options.includes(option))) throw new UsageError(`${flag} applies to none of the methods ${ids.join(', ')}`);
@@ -199,11 +206,20 @@ function checkMethods(ids: readonly string[], flags: ExplainFlags): ReturnType<t
   return methods[0]!;
 }
 
+/** A target-independent map (rollout, raw attention, …) does not explain logit(A) − logit(B) any more than logit(A). */
+function checkContrast(methods: ReadonlyArray<ReturnType<typeof getMethod>>, flags: ExplainFlags): void {
+  if (flags.contrast === undefined && flags.contrastToken === undefined) return;
+  const flag = flags.contrast !== undefined ? '--contrast' : '--contrast-token';
+  const independent = methods.filter((m) => !m.targetDependent).map((m) => m.id);
+  if (independent.length) throw new UsageError(`${flag} does not apply to ${independent.map((m) => `'${m}'`).join(', ')}: ${independent.length > 1 ? 'their maps do' : 'its map does'} not depend on the target class, so there is no logit(A) − logit(B) to explain`);
+}
+
 const OPTION_FLAGS = [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--samples', 'samples'], ['--noise', 'noise'], ['--seed', 'seed'], ['--gamma', 'gamma'], ['--occlusion', 'occlusion']] as const;
 
 /** The method, after checking that every method option given applies to it. */
 function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMethod> {
   const method = getMethod(id);
+  checkContrast([method], flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
   for (const [flag, option] of OPTION_FLAGS) {
     if (flags[option] !== undefined && !method.options.includes(option)) {
@@ -232,11 +248,11 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
     const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma };
     const [e] = await explain(model, loaded.input, { method, ...options });
     if (flags.report) {
-      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha });
+      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 });
     }
     // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
     const big = scaleNearest(loaded.view, 4);
-    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha });
+    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha ?? 0.5 });
     await writePng(out, sideBySide(big, overlay, 8));
     const positive = Array.from(e!.map, (v) => Math.max(0, v));
     const total = positive.reduce((a, b) => a + b, 0);
@@ -296,7 +312,7 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
     else if (flags.out) {
       // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
       const colormap = flags.colormap ?? (signed ? 'bwr' : 'jet');
-      const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha });
+      const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
       await fs.mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
       await writePng(flags.out, overlay);
     }
@@ -437,7 +453,7 @@ export function explainCommand(): Command {
     .option('--json', 'print one JSON object to stdout: {method, target, logits, map: {shape, data}, ledger, …}')
     .option('--list-methods', 'list the available methods and exit')
     .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))
-    .option('--alpha <a>', 'overlay opacity, 0..1', Number, 0.5)
+    .option('--alpha <a>', 'overlay opacity, 0..1 (default 0.5); with --out FILE.png or --report', number('--alpha', 0, 1))
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: ExplainFlags) => run(flags));
 }
