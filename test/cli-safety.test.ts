@@ -180,3 +180,69 @@ describe('options that cannot apply are refused, not ignored', () => {
     }
   });
 });
+
+describe('files: inputs are never overwritten, outputs appear whole, errors are one line', () => {
+  const image = path.join(FIXTURES, 'images', 'halves-32x16.jpg');
+
+  it('--out or --report naming an input (directly or through a symlink), or two outputs naming one file, is refused and the input is untouched', async () => {
+    const dir = await fs.mkdtemp(path.join(tmp, 'inputs-'));
+    const png = path.join(dir, 'cat.png');
+    await fs.writeFile(png, await (await import('sharp')).default(image).png().toBuffer());
+    const before = await fs.readFile(png);
+    expectCliError(await relprop('explain', '--model', VIT, '--image', png, '--out', png), 1, /cat\.png: --out names the input --image .*cat\.png: refusing to overwrite an input/);
+    await fs.symlink(png, path.join(dir, 'link.png'));
+    expectCliError(await relprop('explain', '--model', VIT, '--image', png, '--out', path.join(dir, 'sub', '..', 'link.png')), 1, /--out names the input --image/);
+    expect(await fs.readFile(png)).toEqual(before);
+    const tensor = path.join(dir, 'x.html');
+    await fs.copyFile(path.join(VIT, 'img0.json'), tensor);
+    expectCliError(await relprop('explain', '--model', VIT, '--tensor', tensor, '--report', tensor), 1, /--report names the input --tensor/);
+    const out = path.join(dir, 'same.html');
+    expectCliError(await relprop('explain', '--model', textModel, '--text', 'good food', '--out', out, '--report', out), 1, /--report and --out name the same file/);
+  });
+
+  it('an output under a file (not a folder) is a one-line error naming it; a failed run leaves no temporary file', async () => {
+    const dir = await fs.mkdtemp(path.join(tmp, 'outputs-'));
+    const file = path.join(dir, 'plain.txt');
+    await fs.writeFile(file, 'x');
+    expectCliError(await relprop('explain', '--model', VIT, '--image', image, '--out', path.join(file, 'o.png')), 1, /plain\.txt\/o\.png: cannot create its folder .*plain\.txt: a part of the path is a file, not a folder/);
+    // A run that fails after the model is loaded (target out of range) leaves an earlier output as it was.
+    const out = path.join(dir, 'overlay.png');
+    expect((await relprop('explain', '--model', VIT, '--image', image, '--out', out)).code).toBe(0);
+    const first = await fs.readFile(out);
+    expectCliError(await relprop('explain', '--model', VIT, '--image', image, '--out', out, '--target', '9'), 1, /target 9 is out of range/);
+    expect(await fs.readFile(out)).toEqual(first);
+    expect((await fs.readdir(dir)).sort()).toEqual(['overlay.png', 'plain.txt']);
+  });
+
+  it('writeFileAtomic: a write that fails midway leaves the target as it was and no temporary file', async () => {
+    const { withAtomicFile } = await import('../src/core/io/atomic-write.js');
+    const dir = await fs.mkdtemp(path.join(tmp, 'atomic-'));
+    const target = path.join(dir, 'report.html');
+    await fs.writeFile(target, 'old');
+    await expect(
+      withAtomicFile(target, async (temp) => {
+        await fs.writeFile(temp, 'half of the new');
+        throw new Error('disk gone');
+      }),
+    ).rejects.toThrow('disk gone');
+    expect(await fs.readFile(target, 'utf8')).toBe('old');
+    expect(await fs.readdir(dir)).toEqual(['report.html']);
+    await withAtomicFile(target, (temp) => fs.writeFile(temp, 'new'));
+    expect(await fs.readFile(target, 'utf8')).toBe('new');
+    expect(await fs.readdir(dir)).toEqual(['report.html']);
+  });
+
+  it('a system error (merge of a missing shard folder) is one line without a stack; RELPROP_DEBUG=1 adds the stack; a bad command line exits 2', async () => {
+    const missing = path.join(tmp, 'no-such-shard');
+    const r = await relprop('merge', missing, '--out', path.join(tmp, 'merged'));
+    expectCliError(r, 1, /no-such-shard/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const debug = await relpropWith({ env: { ...process.env, RELPROP_DEBUG: '1' } }, 'explain', '--model', VIT, '--tensor', path.join(VIT, 'img0.json'), '--target', '9');
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/^relprop: target 9 is out of range/);
+    expect(debug.stderr).toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+    const bad = await relprop('explain', '--no-such-option');
+    expect([bad.code, bad.stdout]).toEqual([2, '']);
+    expect(bad.stderr).toMatch(/unknown option '--no-such-option'/);
+  });
+});

@@ -23,7 +23,8 @@ import { RULE_SETS, getRuleSet } from '../core/relevance/rulesets.js';
 import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.js';
 import type { Explanation } from '../core/methods/types.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
-import { writePng, type RgbImage } from '../core/image/io.js';
+import { encodePng, type RgbImage } from '../core/image/io.js';
+import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-write.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
 import { integer, number } from './options.js';
@@ -149,6 +150,10 @@ async function run(flags: ExplainFlags): Promise<void> {
   for (const [flag, given] of [['--alpha', flags.alpha !== undefined], ['--colormap', flags.colormap !== undefined]] as const) {
     if (given && !drawn) throw new UsageError(`${flag} draws an overlay, and this command writes none: give --out FILE.png or --report FILE.html|FILE.pdf (image models)`);
   }
+  await assertOutputsSpareInputs(
+    [...(flags.out !== undefined ? [['--out', flags.out] as const] : []), ...(flags.report !== undefined ? [['--report', flags.report] as const] : [])],
+    [...(flags.image !== undefined ? [['--image', flags.image] as const] : []), ...(flags.tensor !== undefined ? [['--tensor', flags.tensor] as const] : []), ...(flags.textFile !== undefined ? [['--text-file', flags.textFile] as const] : []), ...(await folderFiles(flags.model)).map((f) => ['--model', f] as const)],
+  );
   if (flags.target !== undefined && flags.targetToken !== undefined) throw new UsageError('give --target K or --target-token TEXT, not both');
   if (flags.contrast !== undefined && flags.contrastToken !== undefined) throw new UsageError('give --contrast K or --contrast-token TEXT, not both');
 
@@ -253,7 +258,7 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
     // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
     const big = scaleNearest(loaded.view, 4);
     const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha ?? 0.5 });
-    await writePng(out, sideBySide(big, overlay, 8));
+    await writeOut(out, await encodePng(sideBySide(big, overlay, 8)));
     const positive = Array.from(e!.map, (v) => Math.max(0, v));
     const total = positive.reduce((a, b) => a + b, 0);
     const onObject = e!.space === 'patch' ? positive.reduce((a, v, i) => a + v * (sample.patchMask[i]! > 0 ? 1 : 0), 0) / (total || 1) : NaN;
@@ -290,14 +295,22 @@ function sideBySide(a: RgbImage, b: RgbImage, gap: number): RgbImage {
   return { width, height, data };
 }
 
+/** The files of the model folder, which no output may overwrite (none when it cannot be read: loading says why). */
+async function folderFiles(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir)).map((f) => path.join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
 /** The package's own folder (bin/ and models/ live there), wherever the command runs from. */
 function packageRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
 async function writeOut(file: string, content: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await fs.writeFile(file, content);
+  await writeFileAtomic(file, content);
 }
 
 async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean, report: ReportRequest | null): Promise<void> {
@@ -313,8 +326,7 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
       // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
       const colormap = flags.colormap ?? (signed ? 'bwr' : 'jet');
       const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
-      await fs.mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
-      await writePng(flags.out, overlay);
+      await writeOut(flags.out, await encodePng(overlay));
     }
     if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report);
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');

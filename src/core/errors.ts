@@ -40,3 +40,32 @@ export function findNonFinite(values: ArrayLike<number>): { index: number; value
   }
   return index < 0 ? null : { index, value: values[index]!, count };
 }
+
+/** An output that cannot be written (folder missing or not writable, a path naming an input). */
+export class OutputError extends RelpropError {}
+
+/** A Node system error (ENOENT, EACCES, …) in words, or undefined for anything else. */
+export function systemErrorReason(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file or folder';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a folder';
+    case 'ENOTDIR':
+      return 'a part of the path is not a folder';
+    case 'EEXIST':
+      return 'already exists';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'EMFILE':
+      return 'too many open files';
+    default:
+      return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
+  }
+}
