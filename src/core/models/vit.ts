@@ -8,12 +8,12 @@ import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, attentionBackward, mlp, mlpBackward, type Attention, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, Occlusions } from './types.js';
+import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions } from './types.js';
 
 /** Occluded variants per forward pass: the lean forward keeps one layer's activations alive at a time. */
 export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
-import { CheckpointError, InputError } from '../errors.js';
+import { CheckpointError, InputError, UsageError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
 import { releaseTraced } from '../engine/trace.js';
 import { vitPredictOnOrt } from '../onnx/run.js';
@@ -269,7 +269,8 @@ export class ViTModel implements ClassifierModel {
   }
 
   /** Each patch in turn set to the baseline (0 in normalised space, the mean colour). */
-  occlusions(input: ModelInput, b: number): Occlusions {
+  occlusions(input: ModelInput, b: number, mode: OcclusionMode = 'auto'): Occlusions {
+    if (mode !== 'auto' && mode !== 'baseline') throw new UsageError(`occlusion '${mode}' is for text; images take 'baseline' (each patch set to 0 in normalised space, the mean colour) or 'auto'`);
     const pixels = this.pixelsOf(input);
     const [, c, h, w] = pixels.shape;
     const p = this.config.patchSize;
