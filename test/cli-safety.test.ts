@@ -117,10 +117,10 @@ describe('non-finite numbers are errors, never results', () => {
     ['predicted target', []],
     ['explicit target, relevance method', ['--target', '1', '--method', 'lrp', '--json']],
     ['explicit target, gradient method', ['--target', '0', '--method', 'saliency']],
-  ])('NaN logits (negative layer_norm_eps): exit 1 with the cause, never "target -1 (undefined)" (%s)', async (_, extra) => {
+  ])('a negative layer_norm_eps (NaN logits otherwise): exit 1 naming config.json and the key, never "target -1 (undefined)" (%s)', async (_, extra) => {
     const r = await relprop('explain', '--model', negativeEps, '--ids', '1,5,6,7,2', ...extra);
-    expectCliError(r, 1, /layer_norm_eps/);
-    expect(r.stderr).not.toMatch(/undefined|-1/);
+    expectCliError(r, 1, /config\.json.*'layer_norm_eps' is -1000; it must be a non-negative number/);
+    expect(r.stderr).not.toMatch(/undefined|target -1/);
   });
 
   it('logits that overflow to Infinity (head weights × 3e38): exit 1, no PNG written', async () => {
@@ -135,16 +135,18 @@ describe('non-finite numbers are errors, never results', () => {
     expectCliError(r, 1, /smoothgrad|noise/);
   });
 
-  it('the library gets the same check: explain() rejects with NonFiniteError', async () => {
+  it('the library gets the same check: explain() rejects with NonFiniteError, and loadModel refuses a negative eps', async () => {
     await ensureBackend();
-    const model = await loadModel(negativeEps);
+    await expect(loadModel(negativeEps)).rejects.toThrow(/'layer_norm_eps' is -1000/);
+    const model = await loadModel(overflowing);
     const { tf } = await import('../src/core/tf.js');
-    const ids = tf.tensor2d([[1, 5, 6, 7, 2]], [1, 5], 'int32');
-    const mask = tf.ones([1, 5], 'int32') as import('@tensorflow/tfjs').Tensor2D;
+    const pixels = tf.fill([1, 3, 32, 32], 0.1) as import('@tensorflow/tfjs').Tensor4D;
     try {
-      await expect(explain(model, { kind: 'tokens', ids, attentionMask: mask }, { method: 'lrp', target: 1 })).rejects.toThrow(NonFiniteError);
+      for (const method of ['lrp', 'saliency']) {
+        await expect(explain(model, { kind: 'image', pixels }, { method, target: 1 }), method).rejects.toThrow(NonFiniteError);
+      }
     } finally {
-      tf.dispose([ids, mask]);
+      tf.dispose(pixels);
       model.dispose();
     }
   });

@@ -341,6 +341,13 @@ describe('explaining the next token', () => {
     for (const method of METHODS) {
       const before = tf.memory().numTensors;
       const [plain] = await explain(model, input, { method, target: A, steps: 8 });
+      if (!getMethod(method).targetDependent) {
+        // A map that does not depend on the target explains no logit(A) − logit(B): refused, not ignored (issue 15, item 11).
+        await expect(explain(model, input, { method, target: A, contrast: B, steps: 8 }), method).rejects.toThrow(/does not apply to .*does not depend on the target class/);
+        expect(tf.memory().numTensors, method).toBe(before);
+        expect(plain!.map.every(Number.isFinite), method).toBe(true);
+        continue;
+      }
       const [contrast] = await explain(model, input, { method, target: A, contrast: B, steps: 8 });
       expect(tf.memory().numTensors, method).toBe(before);
       for (const e of [plain!, contrast!]) {
@@ -351,8 +358,7 @@ describe('explaining the next token', () => {
       }
       expect(contrast!.contrast).toBe(B);
       expect(plain!.contrast).toBeUndefined();
-      if (getMethod(method).targetDependent) expect(maxAbsDiff(plain!.map, contrast!.map), method).toBeGreaterThan(1e-6);
-      else expect(contrast!.map).toEqual(plain!.map);
+      expect(maxAbsDiff(plain!.map, contrast!.map), method).toBeGreaterThan(1e-6);
     }
     free(input);
   });
@@ -459,10 +465,11 @@ describe('explaining the next token', () => {
     const b = ids('The cat is');
     const both = batchOf(a, b);
     for (const method of ['saliency', 'gradient-input', 'raw-attention', 'rollout', 'attention-gradcam', 'occlusion']) {
-      const batched = await explain(model, both, { method, target: [A, B], contrast: [B, A] });
+      const contrastive = getMethod(method).targetDependent;
+      const batched = await explain(model, both, { method, target: [A, B], ...(contrastive ? { contrast: [B, A] } : {}) });
       for (const [k, seq] of [a, b].entries()) {
         const single = batchOf(seq);
-        const [alone] = await explain(model, single, { method, target: k === 0 ? A : B, contrast: k === 0 ? B : A });
+        const [alone] = await explain(model, single, { method, target: k === 0 ? A : B, ...(contrastive ? { contrast: k === 0 ? B : A } : {}) });
         const got = batched[k]!.map.subarray(0, seq.length);
         expect(maxAbsDiff(got, alone!.map), `${method} sample ${k}`).toBeLessThan(1e-4 * Math.max(1, maxAbs(alone!.map)));
         free(single);
@@ -509,9 +516,12 @@ describe('relprop explain on a GPT-2 folder', () => {
     expect(out).toMatchObject({ target: A, targetLabel: ' Paris', contrast: B, contrastLabel: ' Rome' });
     expect(out.map.shape).toEqual([10]);
     expect(out.words.map((w: { text: string }) => w.text)).toEqual(['The', 'cat', 'is', 'here', '.']);
-    const s = await relprop('explain', '--model', dir, '--text', 'The cat is here.', '--method', 'rollout', '--target-token', ' Paris', '--contrast-token', ' Rome');
+    const s = await relprop('explain', '--model', dir, '--text', 'The cat is here.', '--method', 'gradient-input', '--target-token', ' Paris', '--contrast-token', ' Rome');
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/contrast 270 \(" Rome"\): the map explains logit\(" Paris"\) − logit\(" Rome"\)/);
+    const t = await relprop('explain', '--model', dir, '--text', 'The cat is here.', '--method', 'rollout', '--target-token', ' Paris', '--contrast-token', ' Rome');
+    expect(t.code).toBe(1);
+    expect(t.stderr).toMatch(/--contrast-token does not apply to 'rollout'/);
   });
 
   it('--ids takes token ids (GPT-2 has no padding id: every id is a token)', async () => {

@@ -5,6 +5,7 @@
  *
  * The forward pass is first, top to bottom; checkpoint loading follows.
  */
+import { layerNormEps } from './config-values.js';
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
@@ -399,7 +400,7 @@ export function parseBertConfig(json: Json, reader: WeightReader, file: string):
     mlpDim: need(num(json[distil ? 'hidden_dim' : 'intermediate_size']) ?? 4 * dim, distil ? 'hidden_dim' : 'intermediate_size', file),
     maxPositions: need(num(json['max_position_embeddings']) ?? 512, 'max_position_embeddings', file),
     typeVocabSize: distil ? 0 : need(num(json['type_vocab_size']) ?? 2, 'type_vocab_size', file),
-    lnEps: num(json['layer_norm_eps']) ?? 1e-12,
+    lnEps: layerNormEps(json, 'layer_norm_eps', 1e-12, file),
     numClasses: need(head?.[0] ?? num(json['num_labels']) ?? labels, 'num_labels', file),
     padTokenId: need(num(json['pad_token_id']) ?? (flavour === 'roberta' ? 1 : 0), 'pad_token_id', file),
     poolerActivation: distil ? 'relu' : 'tanh',

@@ -12,6 +12,7 @@
  * folders) follows. The relevance pass is relevance/gpt2.ts; the forward record keeps everything it
  * needs (see GPT2Record).
  */
+import { layerNormEps } from './config-values.js';
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
@@ -430,7 +431,7 @@ export function parseGPT2Config(json: Json, file: string): GPT2Config {
     // n_inner is null in most configs, meaning 4·n_embd.
     mlpDim: need(num(json['n_inner']) ?? 4 * dim, 'n_inner', file),
     maxPositions: need(num(json[positionsKey]), positionsKey, file),
-    lnEps: num(json['layer_norm_epsilon']) ?? 1e-5,
+    lnEps: layerNormEps(json, 'layer_norm_epsilon', 1e-5, file),
     activation: act === 'gelu' ? 'gelu' : 'gelu-tanh',
     scaleAttnWeights: json['scale_attn_weights'] !== false,
     scaleByInverseLayer: json['scale_attn_by_inverse_layer_idx'] === true,

@@ -4,6 +4,7 @@
  *
  * The forward pass is first, top to bottom; checkpoint loading (timm and HuggingFace layouts) follows.
  */
+import { layerNormEps } from './config-values.js';
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
@@ -419,7 +420,7 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
     const head = teacher ? 'cls_classifier.weight' : 'classifier.weight';
     const numClasses = reader.shapeOf(head)?.[0] ?? num(json['num_labels']) ?? labelCount(json);
     const imageSize = pair(json['image_size']) ?? [224, 224];
-    const eps = num(json['layer_norm_eps']) ?? 1e-12;
+    const eps = layerNormEps(json, 'layer_norm_eps', 1e-12, file);
     const config: ViTConfig = {
       imageSize,
       patchSize: need(num(json['patch_size']) ?? 16, 'patch_size', file),
