@@ -4,6 +4,7 @@
  * rules claim, and each method's defining identity with gradient × input of a modified model.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { relevancePass } from '../src/core/relevance/passes.js';
 import { tf } from '../src/core/tf.js';
 import { ensureBackend } from '../src/core/backend.js';
 import { makeLayerNorm, makeLinear } from '../src/core/models/weights.js';
@@ -201,7 +202,7 @@ interface Pass {
 
 function pass(model: ViTModel | BertModel, input: ModelInput, targets: number[], rules: RuleSet): Pass {
   const fwd = model.forward(input);
-  const rel = model.relevance(fwd, targets, rules, { toInput: true });
+  const rel = relevancePass(model, fwd, targets, rules, { toInput: true });
   const B = targets.length;
   const sums = (t: tf.Tensor) => {
     const total = tf.tidy(() => tf.sum(tf.reshape(t, [B, -1]), 1));
@@ -518,7 +519,7 @@ describe('each rule set is gradient × input of a modified model (ε → 0; bias
         const model = v.make();
         const pixels = tf.randomNormal([2, 3, 32, 48], 0, 1, 'float32', 5) as tf.Tensor4D;
         const fwd = model.forward({ kind: 'image', pixels });
-        const rel = model.relevance(fwd, TARGETS, rules, { toInput: true });
+        const rel = relevancePass(model, fwd, TARGETS, rules, { toInput: true });
         const mode = rules.id as Mode;
         const tok = vitModified(model, fwd.record, 2, TARGETS, mode, 'tokens');
         expect(relativeError(rel.tokens.dataSync(), tf.mul(tok.x, tok.grad).dataSync())).toBeLessThan(TOL);
@@ -537,7 +538,7 @@ describe('each rule set is gradient × input of a modified model (ε → 0; bias
         const model = zeroBiasBert(cfg, 31);
         const input = tokens();
         const fwd = model.forward(input);
-        const rel = model.relevance(fwd, TARGETS, rules, { toInput: true });
+        const rel = relevancePass(model, fwd, TARGETS, rules, { toInput: true });
         const mode = rules.id as Mode;
         const enc = bertModified(model, fwd.record, 2, TARGETS, mode, 'encoder');
         expect(relativeError(rel.tokens.dataSync(), tf.mul(enc.x, enc.grad).dataSync())).toBeLessThan(TOL);

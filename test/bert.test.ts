@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { relevancePass } from '../src/core/relevance/passes.js';
 import { tf } from '../src/core/tf.js';
 import { loadModel } from '../src/core/models/load.js';
 import type { BertModel, BertRecord } from '../src/core/models/bert.js';
@@ -65,7 +66,7 @@ for (let i = 0; i < golden.inputs.length; i++) {
         it(`${set} rules: attn_cam, and the ledger reproduces the relprop trace module by module`, () => {
           const input = tokensOf(i);
           const fwd = model.forward(input);
-          const rel = model.relevance(fwd, [g.target], rules, { capture: true });
+          const rel = relevancePass(model, fwd, [g.target], rules, { capture: true });
           rel.attnCam.forEach((cam, l) => expectClose(cam.dataSync(), tensor(g[set].attn_cam[l]).data, REL, `${set}.attn_cam[${l}]`));
           const trace = g[set].trace as { module: string; type: string; depth: number; in_sum: number; out_sums: number[] }[];
           const ledger = rel.ledger[0]!;

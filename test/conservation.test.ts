@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { relevancePass } from '../src/core/relevance/passes.js';
 import { tf } from '../src/core/tf.js';
 import { ensureBackend } from '../src/core/backend.js';
 import { randomViT } from '../src/core/models/random.js';
@@ -28,7 +29,7 @@ afterAll(() => {
 
 function ledgerOf(rules: RuleSet, targets: number[]) {
   const fwd = model.forward({ kind: 'image', pixels });
-  const rel = model.relevance(fwd, targets, rules, { toInput: true });
+  const rel = relevancePass(model, fwd, targets, rules, { toInput: true });
   const pix = (rel.input as tf.Tensor3D).dataSync().slice();
   tf.dispose([...tensorsOf(fwd), ...rel.attnCam, rel.tokens, (rel.input as tf.Tensor3D)]);
   return { ledgers: rel.ledger, pixels: pix };

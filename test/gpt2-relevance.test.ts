@@ -7,6 +7,7 @@
  * and `relprop compare` on a text file of sentences.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { relevancePass } from '../src/core/relevance/passes.js';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,7 +99,7 @@ interface Pass {
 }
 function run(m: GPT2Model, input: TokenInput, targets: readonly number[], rules: RuleSet, contrast?: readonly number[]): Pass {
   const fwd = m.forward(input);
-  const rel = m.relevance(fwd, targets, rules, { toInput: true, ...(contrast ? { contrast } : {}) });
+  const rel = relevancePass(m, fwd, targets, rules, { toInput: true, ...(contrast ? { contrast } : {}) });
   return { rel, fwd, logits: Float32Array.from(fwd.logits.dataSync()) };
 }
 function dispose(p: Pass): void {
@@ -379,7 +380,7 @@ describe('contrastive relevance (why A rather than B)', () => {
       [both, a, b].forEach(dispose);
     }
     const fwd = model.forward(input);
-    expect(() => model.relevance(fwd, TARGETS, PAPER_RULES, { contrast })).toThrow(/rule set 'paper' cannot explain a contrastive target/);
+    expect(() => relevancePass(model, fwd, TARGETS, PAPER_RULES, { contrast })).toThrow(/rule set 'paper' cannot explain a contrastive target/);
     tf.dispose(tensorsOf(fwd));
     free(input);
   });

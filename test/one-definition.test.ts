@@ -15,7 +15,7 @@ import { runEager, releaseEager } from '../src/core/engine/eager.js';
 import { runTraced, releaseTraced } from '../src/core/engine/trace.js';
 import type { HostTensor } from '../src/core/engine/ops.js';
 import { inputGradientPass, predictPass } from '../src/core/passes/passes.js';
-import { vitFromModel } from '../src/core/families/vit/vit.js';
+import { vitFromModel } from '../src/core/models/vit.js';
 import { GOLDEN_DIR, loadGolden, tensor, expectClose } from './helpers/golden.js';
 
 const golden = loadGolden('vit-tiny-a');
@@ -128,7 +128,8 @@ describe('one definition: DeiT (two prefix tokens, two heads averaged), random w
 
 import type { BertModel } from '../src/core/models/bert.js';
 import type { TokenInput } from '../src/core/models/types.js';
-import { bertFromModel, bertInputs } from '../src/core/families/bert/bert.js';
+import { bertInputs } from '../src/core/families/bert/bert.js';
+import { bertFromModel } from '../src/core/models/bert.js';
 import { BERT_DIR, bertGolden, tokensOf, disposeTokens } from './helpers/bert.js';
 
 /** Word embeddings [B, T, D] of token input, read off the model's table on the host. */

@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { relevancePass } from '../src/core/relevance/passes.js';
 import path from 'node:path';
 import { tf } from '../src/core/tf.js';
 import { loadModel } from '../src/core/models/load.js';
@@ -23,7 +24,7 @@ function run(i: number, target: number, rules: RuleSet) {
   const t = tensor(golden.inputs[i].pixel_values);
   const pixels = tf.tensor4d(t.data, t.shape as [number, number, number, number]);
   const fwd = model.forward({ kind: 'image', pixels });
-  const rel = model.relevance(fwd, [target], rules, { toInput: true, capture: true });
+  const rel = relevancePass(model, fwd, [target], rules, { toInput: true, capture: true });
   const out = {
     attnCam: rel.attnCam.map((a) => a.dataSync() as Float32Array),
     captured: Object.fromEntries(Object.entries(rel.captured).map(([k, v]) => [k, v.dataSync() as Float32Array])),

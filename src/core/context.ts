@@ -4,11 +4,15 @@
  * method. Dispose it to free the recorded activations.
  */
 import { tf, type Tensor, type Tensor4D } from './tf.js';
-import { batchSize, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
+import { batchSize, disposeInput, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
 import { findNonFinite, NonFiniteError, UsageError } from './errors.js';
 import type { RuleSet } from './relevance/rulesets.js';
 import { disposeRelevance, type RelevanceResult } from './relevance/result.js';
+import { relevancePass } from './relevance/passes.js';
 import { gradientsAt } from './gradients.js';
+import { tensorsOf } from './tensors.js';
+
+export { tensorsOf };
 import { hasNativePasses } from './onnx/run.js';
 
 /** Gradients of the target logits (one target per input; the batch's sum is differentiated). */
@@ -64,6 +68,25 @@ export class ExplainContext {
   forward(): ForwardResult {
     if (!this.fwd) this.fwd = this.model.forward(this.input);
     return this.fwd;
+  }
+
+  /**
+   * Input b's logits from the engine that `model.predict` runs on, for methods that compare them with
+   * predict's logits of edited inputs (occlusion): where predict is one native graph and this
+   * context's logits came from the tfjs forward, one more lean pass, so the intact input and its
+   * variants differ only by the edit; elsewhere the context's logits (no second forward).
+   */
+  predictedLogits(b: number): Float32Array {
+    if (!hasNativePasses(this.model)) return this.logits()[b]!;
+    const sample = this.model.sampleOf(this.input, b);
+    try {
+      const intact = this.model.predict(sample);
+      const row = intact.dataSync() as Float32Array;
+      intact.dispose();
+      return row;
+    } finally {
+      disposeInput(sample);
+    }
   }
 
   /** Logits of each input, [B][C]. */
@@ -198,7 +221,7 @@ export class ExplainContext {
     if (hit) return hit.result;
     // To the input: go on from a whole pass to the first layer's input, if there is one.
     const below = toInput ? passes.find((p) => !p.toInput && p.result.fromLayer === 0) : undefined;
-    const result = this.model.relevance(this.forward(), targets, rules, {
+    const result = relevancePass(this.model, this.forward(), targets, rules, {
       toInput,
       contrast: this.contrast,
       ...(toInput || !options.fromLayer ? {} : { stopAtLayer: options.fromLayer }),
@@ -247,17 +270,3 @@ export class ExplainContext {
   }
 }
 
-/** Every tensor inside a forward result (records are nested plain objects and arrays). */
-export function tensorsOf(value: unknown, out: Tensor[] = [], seen = new Set<unknown>()): Tensor[] {
-  if (value instanceof tf.Tensor) {
-    if (!seen.has(value)) {
-      seen.add(value);
-      out.push(value);
-    }
-  } else if (Array.isArray(value)) {
-    for (const v of value) tensorsOf(v, out, seen);
-  } else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {
-    for (const v of Object.values(value)) tensorsOf(v, out, seen);
-  }
-  return out;
-}

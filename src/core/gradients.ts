@@ -12,7 +12,10 @@ import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
 import { ortActive } from './ort-products.js';
 import { inputGradientOnOrt } from './onnx/run.js';
 import type { ClassifierModel, ForwardResult, ModelInput } from './models/types.js';
-import { tensorsOf } from './context.js';
+import { tensorsOf } from './tensors.js';
+import { oneHotTargets, targetWeights } from './targets.js';
+
+export { oneHotTargets, targetWeights } from './targets.js';
 
 export interface GradientResult {
   /** ∂y_t/∂A per layer, [B, H, T, T] (empty unless asked for). */
@@ -103,7 +106,9 @@ function backwardAt(
   const given = options.x ? undefined : options.forward;
   let fwd: ForwardResult;
   try {
-    fwd = given ?? model.forward(input, { ...(options.x ? { inputValue: options.x } : {}), ...(options.batched ? { batchedAttention: true } : {}) });
+    // Many samples at once (options.x of n path points or noisy copies) take the batched path where that is faster (batchedGradients).
+    const batched = options.batched ?? (options.x !== undefined && batchedGradients(model, targets.length));
+    fwd = given ?? model.forward(input, { ...(options.x ? { inputValue: options.x } : {}), ...(batched ? { batchedAttention: true } : {}) });
   } catch (err) {
     seed.dispose();
     throw err;
@@ -129,13 +134,3 @@ export function batchedGradients(model: ClassifierModel, n: number): boolean {
   return n > 1 && !!model.backward && ortActive();
 }
 
-export function oneHotTargets(targets: readonly number[], classes: number): Tensor {
-  return tf.tidy(() => tf.oneHot(tf.tensor1d([...targets], 'int32'), classes).toFloat());
-}
-
-/** Per input, the weights the logits are summed with: e_t, or e_t − e_c for a contrastive target; [B, C]. */
-export function targetWeights(targets: readonly number[], classes: number, contrast?: readonly number[] | null): Tensor {
-  if (!contrast) return oneHotTargets(targets, classes);
-  if (contrast.length !== targets.length) throw new Error(`${contrast.length} contrast classes for ${targets.length} targets`);
-  return tf.tidy(() => tf.sub(oneHotTargets(targets, classes), oneHotTargets(contrast, classes)));
-}

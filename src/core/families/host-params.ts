@@ -26,3 +26,9 @@ export class HostParams extends Map<string, HostTensor> {
     this.tensor(`${name}.bias`, l.beta);
   }
 }
+
+/** A tensor's values on the host, as a graph input. */
+export function hostTensor(t: TensorLike): HostTensor {
+  const d = t.dataSync();
+  return { data: d instanceof Float32Array ? d : Float32Array.from(d), shape: t.shape };
+}

@@ -9,7 +9,7 @@
 import { tf } from '../tf.js';
 import { disposeInput } from '../models/types.js';
 import { UsageError } from '../errors.js';
-import { batchedGradients, gradientsAt } from '../gradients.js';
+import { gradientsAt } from '../gradients.js';
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
 
@@ -51,7 +51,7 @@ export const integratedGradients: ExplanationMethod = {
         const path = tf.tidy(() =>
           tf.reshape(tf.add(tf.reshape(x0, [1, -1]), tf.mul(tf.reshape(diff, [1, -1]), tf.tensor2d(alphas, [n, 1]))), [n * x.shape[0]!, ...x.shape.slice(1)]),
         );
-        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path, contrast: ctx.contrast ? Array(n).fill(ctx.contrast[b]) : null, batched: batchedGradients(model, n) });
+        const g = gradientsAt(model, sample, Array(n).fill(target), false, { x: path, contrast: ctx.contrast ? Array(n).fill(ctx.contrast[b]) : null });
         const next = tf.tidy(() =>
           tf.add(acc, tf.reshape(tf.sum(tf.mul(tf.reshape(g.input, [n, -1]), tf.tensor2d(weights, [n, 1])), 0), x.shape)),
         );

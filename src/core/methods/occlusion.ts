@@ -9,7 +9,6 @@ import { UsageError } from '../errors.js';
 import { disposeInput, type OcclusionMode } from '../models/types.js';
 import type { ExplanationMethod } from './types.js';
 import { result } from './common.js';
-import { hasNativePasses } from '../onnx/run.js';
 
 const MODES: readonly OcclusionMode[] = ['auto', 'mask', 'unk', 'remove', 'baseline'];
 
@@ -24,24 +23,11 @@ export const occlusion: ExplanationMethod = {
     const { model } = ctx;
     const requested = options.occlusion ?? 'auto';
     if (!MODES.includes(requested)) throw new UsageError(`unknown occlusion '${requested}' (choose one of ${MODES.join(', ')})`);
-    // The intact input's logits from the same engine as the variants': where those run as a native
-    // graph and the context's logits came from its tfjs forward, one more lean pass (cheap there);
-    // elsewhere the context's logits (no second forward of a big model).
-    const native = hasNativePasses(model);
-    const logits = native ? null : ctx.logits();
     return targets.map((target, b) => {
       const occ = model.occlusions(ctx.input, b, requested);
       // y_target, or y_target − y_contrast for a contrastive target: a unit whose occlusion changes
       // nothing scores exactly 0.
-      let full: number;
-      if (logits) full = ctx.targetScore(logits[b]!, b, target);
-      else {
-        const sample = model.sampleOf(ctx.input, b);
-        const intact = model.predict(sample);
-        full = ctx.targetScore(intact.dataSync() as Float32Array, b, target);
-        intact.dispose();
-        disposeInput(sample);
-      }
+      const full = ctx.targetScore(ctx.predictedLogits(b), b, target);
       const map = new Float32Array(occ.shape.reduce((a, n) => a * n, 1));
       let at = 0;
       for (const batch of occ.batches) {

@@ -25,7 +25,7 @@ import { tf, type Tensor } from '../tf.js';
 import { disposeInput, type ModelInput } from '../models/types.js';
 import { normals, rng } from '../models/random.js';
 import { UsageError } from '../errors.js';
-import { batchedGradients, gradientsAt } from '../gradients.js';
+import { gradientsAt } from '../gradients.js';
 import type { ExplanationMethod, MethodOptions } from './types.js';
 import { result } from './common.js';
 import { chunkSize } from './integrated-gradients.js';
@@ -84,7 +84,7 @@ export const smoothgrad: ExplanationMethod = {
         // The copies stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
         const noisy = tf.tidy(() => tf.reshape(tf.add(tf.tensor(buffer, [n, ...x.shape]), x), [n * rows, ...rest]));
         const contrast = ctx.contrast ? Array<number>(n).fill(ctx.contrast[b]!) : null;
-        const g = gradientsAt(model, sample, Array<number>(n).fill(target), false, { x: noisy, contrast, batched: batchedGradients(model, n) });
+        const g = gradientsAt(model, sample, Array<number>(n).fill(target), false, { x: noisy, contrast });
         const [nextSum, nextSq] = tf.tidy(() => {
           const grads = tf.reshape(g.input, [n, ...x.shape]);
           const a = abs ? tf.abs(grads) : grads;

@@ -10,17 +10,18 @@ import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
-import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
+import type { ClassifierModel, NativeForm, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
 import { releaseTraced } from '../engine/trace.js';
-import { bertPredictOnOrt } from '../onnx/run.js';
+import { predictOnOrt } from '../onnx/run.js';
+import { bertInputs, bertNetwork, type BertShape } from '../families/bert/bert.js';
+import { HostParams } from '../families/host-params.js';
+import type { HostTensor, Params } from '../engine/ops.js';
+import type { Network } from '../nn/network.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
 import { WeightReader, makeLayerNorm } from './weights.js';
-import type { RuleSet } from '../relevance/rulesets.js';
-import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
-import { bertRelevance } from '../relevance/bert.js';
 import type { Tokenizer } from '../text/tokenizer.js';
 
 export type BertFlavour = 'bert' | 'roberta' | 'distilbert';
@@ -155,7 +156,7 @@ export class BertModel implements ClassifierModel {
     const { config: cfg, weights: W } = this;
     const tokens = this.tokenInput(input);
     // The whole pass as one ONNX Runtime session where that is installed (onnx/predict.ts).
-    const native = options.attentionEdit ? null : bertPredictOnOrt(this, tokens);
+    const native = options.attentionEdit ? null : predictOnOrt(this, tokens);
     if (native) return native;
     return tf.tidy(() => {
       const { embeddings, mask, B, T } = this.embed(tokens);
@@ -319,10 +320,6 @@ export class BertModel implements ClassifierModel {
     return { input, attention: options.attention ? attentionGrads : [] };
   }
 
-  relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
-    return bertRelevance(this, fwd as ForwardResult<BertRecord>, targets, rules, options);
-  }
-
   tokensOf(input: ModelInput): number {
     return this.tokenInput(input).ids.shape[1];
   }
@@ -352,7 +349,34 @@ export class BertModel implements ClassifierModel {
     return tokenSampleOf(this.tokenInput(input), b);
   }
 
+  private native?: NativeForm;
+
+  nativeForm(): NativeForm {
+    if (!this.native) {
+      const { network, shape, params } = bertFromModel(this);
+      this.native = {
+        network,
+        params,
+        predictFeeds: (input) => {
+          const feeds = bertInputs(shape, this.tokenInput(input));
+          return { ...feeds, x: feeds['ids']! };
+        },
+        // One sample's word embeddings [n·T, D] at n points (integrated gradients' path, SmoothGrad's copies).
+        gradientFeeds: (input, x) => {
+          if (input.kind !== 'tokens' || input.ids.shape[0] !== 1) return null;
+          const T = input.ids.shape[1];
+          const D = this.config.dim;
+          const n = x.size / (T * D);
+          const feeds: Record<string, HostTensor> = { ...bertInputs(shape, input, n), x: { data: x.dataSync() as Float32Array, shape: [n, T, D] } };
+          return { feeds, copies: n };
+        },
+      };
+    }
+    return this.native;
+  }
+
   dispose(): void {
+    this.native = undefined;
     releaseTraced(this);
     const W = this.weights;
     const linears = [W.pooler, W.classifier, ...W.layers.flatMap((l) => [l.attn.qkv, l.attn.proj, l.mlp.fc1, l.mlp.fc2])];
@@ -493,4 +517,38 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
     pooler: lin('bert.pooler.dense', n.pooler, D, D),
     classifier: lin('classifier', n.classifier, cfg.numClasses, D),
   };
+}
+
+/** The layer table and host weights of a loaded BertModel (see families/host-params.ts). */
+export function bertFromModel(model: BertModel): { network: Network; shape: BertShape; params: Params } {
+  const { config: cfg, weights: W } = model;
+  const params = new HostParams();
+  params.tensor('embeddings.word_embeddings.weight', W.wordEmbeddings);
+  params.tensor('embeddings.position_embeddings.weight', W.positionEmbeddings);
+  if (W.typeEmbeddings) params.tensor('embeddings.token_type_embeddings.weight', W.typeEmbeddings);
+  params.layerNorm('embeddings.LayerNorm', W.embeddingNorm);
+  W.layers.forEach((l, i) => {
+    const at = `layer.${i}`;
+    params.linear(`${at}.attention.qkv`, l.attn.qkv);
+    params.linear(`${at}.attention.output.dense`, l.attn.proj);
+    params.layerNorm(`${at}.attention.output.LayerNorm`, l.norm1);
+    params.linear(`${at}.intermediate.dense`, l.mlp.fc1);
+    params.linear(`${at}.output.dense`, l.mlp.fc2);
+    params.layerNorm(`${at}.output.LayerNorm`, l.norm2);
+  });
+  params.linear('pooler.dense', W.pooler);
+  params.linear('classifier', W.classifier);
+  const shape: BertShape = {
+    flavour: cfg.flavour,
+    depth: cfg.depth,
+    dim: cfg.dim,
+    heads: cfg.heads,
+    lnEps: cfg.lnEps,
+    segments: !!W.typeEmbeddings,
+    activation: W.layers[0]?.mlp.activation === 'gelu-tanh' ? 'gelu-tanh' : 'gelu',
+    pooler: cfg.poolerActivation,
+    normaliser: cfg.attention ?? 'softmax',
+    padTokenId: cfg.padTokenId,
+  };
+  return { network: bertNetwork(shape), shape, params };
 }

@@ -22,10 +22,7 @@ import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
 import { parseNormaliser } from './vit.js';
 import { WeightReader, filledTensor, makeLayerNorm, transposeInto } from './weights.js';
-import type { RuleSet } from '../relevance/rulesets.js';
-import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 import type { BpeTokenizer } from '../text/bpe.js';
-import { gpt2Relevance } from '../relevance/gpt2.js';
 
 export interface GPT2Config {
   readonly vocabSize: number;
@@ -305,10 +302,6 @@ export class GPT2Model implements ClassifierModel {
 
   hiddenStates(fwd: ForwardResult): readonly Tensor2D[] {
     return (fwd as ForwardResult<GPT2Record>).record.layers.map((l) => l.output);
-  }
-
-  relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
-    return gpt2Relevance(this, fwd as ForwardResult<GPT2Record>, targets, rules, options);
   }
 
   tokensOf(input: ModelInput): number {

@@ -7,6 +7,9 @@ import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '..
 import { normalise, normaliserJvp, type NormaliserName } from '../normalisers.js';
 import { gelu, geluBackward, geluTanh, linear, matmul, matmulBT, type Linear } from '../ops.js';
 import type { TokenInput } from './types.js';
+import type { AttentionEdit, AttentionRecord } from './records.js';
+
+export type { AttentionEdit, AttentionRecord } from './records.js';
 
 export interface Attention {
   readonly name: string;
@@ -21,28 +24,6 @@ export interface Attention {
   readonly normaliser?: NormaliserName;
 }
 
-/** What one attention layer saw and produced, for one forward pass of a batch. */
-export interface AttentionRecord {
-  /** Input of the qkv projection, [B·T, D]. */
-  readonly input: Tensor2D;
-  /** q|k|v, [B·T, 3D]. */
-  readonly qkv: Tensor2D;
-  /** The attention probabilities A (softmax output), [B, H, T, T]. */
-  readonly probs: Tensor4D;
-  /** A·V with heads concatenated: the input of `proj`, [B·T, D]. */
-  readonly context: Tensor2D;
-  /** Output of `proj`, [B·T, D]. */
-  readonly output: Tensor2D;
-  /**
-   * The normaliser's input, one [T, T] per (sample, head) in that order: scaled Q·Kᵀ plus every
-   * additive mask, exactly as the forward computed it (the tensors it made anyway, so keeping them
-   * costs no op). Relevance rules that decompose the normaliser at its input (AttnLRP) read it.
-   * Absent from the batched path, which no relevance pass uses.
-   */
-  readonly scores?: readonly Tensor2D[];
-  /** Set by the batched path (every sample and head in one 3-D product): attentionBackward then stays batched too. */
-  readonly batched?: true;
-}
 
 export interface AttentionOptions {
   /** Additive mask on the scaled scores, [B, T] (0 = attend, large negative = ignore). */
@@ -68,8 +49,6 @@ export interface AttentionOptions {
   readonly edit?: AttentionEdit;
 }
 
-/** A function of (A, sample, head) → A′, for one layer; differentiable when built from tf ops. */
-export type AttentionEdit = (probs: Tensor2D, sample: number, head: number) => Tensor2D;
 
 /**
  * Multi-head self-attention on a batch flattened to [B·T, D]. Each (sample, head) pair is a pair of

@@ -4,10 +4,10 @@
  * in the family's own file.
  */
 import type { Tensor, Tensor2D, Tensor4D } from '../tf.js';
-import type { AttentionEdit, AttentionRecord } from './layers.js';
-import type { RuleSet } from '../relevance/rulesets.js';
-import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
+import type { AttentionEdit, AttentionRecord } from './records.js';
 import type { ModelSource } from '../provenance.js';
+import type { HostTensor, Params } from '../engine/ops.js';
+import type { Network } from '../nn/network.js';
 
 /** Images, already preprocessed: [B, C, H, W], normalised as the model expects. */
 export interface ImageInput {
@@ -98,6 +98,22 @@ export interface Occlusions {
  */
 export type ClsEntry = 'zero' | 'row-min' | 'keep';
 
+/**
+ * A model's one layer definition (families/) with its weights, for a runner that executes whole
+ * passes (engine/trace.ts): the runner sees the layer list and graph inputs, never the model class.
+ */
+export interface NativeForm {
+  readonly network: Network;
+  readonly params: Params;
+  /** The graph inputs of the forward pass for `input` (`x` the network's input). */
+  predictFeeds(input: ModelInput): Record<string, HostTensor>;
+  /**
+   * The graph inputs of an input-gradient pass at the values `x` of the differentiable input (copies
+   * stacked along the first axis), with their count; null where this form does not take them.
+   */
+  gradientFeeds(input: ModelInput, x: Tensor): { feeds: Record<string, HostTensor>; copies: number } | null;
+}
+
 export interface ClassifierModel {
   readonly family: string;
   /** Folder name or a label; shown in outputs. */
@@ -108,6 +124,8 @@ export interface ClassifierModel {
   inferred?: readonly string[];
   readonly labels: readonly string[];
   readonly numClasses: number;
+  /** The one-definition form of the model, where its family has one (see NativeForm). */
+  nativeForm?(): NativeForm;
   /** Number of encoder layers. */
   readonly depth: number;
   readonly heads: number;
@@ -134,8 +152,6 @@ export interface ClassifierModel {
    * have it are differentiated without a tape (gradients.ts); the others through tf.grads.
    */
   backward?(fwd: ForwardResult, seed: Tensor2D, options: { attention: boolean }): { input: Tensor; attention: Tensor4D[] };
-  /** The family's relevance pass (its graph, in reverse) under a rule set, starting from one-hot targets. */
-  relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult;
   /**
    * Turn a row over all T tokens (e.g. the CLS row of a rollout) into a map over the input: for ViT,
    * the patch tokens laid out on the patch grid; for text, every token position.

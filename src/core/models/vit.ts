@@ -9,7 +9,7 @@ import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, attentionBackward, mlp, mlpBackward, type Attention, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions } from './types.js';
+import type { ClassifierModel, NativeForm, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions } from './types.js';
 
 /** Occluded variants per forward pass: the lean forward keeps one layer's activations alive at a time. */
 export const OCCLUSION_BATCH = 16;
@@ -17,12 +17,13 @@ import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError, UsageError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
 import { releaseTraced } from '../engine/trace.js';
-import { vitPredictOnOrt } from '../onnx/run.js';
+import { predictOnOrt } from '../onnx/run.js';
+import { vitNetwork } from '../families/vit/vit.js';
+import { HostParams, hostTensor } from '../families/host-params.js';
+import type { Network } from '../nn/network.js';
+import type { Params } from '../engine/ops.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
 import { WeightReader, makeLayerNorm } from './weights.js';
-import type { RuleSet } from '../relevance/rulesets.js';
-import { vitRelevance } from '../relevance/vit.js';
-import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 
 export interface ViTConfig {
   readonly imageSize: [number, number];
@@ -231,16 +232,12 @@ export class ViTModel implements ClassifierModel {
     return (fwd as ForwardResult<ViTRecord>).record.blocks.map((b) => b.output);
   }
 
-  relevance(fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
-    return vitRelevance(this, fwd as ForwardResult<ViTRecord>, targets, rules, options);
-  }
-
   predict(input: ModelInput, options: Pick<ForwardOptions, 'attentionEdit'> = {}): Tensor2D {
     const { config: cfg, weights: W } = this;
     const pixels = this.pixelsOf(input);
     this.checkPixels(pixels);
     // The whole pass as one ONNX Runtime session where that is installed (onnx/predict.ts).
-    const native = options.attentionEdit ? null : vitPredictOnOrt(this, pixels);
+    const native = options.attentionEdit ? null : predictOnOrt(this, { kind: 'image', pixels });
     if (native) return native;
     const B = pixels.shape[0];
     const T = this.tokens;
@@ -354,7 +351,23 @@ export class ViTModel implements ClassifierModel {
     }
   }
 
+  private native?: NativeForm;
+
+  nativeForm(): NativeForm {
+    if (!this.native) {
+      const { network, params } = vitFromModel(this);
+      this.native = {
+        network,
+        params,
+        predictFeeds: (input) => ({ x: hostTensor(this.pixelsOf(input)) }),
+        gradientFeeds: (_input, x) => (x.rank === 4 ? { feeds: { x: hostTensor(x) }, copies: x.shape[0]! } : null),
+      };
+    }
+    return this.native;
+  }
+
   dispose(): void {
+    this.native = undefined;
     releaseTraced(this);
     const W = this.weights;
     const linears = [W.patchEmbed, ...W.heads, ...W.blocks.flatMap((b) => [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2])];
@@ -723,4 +736,42 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
       : ['head'];
   const headLayers = headNames.map((n, i) => lin(i === 0 ? 'head' : 'head_dist', n, cfg.numClasses, D));
   return { patchEmbed, prefix, posEmbed, blocks, norm, heads: headLayers };
+}
+
+/**
+ * The layer table and host weights of an already loaded ViTModel (its tfjs weights read back, linear
+ * weights to PyTorch's [out, in]), so the one definition can be tested against the model classes.
+ */
+export function vitFromModel(model: ViTModel): { network: Network; params: Params } {
+  const { config: cfg, weights: W } = model;
+  const params = new HostParams();
+  params.linear('patch_embed.proj', W.patchEmbed);
+  params.tensor('prefix_tokens', W.prefix);
+  params.tensor('pos_embed', W.posEmbed);
+  W.blocks.forEach((b, l) => {
+    const at = `blocks.${l}`;
+    params.layerNorm(`${at}.norm1`, b.norm1);
+    params.linear(`${at}.attn.qkv`, b.attn.qkv);
+    params.linear(`${at}.attn.proj`, b.attn.proj);
+    params.layerNorm(`${at}.norm2`, b.norm2);
+    params.linear(`${at}.mlp.fc1`, b.mlp.fc1);
+    params.linear(`${at}.mlp.fc2`, b.mlp.fc2);
+  });
+  params.layerNorm('norm', W.norm);
+  W.heads.forEach((h, i) => params.linear(i === 0 ? 'head' : 'head_dist', h));
+  const activation = W.blocks[0]?.mlp.activation === 'gelu-tanh' ? 'gelu-tanh' : 'gelu';
+  const network = vitNetwork({
+    channels: cfg.channels,
+    patch: cfg.patchSize,
+    dim: cfg.dim,
+    depth: cfg.depth,
+    heads: cfg.heads,
+    prefixTokens: cfg.prefixTokens,
+    lnEps: cfg.lnEps,
+    lnEpsFinal: cfg.lnEpsFinal,
+    activation,
+    qkvBias: cfg.qkvBias,
+    normaliser: cfg.attention ?? 'softmax',
+  });
+  return { network, params };
 }

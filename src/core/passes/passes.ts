@@ -4,15 +4,10 @@
  */
 import type { Ops, Pass } from '../engine/ops.js';
 import type { Layer } from '../nn/layer.js';
+import type { Network } from '../nn/network.js';
 
-export interface Network {
-  readonly layers: readonly Layer[];
-  /**
-   * The first layer the input gradient reaches: layers before it map discrete inputs (token ids) to
-   * the differentiable input (word embeddings), which gradient passes take as `x` instead.
-   */
-  readonly differentiableFrom?: number;
-}
+export type { Network } from '../nn/network.js';
+
 
 /**
  * How many leading token rows each layer must output so that the last layer gets what it reads

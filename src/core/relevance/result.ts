@@ -2,7 +2,7 @@
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { LedgerEntry } from './ledger.js';
 import type { RuleSet } from './rulesets.js';
-import { targetWeights } from '../gradients.js';
+import { targetWeights } from '../targets.js';
 import { UsageError } from '../errors.js';
 
 export interface RelevanceOptions {

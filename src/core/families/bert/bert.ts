@@ -11,10 +11,8 @@ import { layerNorm } from '../../nn/layernorm.js';
 import { linearSpec } from '../../nn/linear.js';
 import type { Activation } from '../../nn/activations.js';
 import type { NormaliserName } from '../../normalisers.js';
-import type { Network } from '../../passes/passes.js';
-import type { BertModel } from '../../models/bert.js';
+import type { Network } from '../../nn/network.js';
 import type { TokenInput } from '../../models/types.js';
-import { HostParams } from '../host-params.js';
 
 export interface BertShape {
   readonly flavour: 'bert' | 'roberta' | 'distilbert';
@@ -90,36 +88,3 @@ export function bertInputs(c: Pick<BertShape, 'flavour' | 'padTokenId'>, tokens:
   };
 }
 
-/** The layer table and host weights of a loaded BertModel (see families/host-params.ts). */
-export function bertFromModel(model: BertModel): { network: Network; shape: BertShape; params: Params } {
-  const { config: cfg, weights: W } = model;
-  const params = new HostParams();
-  params.tensor('embeddings.word_embeddings.weight', W.wordEmbeddings);
-  params.tensor('embeddings.position_embeddings.weight', W.positionEmbeddings);
-  if (W.typeEmbeddings) params.tensor('embeddings.token_type_embeddings.weight', W.typeEmbeddings);
-  params.layerNorm('embeddings.LayerNorm', W.embeddingNorm);
-  W.layers.forEach((l, i) => {
-    const at = `layer.${i}`;
-    params.linear(`${at}.attention.qkv`, l.attn.qkv);
-    params.linear(`${at}.attention.output.dense`, l.attn.proj);
-    params.layerNorm(`${at}.attention.output.LayerNorm`, l.norm1);
-    params.linear(`${at}.intermediate.dense`, l.mlp.fc1);
-    params.linear(`${at}.output.dense`, l.mlp.fc2);
-    params.layerNorm(`${at}.output.LayerNorm`, l.norm2);
-  });
-  params.linear('pooler.dense', W.pooler);
-  params.linear('classifier', W.classifier);
-  const shape: BertShape = {
-    flavour: cfg.flavour,
-    depth: cfg.depth,
-    dim: cfg.dim,
-    heads: cfg.heads,
-    lnEps: cfg.lnEps,
-    segments: !!W.typeEmbeddings,
-    activation: W.layers[0]?.mlp.activation === 'gelu-tanh' ? 'gelu-tanh' : 'gelu',
-    pooler: cfg.poolerActivation,
-    normaliser: cfg.attention ?? 'softmax',
-    padTokenId: cfg.padTokenId,
-  };
-  return { network: bertNetwork(shape), shape, params };
-}

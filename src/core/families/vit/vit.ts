@@ -3,14 +3,12 @@
  * Pre-LN blocks, exact GELU, CLS (and DeiT's distillation) token, learned positions.
  */
 import type { Params } from '../../engine/ops.js';
-import { HostParams } from '../host-params.js';
 import { preLnBlock } from '../../nn/blocks.js';
 import { patchEmbedding } from '../../nn/embeddings.js';
 import { tokenHeads } from '../../nn/heads.js';
 import { layerNorm } from '../../nn/layernorm.js';
 import { linearSpec } from '../../nn/linear.js';
-import type { Network } from '../../passes/passes.js';
-import type { ViTModel } from '../../models/vit.js';
+import type { Network } from '../../nn/network.js';
 import type { Activation } from '../../nn/activations.js';
 import type { NormaliserName } from '../../normalisers.js';
 
@@ -50,40 +48,3 @@ export function vitNetwork(c: VitShape): Network {
   };
 }
 
-/**
- * The layer table and host weights of an already loaded ViTModel (its tfjs weights read back, linear
- * weights to PyTorch's [out, in]), so the one definition can be tested against the model classes.
- */
-export function vitFromModel(model: ViTModel): { network: Network; params: Params } {
-  const { config: cfg, weights: W } = model;
-  const params = new HostParams();
-  params.linear('patch_embed.proj', W.patchEmbed);
-  params.tensor('prefix_tokens', W.prefix);
-  params.tensor('pos_embed', W.posEmbed);
-  W.blocks.forEach((b, l) => {
-    const at = `blocks.${l}`;
-    params.layerNorm(`${at}.norm1`, b.norm1);
-    params.linear(`${at}.attn.qkv`, b.attn.qkv);
-    params.linear(`${at}.attn.proj`, b.attn.proj);
-    params.layerNorm(`${at}.norm2`, b.norm2);
-    params.linear(`${at}.mlp.fc1`, b.mlp.fc1);
-    params.linear(`${at}.mlp.fc2`, b.mlp.fc2);
-  });
-  params.layerNorm('norm', W.norm);
-  W.heads.forEach((h, i) => params.linear(i === 0 ? 'head' : 'head_dist', h));
-  const activation = W.blocks[0]?.mlp.activation === 'gelu-tanh' ? 'gelu-tanh' : 'gelu';
-  const network = vitNetwork({
-    channels: cfg.channels,
-    patch: cfg.patchSize,
-    dim: cfg.dim,
-    depth: cfg.depth,
-    heads: cfg.heads,
-    prefixTokens: cfg.prefixTokens,
-    lnEps: cfg.lnEps,
-    lnEpsFinal: cfg.lnEpsFinal,
-    activation,
-    qkvBias: cfg.qkvBias,
-    normaliser: cfg.attention ?? 'softmax',
-  });
-  return { network, params };
-}
