@@ -26,6 +26,7 @@ export function createApiHandler(service: RelpropService, host: HostFunctions, l
     version: () => host.version(),
     listModels: () => service.listModels(),
     addModel: (folder) => service.addModel(folder),
+    removeModel: (id) => service.removeModel(id),
     listMethods: () => service.listMethods(),
     openImage: (r) => service.openImage(r),
     openText: (r) => service.openText(r),

@@ -1,7 +1,7 @@
 // Messages between the service (main thread) and the compute worker. Internal
 // to src/main: the renderer never sees these, only the types in shared/api.ts.
 
-import type { ApiErrorCode, ExplainOptions, ExplainResult, MethodCatalogue, OpenedInput } from '../shared/api.js';
+import type { ApiErrorCode, ExplainOptions, ExplainResult, MethodCatalogue, OpenedInput, SkippedMethod } from '../shared/api.js';
 
 export interface ModelRef {
   readonly id: string;
@@ -15,6 +15,8 @@ export type InputSource =
 
 export type WorkerRequest =
   | { readonly type: 'catalogue'; readonly id: number }
+  /** Load a model (an added folder is tried before it is remembered). */
+  | { readonly type: 'load'; readonly id: number; readonly model: ModelRef }
   | {
       readonly type: 'open';
       readonly id: number;
@@ -47,11 +49,12 @@ export interface OpenReply {
   readonly labels: string[];
 }
 
-export type WorkerReplyValue = MethodCatalogue | OpenReply | { readonly cancelled: boolean };
+export type WorkerReplyValue = MethodCatalogue | OpenReply | { readonly cancelled: boolean } | { readonly labels: string[] };
 
 export type WorkerEvent =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: WorkerReplyValue }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code: ApiErrorCode }
   | { readonly type: 'started'; readonly jobId: string; readonly total: number }
   | { readonly type: 'progress'; readonly jobId: string; readonly done: number; readonly current: string | null }
-  | { readonly type: 'result'; readonly jobId: string; readonly result: ExplainResult };
+  | { readonly type: 'result'; readonly jobId: string; readonly result: ExplainResult }
+  | { readonly type: 'skipped'; readonly jobId: string; readonly skipped: SkippedMethod };

@@ -34,6 +34,7 @@ import {
   type OpenTextRequest,
   type OpenedInput,
   type ReopenRequest,
+  type SkippedMethod,
 } from '../shared/api.js';
 import type { KnownModel, ValidationContext } from '../shared/validate.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerReplyValue, WorkerRequest } from './protocol.js';
@@ -110,6 +111,7 @@ interface Job {
   readonly startedAt: number;
   endedAt: number | null;
   results: ExplainResult[];
+  skipped: SkippedMethod[];
   error?: string;
   /** The worker request carrying it, while in flight. */
   requestId: number | null;
@@ -287,7 +289,7 @@ export class RelpropService {
   /** What the validators check requests against; waits for the model list and, where needed, the method registry. */
   async validationContext(method: ApiMethod): Promise<ValidationContext> {
     const needsCatalogue = method === 'explain' || method === 'compare' || method === 'evaluate';
-    const needsModels = needsCatalogue || method === 'openImage' || method === 'openText' || method === 'reopen';
+    const needsModels = needsCatalogue || method === 'openImage' || method === 'openText' || method === 'reopen' || method === 'removeModel';
     const [catalogue] = await Promise.all([needsCatalogue ? this.listMethods() : null, needsModels ? this.ensureModels() : null]);
     const known = new Map<string, KnownModel>();
     for (const [id, e] of this.models) {
@@ -377,6 +379,12 @@ export class RelpropService {
     await this.ensureModels();
     const existing = [...this.models.values()].find((e) => e.info.path === dir);
     if (existing && !existing.info.problem) return existing.info;
+    // Loaded once before it is remembered: a folder whose weights do not load is neither kept nor offered.
+    try {
+      await this.request(() => ({ type: 'load', model: { id: `user/${path.basename(dir)}`, dir } }));
+    } catch (err) {
+      throw new ApiError(`${dir}: the model does not load, so it was not added: ${(err as Error).message}`, 'bad-request');
+    }
     const settings = await this.readSettings();
     if (!settings.models.includes(dir)) {
       settings.models.push(dir);
@@ -386,6 +394,15 @@ export class RelpropService {
     const added = [...this.models.values()].find((e) => e.info.path === dir);
     if (!added) throw new ApiError(`${dir}: the model could not be added`);
     return added.info;
+  }
+
+  /** `modelId` has been validated as an added model's id. */
+  async removeModel(modelId: string): Promise<ModelInfo[]> {
+    const dir = this.models.get(modelId)?.info.path;
+    const settings = await this.readSettings();
+    const kept = settings.models.filter((p) => p !== dir);
+    if (kept.length !== settings.models.length) await this.writeSettings({ ...settings, models: kept });
+    return this.listModels();
   }
 
   private modelRef(modelId: string): { ref: ModelRef; info: ModelInfo } {
@@ -500,6 +517,7 @@ export class RelpropService {
       startedAt: Date.now(),
       endedAt: null,
       results: [],
+      skipped: [],
       requestId: null,
       begun: false,
       killTimer: null,
@@ -565,6 +583,7 @@ export class RelpropService {
       current: job.current,
       elapsedMs: (job.endedAt ?? Date.now()) - job.startedAt,
       results: job.results.slice(query.from ?? 0),
+      ...(job.skipped.length ? { skipped: job.skipped } : {}),
       ...(job.error !== undefined ? { error: job.error } : {}),
     };
   }
@@ -705,7 +724,9 @@ export class RelpropService {
       if (!job.opened) throw new ApiError('this explanation has no input to report on', 'bad-request');
       if (job.results.length === 0) throw new ApiError('this explanation has no results yet', 'bad-request');
       html = explanationReportHtml(this.reportInput(job, job.opened));
-      base = `relprop-${job.opened.name.replace(/\.[^.]*$/, '')}`;
+      // Which view made it, so an explanation and a compare grid of the same input do not share a name.
+      const view = job.methods.length > 1 ? 'compare' : `${job.methods[0]}${job.results[0]?.layers ? '-layers' : ''}`;
+      base = `relprop-${job.opened.name.replace(/\.[^.]*$/, '')}-${view}`;
     }
     base = base.replace(/[^\w.-]+/g, '_').slice(0, 100);
     if (req.format === 'html') return { name: `${base}.html`, mime: 'text/html', base64: Buffer.from(html, 'utf8').toString('base64') };
@@ -765,6 +786,8 @@ export class RelpropService {
       if (event.type === 'progress') {
         job.done = event.done;
         job.current = event.current;
+      } else if (event.type === 'skipped') {
+        job.skipped.push(event.skipped);
       } else {
         job.results.push(event.result);
       }
@@ -827,6 +850,7 @@ export class RelpropService {
         // Nothing queued behind the running job has begun, but make a resent job start clean regardless.
         if (job) {
           job.results.length = 0;
+          job.skipped.length = 0;
           job.done = 0;
           job.begun = false;
         }

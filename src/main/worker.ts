@@ -28,11 +28,17 @@ import { conservationVerdict, type LedgerEntry } from '../core/relevance/ledger.
 import { RULE_SETS } from '../core/relevance/rulesets.js';
 import { attentionRelevanceByLayer } from '../core/layer-relevance.js';
 import { encodeText, highlightWords } from '../core/text-inputs.js';
+import { provenance } from '../core/provenance.js';
+import { tf } from '../core/tf.js';
+import { isDiverging } from '../core/image/colormap.js';
+import { explainVerdict, INPUT_RELEVANCE_METHODS } from './verdict.js';
 import type { Encoding } from '../core/text/tokenizer.js';
 import {
   COLORMAP_IDS,
   CONSERVATION_TOLERANCE,
   type ClassScore,
+  type ColormapId,
+  type Completeness,
   type ExplainOptions,
   type ExplainResult,
   type LayerRelevance,
@@ -40,6 +46,7 @@ import {
   type MethodCatalogue,
   type MethodOptionName,
   type OpenedInput,
+  type ResultProvenance,
 } from '../shared/api.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerMessage, WorkerReplyValue, WorkerRequest } from './protocol.js';
 
@@ -236,15 +243,62 @@ async function layerMaps(p: Prepared, ctx: ExplainContext, used: MethodOptions, 
     const map = { shape: [...l.shape], data: Array.from(l.map, (v) => (Number.isFinite(v) ? v : 0)) };
     const entry: LayerRelevance = { layer: l.layer, map, total: Number.isFinite(l.total) ? l.total : 0 };
     if (p.base) {
-      // R^(A) is signed under every rule set, so its maps are drawn diverging unless a diverging colormap was chosen.
-      const cm = colormap === 'rdbu' ? 'rdbu' : 'bwr';
-      entry.overlayPng = await pngDataUrl(overlayHeatmap(p.base, map.data, l.shape as [number, number], { colormap: cm, alpha: 0.6 }));
+      // R^(A) is signed under every rule set, so its maps are drawn diverging (RdBu unless bwr was chosen).
+      const cm = colormap === 'bwr' ? 'bwr' : 'rdbu';
+      entry.overlayPng = await pngDataUrl(overlayHeatmap(greyed(p.base), map.data, l.shape as [number, number], { colormap: cm, alpha: 0.6, range: mapRange(map.data) }));
     } else if (p.encoding) {
       entry.words = highlightWords(p.encoding, map.data).map((w) => ({ text: w.text, start: w.start, end: w.end, relevance: w.relevance }));
     }
     out.push(entry);
   }
   return out;
+}
+
+/**
+ * The picture in grey (mean of the channels), for diverging maps: as Captum's blended heat map
+ * does, so that a red object in the image is not read as positive evidence.
+ */
+function greyed(img: RgbImage): RgbImage {
+  const data = new Uint8Array(img.data.length);
+  for (let i = 0; i < data.length; i += 3) data[i] = data[i + 1] = data[i + 2] = Math.round((img.data[i]! + img.data[i + 1]! + img.data[i + 2]!) / 3);
+  return { width: img.width, height: img.height, data };
+}
+
+/** [min, max] of the map as computed, the ends its legend shows. */
+function mapRange(data: readonly number[]): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of data) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return data.length ? [min, max] : [0, 0];
+}
+
+function plainOptions(o: MethodOptions): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  return out;
+}
+
+/**
+ * Integrated gradients' completeness check: f(x) − f(x′) from one forward pass at the baseline x′
+ * (the same x′ the method integrates from), against Σ map.
+ */
+function completeness(p: Prepared, ctx: ExplainContext, target: number, sum: number, logits: ArrayLike<number>): Completeness {
+  const sample = p.model.sampleOf(p.input, 0);
+  try {
+    const base = tf.tidy(() => {
+      const x0 = p.model.gradientBaseline(sample);
+      return p.model.forward(sample, { inputValue: x0 }).logits;
+    });
+    const row = base.dataSync() as Float32Array;
+    base.dispose();
+    const expected = ctx.targetScore(logits, 0, target) - ctx.targetScore(row, 0, target);
+    return { sum, expected, gap: sum - expected };
+  } finally {
+    disposeInput(sample);
+  }
 }
 
 // A record, so adding an option to the API without passing it on here fails to compile.
@@ -263,6 +317,18 @@ async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, ta
   const ms = performance.now() - t0;
   const explanation = e!;
   const data = Array.from(explanation.map, (v) => (Number.isFinite(v) ? v : 0));
+  const targetLabel = p.model.labels[explanation.target] ?? `class ${explanation.target}`;
+  const contrast = ctx.contrast ? { classId: ctx.contrast[0]!, label: p.model.labels[ctx.contrast[0]!] ?? `class ${ctx.contrast[0]}` } : null;
+  const prov = provenance(p.model, {
+    method: method.id,
+    ...(explanation.options.rules ? { rules: explanation.options.rules } : {}),
+    options: plainOptions(explanation.options),
+    target: explanation.target,
+    targetLabel,
+    ...(contrast ? { contrast: contrast.classId, contrastLabel: contrast.label } : {}),
+  });
+  const sum = data.reduce((a, b) => a + b, 0);
+  const summary = ledgerSummary(explanation.ledger);
   const common = {
     inputId,
     modelId: p.modelId,
@@ -270,18 +336,22 @@ async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, ta
     methodTitle: method.title,
     signed: method.signed,
     target: explanation.target,
-    targetLabel: p.model.labels[explanation.target] ?? `class ${explanation.target}`,
-    ...(ctx.contrast ? { contrast: { classId: ctx.contrast[0]!, label: p.model.labels[ctx.contrast[0]!] ?? `class ${ctx.contrast[0]}` } } : {}),
+    targetLabel,
+    ...(contrast ? { contrast } : {}),
     map: { shape: [...explanation.shape], data },
     space: explanation.space,
-    ledger: ledgerSummary(explanation.ledger),
+    ledger: summary && explainVerdict(summary, explanation.options.rules, INPUT_RELEVANCE_METHODS.has(method.id) ? sum : null),
     ms,
+    provenance: prov as ResultProvenance,
+    ...(method.id === 'integrated-gradients' ? { completeness: completeness(p, ctx, explanation.target, sum, explanation.logits) } : {}),
     ...(options.layers && explanation.ledger ? { layers: await layerMaps(p, ctx, explanation.options, explanation.target, options.colormap) } : {}),
   };
   if (p.base) {
-    const colormap = options.colormap ?? (method.signed ? 'bwr' : 'jet');
+    // RdBu by default for signed maps: bwr's pure red and blue are not told apart by many colour-blind readers.
+    const colormap: ColormapId = options.colormap ?? (method.signed ? 'rdbu' : 'jet');
     const alpha = options.alpha ?? 0.5;
-    const overlay = overlayHeatmap(p.base, data, explanation.shape as [number, number], { colormap, alpha });
+    const base = isDiverging(colormap) ? greyed(p.base) : p.base;
+    const overlay = overlayHeatmap(base, data, explanation.shape as [number, number], { colormap, alpha, range: mapRange(data) });
     return { ...common, kind: 'image', options: { ...used, colormap, alpha }, overlayPng: await pngDataUrl(overlay) };
   }
   const enc = p.encoding!;
@@ -313,6 +383,10 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
   switch (req.type) {
     case 'catalogue':
       return catalogue();
+    case 'load': {
+      const model = await getModel(req.model);
+      return { labels: [...model.labels] };
+    }
     case 'open': {
       if (req.source) sources.set(req.inputId, req.source);
       try {
@@ -344,6 +418,13 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
           } catch (err) {
             // Stopped mid-method by the service (a cancel): a cancelled job, not a failed one.
             if (err instanceof CancelledError) return { cancelled: true };
+            // A grid goes on without a method that cannot take this request (a contrast its rules
+            // refuse, an option out of its range), and lists it with the reason.
+            if (req.methods.length > 1 && err instanceof RelpropError) {
+              const m = getMethod(req.methods[i]!);
+              send({ type: 'skipped', jobId: req.jobId, skipped: { method: m.id, methodTitle: m.title, reason: err.message } });
+              continue;
+            }
             throw err;
           }
           send({ type: 'result', jobId: req.jobId, result });

@@ -210,6 +210,16 @@ export interface LedgerSummary {
   first: { layer: string; relevance: number };
   last: { layer: string; relevance: number };
   rows: LedgerRow[];
+  /**
+   * Set when `conserved` is false and the rule set does not claim conservation there by design (the
+   * paper's LRP baseline; AttnLRP / CP-LRP, whose ε/0 rules leave a bias's share with the bias): why.
+   */
+  byDesign?: string;
+  /**
+   * Maps that are the relevance at the input (LRP, AttnLRP, CP-LRP): the share of the starting
+   * total that is not on the map (kept by the [CLS] token and position embeddings, or by biases).
+   */
+  embeddingShare?: number;
 }
 
 /**
@@ -240,6 +250,42 @@ export interface TokenRelevance {
   special: boolean;
 }
 
+/**
+ * What produced a result (core/provenance.ts, as plain data): relprop's version, the model folder
+ * with its weights' and config's SHA-256, the method, the rule set actually used (never "default"),
+ * every option value the method read, the target and contrast, the engine and the date.
+ */
+export interface ResultProvenance {
+  relprop: { version: string; commit?: string };
+  model: { name: string; family: string; folder?: string; weightsSha256?: string; configSha256?: string };
+  method: string;
+  rules?: string;
+  options: Record<string, string | number | boolean>;
+  target: number;
+  targetLabel: string;
+  contrast?: number;
+  contrastLabel?: string;
+  engine: string;
+  date: string;
+}
+
+/** Integrated gradients' completeness: Σ map against f(x) − f(baseline) (Sundararajan et al.'s axiom). */
+export interface Completeness {
+  /** Σ of the map. */
+  sum: number;
+  /** f(x) − f(x′): the explained score (logit, or logit difference under a contrast) at the input minus at the baseline. */
+  expected: number;
+  /** sum − expected: the quadrature error of the integral. */
+  gap: number;
+}
+
+/** A method a compare grid left out, and why (it cannot take the contrast, or its options). */
+export interface SkippedMethod {
+  method: string;
+  methodTitle: string;
+  reason: string;
+}
+
 interface ExplainResultBase {
   inputId: string;
   modelId: string;
@@ -261,6 +307,9 @@ interface ExplainResultBase {
   ms: number;
   /** Present when asked for (options.layers) and the method has a relevance pass, first layer first. */
   layers?: LayerRelevance[];
+  provenance: ResultProvenance;
+  /** Integrated gradients only. */
+  completeness?: Completeness;
 }
 
 export interface ImageExplainResult extends ExplainResultBase {
@@ -301,6 +350,8 @@ export interface JobStatus {
   elapsedMs: number;
   /** Results from index `from` of the query on, in the order the methods were asked for. */
   results: ExplainResult[];
+  /** Compare: methods left out (all of them, every poll), with the reason; the others ran. */
+  skipped?: SkippedMethod[];
   /** The message, when failed. */
   error?: string;
 }
@@ -415,6 +466,8 @@ export interface ApiSpec {
   version: { req: void; res: VersionInfo };
   listModels: { req: void; res: ModelInfo[] };
   addModel: { req: string; res: ModelInfo };
+  /** Forget an added model (its folder is left alone); the models left. */
+  removeModel: { req: string; res: ModelInfo[] };
   listMethods: { req: void; res: MethodCatalogue };
   openImage: { req: OpenImageRequest; res: OpenedInput };
   openText: { req: OpenTextRequest; res: OpenedInput };
@@ -446,6 +499,7 @@ export const API_METHODS = [
   'version',
   'listModels',
   'addModel',
+  'removeModel',
   'listMethods',
   'openImage',
   'openText',

@@ -296,6 +296,11 @@ const VALIDATORS: Validators = {
   listMethods: (raw) => noArgument(raw, 'listMethods'),
   pickModelFolder: (raw) => noArgument(raw, 'pickModelFolder'),
   addModel: (raw, ctx) => validateFolderPath(raw, ctx),
+  removeModel(raw, ctx): string {
+    const modelId = string(raw, 'modelId', 512);
+    if (!modelId.startsWith('user/') || !ctx.models.has(modelId)) fail(`'${modelId}' is not an added model (only added models can be removed; shipped ones stay)`);
+    return modelId;
+  },
   openImage(raw, ctx): OpenImageRequest {
     const o = object(raw, 'openImage', ['modelId', 'name', 'bytes']);
     return { modelId: model(o['modelId'], ctx, 'image'), name: fileName(o['name']), bytes: imageBytes(o['bytes']) };
