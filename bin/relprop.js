@@ -11,5 +11,20 @@ if (!existsSync(entry)) {
   console.error(`relprop: ${entry} is missing; run \`npm run build:node\` (or \`npm install\`) in ${root} first.`);
   process.exit(1);
 }
-const { main } = await import(pathToFileURL(entry).href);
+// Whatever escapes the commands (an error in a callback, a rejected promise nobody awaited) is still
+// one line on the terminal; RELPROP_DEBUG=1 shows the stack.
+const last = (err) => {
+  const debug = process.env.RELPROP_DEBUG === '1';
+  const msg = err instanceof Error ? (debug ? err.stack ?? err.message : err.message) : String(err);
+  process.stderr.write(`relprop: unexpected error: ${debug ? msg : msg.split('\n')[0]}\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', last);
+process.on('unhandledRejection', last);
+let main;
+try {
+  ({ main } = await import(pathToFileURL(entry).href));
+} catch (err) {
+  last(err);
+}
 process.exitCode = await main(process.argv);

@@ -3,8 +3,7 @@
  * renderer, src/core/report/explanation-report.ts), for one or several methods on one shared
  * explanation context, with the ledger charts and per-block maps of relevance methods.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
+import { withAtomicFile, writeFileAtomic } from '../core/io/atomic-write.js';
 import { ExplainContext } from '../core/context.js';
 import { htmlToPdf } from '../core/eval/report-pdf.js';
 import { encodePng, type RgbImage } from '../core/image/io.js';
@@ -102,7 +101,6 @@ export async function writeExplanationReport(file: string, model: ClassifierMode
     ...(request.contrast !== undefined ? { contrast: { classId: request.contrast, label: model.labels[request.contrast] ?? `class ${request.contrast}` } } : {}),
     results,
   });
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  if (/\.pdf$/i.test(file)) await htmlToPdf(html, file);
-  else await fs.writeFile(file, html);
+  if (/\.pdf$/i.test(file)) await withAtomicFile(file, (temp) => htmlToPdf(html, temp));
+  else await writeFileAtomic(file, html);
 }

@@ -23,10 +23,11 @@ import { RULE_SETS, getRuleSet } from '../core/relevance/rulesets.js';
 import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.js';
 import type { Explanation } from '../core/methods/types.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
-import { writePng, type RgbImage } from '../core/image/io.js';
+import { encodePng, type RgbImage } from '../core/image/io.js';
+import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-write.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
-import { integer, number } from './options.js';
+import { boolean, integer, number } from './options.js';
 
 interface ExplainFlags {
   model?: string;
@@ -49,13 +50,16 @@ interface ExplainFlags {
   noise?: number;
   seed?: number;
   gamma?: number;
+  ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
+  abs?: boolean;
+  pooler?: 'gradient' | 'identity';
   out?: string;
   report?: string;
   json?: boolean;
   listMethods?: boolean;
   backend?: string;
   colormap?: ColormapName;
-  alpha: number;
+  alpha?: number;
 }
 
 /** The JSON shape of one explanation, shared by `--json` and `--out FILE.json`. */
@@ -88,7 +92,7 @@ function softmax(xs: ArrayLike<number>): number[] {
 }
 
 function methodList(): string {
-  const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps', samples: '--samples', noise: '--noise', seed: '--seed', gamma: '--gamma' };
+  const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps', samples: '--samples', noise: '--noise', seed: '--seed', gamma: '--gamma', ntType: '--nt-type', abs: '--abs', pooler: '--pooler' };
   const rows = listMethods().map((m) => {
     const opts = m.options.length ? ` [${m.options.map((o) => flag[o] ?? `--${o}`).join(', ')}]` : '';
     return `  ${m.id.padEnd(26)} ${m.title}${m.targetDependent ? '' : ' (target-independent)'}${opts}\n  ${''.padEnd(26)} ${m.reference}`;
@@ -145,7 +149,14 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (!flags.model) throw new UsageError('--model DIR is required with an input (a folder with config.json and *.safetensors)');
   if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
   if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
-  if (!(flags.alpha >= 0 && flags.alpha <= 1)) throw new UsageError(`--alpha must be between 0 and 1, got '${flags.alpha}'`);
+  const drawn = (flags.out !== undefined && /\.png$/i.test(flags.out)) || flags.report !== undefined;
+  for (const [flag, given] of [['--alpha', flags.alpha !== undefined], ['--colormap', flags.colormap !== undefined]] as const) {
+    if (given && !drawn) throw new UsageError(`${flag} draws an overlay, and this command writes none: give --out FILE.png or --report FILE.html|FILE.pdf (image models)`);
+  }
+  await assertOutputsSpareInputs(
+    [...(flags.out !== undefined ? [['--out', flags.out] as const] : []), ...(flags.report !== undefined ? [['--report', flags.report] as const] : [])],
+    [...(flags.image !== undefined ? [['--image', flags.image] as const] : []), ...(flags.tensor !== undefined ? [['--tensor', flags.tensor] as const] : []), ...(flags.textFile !== undefined ? [['--text-file', flags.textFile] as const] : []), ...(await folderFiles(flags.model)).map((f) => ['--model', f] as const)],
+  );
   if (flags.target !== undefined && flags.targetToken !== undefined) throw new UsageError('give --target K or --target-token TEXT, not both');
   if (flags.contrast !== undefined && flags.contrastToken !== undefined) throw new UsageError('give --contrast K or --contrast-token TEXT, not both');
 
@@ -153,6 +164,9 @@ async function run(flags: ExplainFlags): Promise<void> {
   const warn = (m: string) => process.stderr.write(`relprop: warning: ${m}\n`);
   const model = await loadModel(flags.model, { warn });
   try {
+    if (!(model instanceof ViTModel) && (flags.alpha !== undefined || flags.colormap !== undefined)) {
+      throw new UsageError(`${flags.alpha !== undefined ? '--alpha' : '--colormap'} draws an image overlay; model '${model.name}' takes text, whose outputs shade words`);
+    }
     if (!(model instanceof GPT2Model) && (flags.targetToken !== undefined || flags.contrastToken !== undefined)) {
       throw new UsageError(`--target-token and --contrast-token name next tokens of a decoder (gpt2); model '${model.name}' has classes: use --target K / --contrast K`);
     }
@@ -171,11 +185,14 @@ async function run(flags: ExplainFlags): Promise<void> {
       noise: flags.noise,
       seed: flags.seed,
       gamma: flags.gamma,
+      ntType: flags.ntType,
+      abs: flags.abs,
+      pooler: flags.pooler,
       occlusion: flags.occlusion as OcclusionMode | undefined,
     };
     const { method: _first, target: _t, contrast: _c, ...options } = request;
     const report: ReportRequest | null = flags.report
-      ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha }
+      ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }
       : null;
     if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report);
     else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report);
@@ -192,6 +209,7 @@ function checkMethods(ids: readonly string[], flags: ExplainFlags): ReturnType<t
   const methods = ids.map(getMethod);
   const dup = ids.find((m, i) => ids.indexOf(m) !== i);
   if (dup) throw new UsageError(`method '${dup}' is listed twice`);
+  checkContrast(methods, flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
   for (const [flag, option] of OPTION_FLAGS) {
     if (flags[option] !== undefined && !methods.some((m) => m.options.includes(option))) throw new UsageError(`${flag} applies to none of the methods ${ids.join(', ')}`);
@@ -199,11 +217,20 @@ function checkMethods(ids: readonly string[], flags: ExplainFlags): ReturnType<t
   return methods[0]!;
 }
 
-const OPTION_FLAGS = [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--samples', 'samples'], ['--noise', 'noise'], ['--seed', 'seed'], ['--gamma', 'gamma'], ['--occlusion', 'occlusion']] as const;
+/** A target-independent map (rollout, raw attention, …) does not explain logit(A) − logit(B) any more than logit(A). */
+function checkContrast(methods: ReadonlyArray<ReturnType<typeof getMethod>>, flags: ExplainFlags): void {
+  if (flags.contrast === undefined && flags.contrastToken === undefined) return;
+  const flag = flags.contrast !== undefined ? '--contrast' : '--contrast-token';
+  const independent = methods.filter((m) => !m.targetDependent).map((m) => m.id);
+  if (independent.length) throw new UsageError(`${flag} does not apply to ${independent.map((m) => `'${m}'`).join(', ')}: ${independent.length > 1 ? 'their maps do' : 'its map does'} not depend on the target class, so there is no logit(A) − logit(B) to explain`);
+}
+
+const OPTION_FLAGS = [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--samples', 'samples'], ['--noise', 'noise'], ['--seed', 'seed'], ['--gamma', 'gamma'], ['--nt-type', 'ntType'], ['--abs', 'abs'], ['--pooler', 'pooler'], ['--occlusion', 'occlusion']] as const;
 
 /** The method, after checking that every method option given applies to it. */
 function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMethod> {
   const method = getMethod(id);
+  checkContrast([method], flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
   for (const [flag, option] of OPTION_FLAGS) {
     if (flags[option] !== undefined && !method.options.includes(option)) {
@@ -229,15 +256,15 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
   const loaded = imageToInput(model, { width: sample.width, height: sample.height, data: sample.rgb });
   try {
     const method = methodIds[0]!;
-    const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma };
+    const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma, ntType: flags.ntType, abs: flags.abs, pooler: flags.pooler };
     const [e] = await explain(model, loaded.input, { method, ...options });
     if (flags.report) {
-      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha });
+      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 });
     }
     // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
     const big = scaleNearest(loaded.view, 4);
-    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha });
-    await writePng(out, sideBySide(big, overlay, 8));
+    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha ?? 0.5 });
+    await writeOut(out, await encodePng(sideBySide(big, overlay, 8)));
     const positive = Array.from(e!.map, (v) => Math.max(0, v));
     const total = positive.reduce((a, b) => a + b, 0);
     const onObject = e!.space === 'patch' ? positive.reduce((a, v, i) => a + v * (sample.patchMask[i]! > 0 ? 1 : 0), 0) / (total || 1) : NaN;
@@ -274,14 +301,22 @@ function sideBySide(a: RgbImage, b: RgbImage, gap: number): RgbImage {
   return { width, height, data };
 }
 
+/** The files of the model folder, which no output may overwrite (none when it cannot be read: loading says why). */
+async function folderFiles(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir)).map((f) => path.join(dir, f));
+  } catch {
+    return [];
+  }
+}
+
 /** The package's own folder (bin/ and models/ live there), wherever the command runs from. */
 function packageRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 }
 
 async function writeOut(file: string, content: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  await fs.writeFile(file, content);
+  await writeFileAtomic(file, content);
 }
 
 async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean, report: ReportRequest | null): Promise<void> {
@@ -296,9 +331,8 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
     else if (flags.out) {
       // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
       const colormap = flags.colormap ?? (signed ? 'bwr' : 'jet');
-      const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha });
-      await fs.mkdir(path.dirname(path.resolve(flags.out)), { recursive: true });
-      await writePng(flags.out, overlay);
+      const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
+      await writeOut(flags.out, await encodePng(overlay));
     }
     if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report);
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
@@ -431,13 +465,16 @@ export function explainCommand(): Command {
     .option('--noise <level>', 'smoothgrad noise σ as a fraction of the input\'s value range (default 0.15 for images, 0.01 for text)', number('--noise', 0))
     .option('--seed <n>', 'seed of smoothgrad\'s noise (default 0)', integer('--seed', 0))
     .option('--gamma <g>', 'cp-lrp: LRP-γ on the Linear layers (default 0: LRP-0/ε)', number('--gamma', 0))
+    .addOption(new Option('--nt-type <type>', 'smoothgrad: Captum\'s nt_type (default smoothgrad: the mean)').choices(['smoothgrad', 'smoothgrad_sq', 'vargrad']))
+    .option('--abs <bool>', 'smoothgrad: |gradient| of each noisy copy (true, the default, as Captum\'s Saliency) or the signed gradient (false)', boolean('--abs'))
+    .addOption(new Option('--pooler <rule>', 'cp-lrp: through a text pooler\'s tanh, the plain gradient (gradient, the default, as Ali et al.\'s code) or the identity rule (identity)').choices(['gradient', 'identity']))
     .option('--occlusion <mode>', 'occlusion: auto, mask, unk, remove (text) or baseline (images)')
     .option('--out <file>', 'write the result: FILE.png (image overlay), FILE.html (text highlight) or FILE.json')
     .option('--report <file>', 'write the report the app exports: FILE.html or FILE.pdf (maps, status, time, ledger charts, per-block relevance); --method may then list several methods, a,b,c')
     .option('--json', 'print one JSON object to stdout: {method, target, logits, map: {shape, data}, ledger, …}')
     .option('--list-methods', 'list the available methods and exit')
     .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))
-    .option('--alpha <a>', 'overlay opacity, 0..1', Number, 0.5)
+    .option('--alpha <a>', 'overlay opacity, 0..1 (default 0.5); with --out FILE.png or --report', number('--alpha', 0, 1))
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: ExplainFlags) => run(flags));
 }

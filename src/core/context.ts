@@ -5,7 +5,7 @@
  */
 import { tf, type Tensor, type Tensor4D } from './tf.js';
 import { batchSize, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
-import { UsageError } from './errors.js';
+import { findNonFinite, NonFiniteError, UsageError } from './errors.js';
 import type { RuleSet } from './relevance/rulesets.js';
 import { disposeRelevance, type RelevanceResult } from './relevance/result.js';
 import { gradientsAt } from './gradients.js';
@@ -77,9 +77,35 @@ export class ExplainContext {
       const flat = logits.dataSync() as Float32Array;
       const c = logits.shape[1];
       if (lean) logits.dispose();
+      const bad = findNonFinite(flat);
+      if (bad) {
+        this.checkInputFinite();
+        const at = this.batch > 1 ? `input ${Math.floor(bad.index / c)}, class ${bad.index % c}` : `class ${bad.index}`;
+        throw new NonFiniteError(
+          `model '${this.model.name}' gives non-finite logits (${bad.value} at ${at}; ${bad.count} of ${flat.length} values) on a finite input: ` +
+            'its forward pass overflows or divides by zero; check the weights and config.json (layer_norm_eps must be > 0)',
+          this.model.source?.folder,
+        );
+      }
       this.logitRows = Array.from({ length: this.batch }, (_, b) => flat.slice(b * c, (b + 1) * c));
     }
     return this.logitRows;
+  }
+
+  /**
+   * NonFiniteError naming the first cause found, the input or the logits. Methods call it when a map
+   * comes out non-finite, so the message says why rather than where it showed.
+   */
+  checkFinite(): void {
+    this.checkInputFinite();
+    this.logits();
+  }
+
+  private checkInputFinite(): void {
+    if (this.input.kind !== 'image') return;
+    const values = this.input.pixels.dataSync();
+    const bad = findNonFinite(values);
+    if (bad) throw new NonFiniteError(`the input image holds ${bad.value} at value ${bad.index} (${bad.count} of ${values.length} values are not finite): an input must be finite`);
   }
 
   /** Predicted class of each input. */

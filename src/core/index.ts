@@ -1,7 +1,7 @@
 /** relprop's public API (Node). */
 export { ensureBackend, BACKEND_CHOICES, type BackendChoice } from './backend.js';
 export { productEngine, setProductEngine } from './ort-products.js';
-export { RelpropError, CheckpointError, InputError, UsageError } from './errors.js';
+export { RelpropError, CheckpointError, InputError, UsageError, NonFiniteError, CancelledError } from './errors.js';
 export { loadModel, SUPPORTED_MODEL_TYPES, type LoadOptions } from './models/load.js';
 export type { ClassifierModel, ModelInput, ImageInput, ForwardResult, MapSpace } from './models/types.js';
 export { ViTModel, type ViTConfig } from './models/vit.js';

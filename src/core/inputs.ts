@@ -3,9 +3,9 @@
  * golden JSON format (already normalised pixels).
  */
 import { tf, type Tensor4D } from './tf.js';
-import { InputError } from './errors.js';
+import { findNonFinite, InputError, NonFiniteError } from './errors.js';
 import { readImage, type RgbImage } from './image/io.js';
-import { preprocessImage, resizeForModel, type Preprocessing } from './image/preprocess.js';
+import { normaliseImage, resizeForModel, showsWholeImage, type Preprocessing } from './image/preprocess.js';
 import { readJsonTensor } from './io/tensor-json.js';
 import type { ImageInput } from './models/types.js';
 
@@ -24,19 +24,19 @@ export interface LoadedImage {
   readonly original: RgbImage | null;
 }
 
-export function imageToInput(model: ImageModelInfo, img: RgbImage): LoadedImage {
+export function imageToInput(model: ImageModelInfo, img: RgbImage, label = 'image'): LoadedImage {
   const p = model.preprocessing;
   const [h, w] = p.size;
-  const chw = preprocessImage(img, p);
+  const view = resizeForModel(img, p, label);
   return {
-    input: { kind: 'image', pixels: tf.tensor4d(chw, [1, 3, h, w]) },
-    view: resizeForModel(img, p),
-    original: p.resizeShortestEdge === undefined ? img : null,
+    input: { kind: 'image', pixels: tf.tensor4d(normaliseImage(view, p), [1, 3, h, w]) },
+    view,
+    original: showsWholeImage(p) ? img : null,
   };
 }
 
 export async function loadImageFile(model: ImageModelInfo, file: string): Promise<LoadedImage> {
-  return imageToInput(model, await readImage(file));
+  return imageToInput(model, await readImage(file), file);
 }
 
 /** Undo the normalisation of a [1, 3, H, W] tensor to get something to draw the overlay on. */
@@ -60,6 +60,9 @@ export async function loadTensorFile(model: ImageModelInfo, file: string): Promi
   if (shape.length !== 4 || shape[0] !== 1 || shape[1] !== c || shape[2] !== eh || shape[3] !== ew) {
     throw new InputError(`tensor has shape [${t.shape.join(', ')}] but model '${model.name}' expects [1, ${c}, ${eh}, ${ew}]`, file);
   }
+  // null in a JSON tensor reads as NaN, and 1e39 overflows float32 to Infinity.
+  const bad = findNonFinite(t.data);
+  if (bad) throw new NonFiniteError(`tensor holds ${bad.value} at element ${bad.index} (${bad.count} of ${t.data.length} values are not finite, null reads as NaN): an input must be finite`, file);
   return {
     input: { kind: 'image', pixels: tf.tensor4d(t.data, shape as [number, number, number, number]) as Tensor4D },
     view: pixelsToImage(t.data, eh, ew, model.preprocessing),
