@@ -62,6 +62,7 @@ export const smoothgrad: ExplanationMethod = {
         const next = tf.tidy(() => tf.add(acc, tf.sum(tf.reshape(g.input, [n, ...x.shape]), 0)));
         tf.dispose([noisy, g.input, acc]);
         acc = next;
+        options.onProgress?.(b * samples + s0 + n, targets.length * samples);
       }
       const mean = tf.div(acc, samples);
       const { maps, shape, space } = model.attributionMaps(mean, 1, 'abs');

@@ -24,9 +24,15 @@ export interface MethodOptions {
   readonly noise?: number;
   /** Seed of the noise (SmoothGrad): the same seed gives the same map. */
   readonly seed?: number;
+  /**
+   * Called after each pass of a multi-pass method (integrated gradients' steps, SmoothGrad's noisy
+   * copies, summed over the targets; occlusion's variants, per target). Not a setting: never recorded with the
+   * map. May throw (a CancelledError) to stop the method between passes.
+   */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
-export type OptionName = keyof MethodOptions;
+export type OptionName = Exclude<keyof MethodOptions, 'onProgress'>;
 
 export interface Explanation {
   readonly method: string;
