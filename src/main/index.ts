@@ -114,9 +114,14 @@ function registerIpc(): void {
   for (const method of API_METHODS) {
     ipcMain.handle(ipcChannel(method), (event, request: unknown) => {
       assertTrustedSender(event);
-      return handler(method, request);
+      return handler(method, request, ipcClient(event.sender));
     });
   }
+}
+
+/** A window's name for the service: its jobs are bounded per window and cancelled when it goes away. */
+function ipcClient(contents: WebContents): string {
+  return `ipc-${contents.id}`;
 }
 
 // Applied to every webContents, not just our window, so nothing created later
@@ -129,6 +134,12 @@ function lockDown(contents: WebContents): void {
   contents.on('will-redirect', (event) => blockForeign(event, event.url));
   contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+  // A reload or a closed window leaves nobody to read its explanations: cancel them (evaluations go on).
+  const client = ipcClient(contents);
+  contents.on('did-start-navigation', (details) => {
+    if (details.isMainFrame && !details.isSameDocument) service.detach(client);
+  });
+  contents.once('destroyed', () => service.detach(client));
 }
 
 function hardenSession(): void {

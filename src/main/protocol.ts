@@ -39,7 +39,11 @@ export type WorkerRequest =
     };
 
 /** Not answered: they act on state, between or instead of requests. */
-export type WorkerSignal = { readonly type: 'cancel'; readonly jobId: string } | { readonly type: 'forget'; readonly inputId: string };
+export type WorkerSignal =
+  | { readonly type: 'cancel'; readonly jobId: string }
+  | { readonly type: 'forget'; readonly inputId: string }
+  /** A queued request whose caller has gone (a cancelled opening): skip it when its turn comes. */
+  | { readonly type: 'drop'; readonly requestId: number };
 
 export type WorkerMessage = WorkerRequest | WorkerSignal;
 
@@ -56,5 +60,7 @@ export type WorkerEvent =
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code: ApiErrorCode }
   | { readonly type: 'started'; readonly jobId: string; readonly total: number }
   | { readonly type: 'progress'; readonly jobId: string; readonly done: number; readonly current: string | null }
-  | { readonly type: 'result'; readonly jobId: string; readonly result: ExplainResult }
-  | { readonly type: 'skipped'; readonly jobId: string; readonly skipped: SkippedMethod };
+  | { readonly type: 'skipped'; readonly jobId: string; readonly skipped: SkippedMethod }
+  /** Passes of the running method (multi-pass methods: integrated gradients, SmoothGrad, occlusion). */
+  | { readonly type: 'step'; readonly jobId: string; readonly done: number; readonly total: number }
+  | { readonly type: 'result'; readonly jobId: string; readonly result: ExplainResult };

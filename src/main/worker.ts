@@ -85,6 +85,28 @@ const models = new Map<string, Promise<ClassifierModel>>();
 const modelWarnings = new Map<string, string[]>();
 const prepared = new Map<string, Prepared>();
 const cancelled = new Set<string>();
+const dropped = new Set<number>();
+/** Step events at most this often: enough for a progress bar, few enough not to flood the service. */
+const STEP_EVENT_MS = 100;
+
+/**
+ * A method's onProgress for a job: passes done as step events, and a stop between passes when the
+ * service has asked this request to stop (the guard; this thread cannot read messages mid-method),
+ * whatever engine the products run on.
+ */
+function stepReporter(jobId: string, requestId: number): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    if (guardSlots) {
+      const stop = Atomics.load(guardSlots, GUARD.stop);
+      if (stop === -1 || stop === requestId) throw new CancelledError('cancelled');
+    }
+    const now = performance.now();
+    if (done < total && now - last < STEP_EVENT_MS) return;
+    last = now;
+    send({ type: 'step', jobId, done, total });
+  };
+}
 
 function send(event: WorkerEvent): void {
   port!.postMessage(event);
@@ -305,7 +327,15 @@ function completeness(p: Prepared, ctx: ExplainContext, target: number, sum: num
 const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, ntType: true, abs: true, gamma: true, pooler: true };
 const METHOD_OPTIONS = Object.keys(METHOD_OPTION_SET) as MethodOptionName[];
 
-async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {
+async function explainOne(
+  p: Prepared,
+  ctx: ExplainContext,
+  methodId: string,
+  target: number,
+  options: ExplainOptions,
+  inputId: string,
+  onProgress: (done: number, total: number) => void,
+): Promise<ExplainResult> {
   const method = getMethod(methodId);
   // Each method gets only the options it reads, so one options object can serve a whole compare grid.
   const used: { -readonly [K in keyof MethodOptions]: MethodOptions[K] } = {};
@@ -313,7 +343,7 @@ async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, ta
     if (options[name] !== undefined && method.options.includes(name)) Object.assign(used, { [name]: options[name] });
   }
   const t0 = performance.now();
-  const [e] = await method.attribute(ctx, [target], used);
+  const [e] = await method.attribute(ctx, [target], { ...used, onProgress });
   const ms = performance.now() - t0;
   const explanation = e!;
   const data = Array.from(explanation.map, (v) => (Number.isFinite(v) ? v : 0));
@@ -414,7 +444,7 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
           send({ type: 'progress', jobId: req.jobId, done: i, current: req.methods[i]! });
           let result: ExplainResult;
           try {
-            result = await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId);
+            result = await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId, stepReporter(req.jobId, req.id));
           } catch (err) {
             // Stopped mid-method by the service (a cancel): a cancelled job, not a failed one.
             if (err instanceof CancelledError) return { cancelled: true };
@@ -456,11 +486,15 @@ port.on('message', (msg: WorkerMessage) => {
       sources.delete(msg.inputId);
       for (const key of [...prepared.keys()]) if (key.startsWith(`${msg.inputId}\u0000`)) dropPrepared(key);
       return;
+    case 'drop':
+      dropped.add(msg.requestId);
+      return;
     default: {
       const req = msg;
       queue = queue
         .catch(() => undefined)
         .then(() => {
+          if (dropped.delete(req.id)) throw new CancelledError('cancelled');
           if (guardSlots) Atomics.store(guardSlots, GUARD.current, req.id);
           return handle(req);
         })

@@ -359,6 +359,41 @@ export interface JobStatus {
   skipped?: SkippedMethod[];
   /** The message, when failed. */
   error?: string;
+  /** Passes of the running method, for multi-pass methods (integrated gradients' steps, SmoothGrad's samples, occlusion's variants). */
+  step?: ActivityStep;
+  /** Estimated time left in the running method, once it has timed a few passes. */
+  etaMs?: number;
+}
+
+// --- Activity: every long operation the service is doing, for every page -------
+
+export interface ActivityStep {
+  done: number;
+  total: number;
+}
+
+export type ActivityKind = 'explain' | 'open' | 'evaluate' | 'start';
+
+export interface Activity {
+  /** A job or evaluation id, or the id of an operation (opening an input, loading a model): what `cancel` takes. */
+  id: string;
+  kind: ActivityKind;
+  /** What it does, in words ("Explaining cat.png with Integrated gradients"). */
+  label: string;
+  state: 'queued' | 'running';
+  /** Methods (explain) or inputs (evaluate) done of those asked for; 0 of 0 where there are none. */
+  done: number;
+  total: number;
+  unit: 'methods' | 'inputs' | null;
+  /** The method or input being worked on. */
+  current: string | null;
+  /** Passes of the running method, for multi-pass methods. */
+  step: ActivityStep | null;
+  elapsedMs: number;
+  etaMs: number | null;
+  cancellable: boolean;
+  /** Asked for by the page (window) that asks for the list. */
+  mine: boolean;
 }
 
 // --- Evaluation (`relprop compare` from the app) -----------------------------
@@ -489,6 +524,15 @@ export interface ApiSpec {
   evaluate: { req: EvaluateRequest; res: JobTicket };
   evaluation: { req: string; res: EvalStatus };
   exportReport: { req: ReportRequest; res: ExportedFile };
+  /** Everything long the service is doing now, for every page: jobs, evaluations, inputs being opened, models loading. */
+  activity: { req: void; res: Activity[] };
+  /**
+   * A page has (re)loaded: its earlier life's explanations and openings, which nobody follows any
+   * more, are cancelled (evaluations go on: they outlive the page); the activity list.
+   */
+  attach: { req: void; res: Activity[] };
+  /** The page is going away: its explanations and openings are cancelled (evaluations go on). */
+  detach: { req: void; res: null };
 }
 
 export type ApiMethod = keyof ApiSpec;
@@ -518,6 +562,9 @@ export const API_METHODS = [
   'evaluate',
   'evaluation',
   'exportReport',
+  'activity',
+  'attach',
+  'detach',
 ] as const satisfies readonly ApiMethod[];
 
 // A compile-time check that API_METHODS names every key of ApiSpec.
@@ -533,8 +580,8 @@ void _allListed;
  */
 export type ApiEnvelope<T> = { ok: true; value: T } | { ok: false; error: string; code: ApiErrorCode };
 
-/** bad-request: the request itself is wrong (validation); failed: it was fine but the work failed. */
-export type ApiErrorCode = 'bad-request' | 'not-found' | 'unavailable' | 'failed';
+/** bad-request: the request itself is wrong (validation); failed: it was fine but the work failed; cancelled: stopped by a Cancel. */
+export type ApiErrorCode = 'bad-request' | 'not-found' | 'unavailable' | 'failed' | 'cancelled';
 
 export class ApiError extends Error {
   constructor(

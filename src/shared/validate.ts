@@ -68,6 +68,11 @@ const DATA_FILE_PATTERN = /\.(txt|jsonl)$/i;
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** An id as the service hands them out, or as a page names itself (the client id of web mode). */
+export function isValidId(value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
 export function isApiMethod(name: string): name is ApiMethod {
   return (API_METHODS as readonly string[]).includes(name);
 }
@@ -354,6 +359,9 @@ const VALIDATORS: Validators = {
     return out;
   },
   evaluation: (raw) => id(raw, 'evaluation id'),
+  activity: (raw) => noArgument(raw, 'activity'),
+  attach: (raw) => noArgument(raw, 'attach'),
+  detach: (raw) => noArgument(raw, 'detach'),
   exportReport(raw): ReportRequest {
     const o = object(raw, 'exportReport', ['source', 'format']);
     const src = object(o['source'], 'source', ['kind', 'id']);
