@@ -93,6 +93,9 @@ export function formatValue(v: number): string {
   return a >= 0.001 && a < 10_000 ? String(Number(v.toPrecision(4))) : v.toExponential(3);
 }
 
+/** A share in per cent to 3 significant digits: a fixed number of decimals would print 0.0308 % as 0.031 %. */
 export function formatShare(s: number): string {
-  return `${(s * 100).toFixed(Math.abs(s) < 0.001 ? 3 : Math.abs(s) < 0.1 ? 2 : 1)} %`;
+  if (s === 0) return '0 %';
+  const pct = s * 100;
+  return `${Math.abs(pct) >= 1e-3 ? String(Number(pct.toPrecision(3))) : pct.toExponential(2)} %`;
 }
