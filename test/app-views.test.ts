@@ -117,6 +117,15 @@ const printedAs = (text: string | null, v: number) => {
 /** 1 for the largest value, as the page ranks (ties share the better rank). */
 const rankOf = (data: number[], i: number) => 1 + data.filter((v) => v > data[i]!).length;
 
+/** No word run into a separator or a bracket ("1e-3· 6.2 %", "(0)rather than"): Svelte trims spaces at block edges. */
+async function expectSpaced(): Promise<void> {
+  const text = await page.locator('main').innerText();
+  for (const line of text.split('\n')) {
+    expect(line, 'a · without a space beside it').not.toMatch(/\S·|·\S/);
+    expect(line, 'a bracket run into a word').not.toMatch(/\)[A-Za-z]/);
+  }
+}
+
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 const idle = () => page.locator('[data-testid="activity-bar"][data-busy="false"]').waitFor({ state: 'attached', timeout: 60_000 });
 const predictionButtons = () => page.locator('ol[aria-label="Top classes"] button');
@@ -240,6 +249,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       expect(signed.meaning).toMatch(new RegExp(`− against.*\\+ for ${gi.targetLabel}`));
       // The others stay selectable.
       expect(await page.locator('select[aria-label="Colormap"] option').allTextContents()).toEqual(expect.arrayContaining(['bwr (diverging)', 'jet', 'viridis']));
+      await expectSpaced();
       await shot('01-legend-signed-rdbu');
     });
 
@@ -381,6 +391,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       // The weights' hash, on request.
       await scope.locator('[data-testid="provenance"] summary').click();
       expect(await scope.locator('[data-testid="provenance"] dl').textContent()).toContain(ref.provenance.model.weightsSha256!);
+      await expectSpaced();
       await shot('06-provenance-lrp-conserved');
     });
 
@@ -443,6 +454,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       expect(await ig.locator('code[data-option="steps"]').textContent()).toBe('12');
       expect(await ig.locator('[data-testid="prov-contrast"]').textContent()).toBe(String(contrast));
       for (const r of ref.results) expect(Number(await page.locator(`[data-testid="compare-grid"] article[data-method="${r.method}"] [data-testid="legend"]`).getAttribute('data-max'))).toBe(maxOf(r.map.data));
+      await expectSpaced();
       await shot('08-compare-contrast-skipped');
       // The Explain tab's options are its own.
       await page.getByRole('tab', { name: 'Explain' }).click();
