@@ -254,6 +254,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
     });
 
     it('every Compare card has its own legend, stating its own map', async () => {
+      await openImageInPage();
       const inputId = await imageInput();
       const methods = ['transformer-attribution', 'gradient-input', 'rollout'];
       await page.getByRole('tab', { name: 'Compare' }).click();
@@ -274,6 +275,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
     });
 
     it('the Layers maps: each block its own ±max scale, the numbers of its row', async () => {
+      await openImageInPage();
       const inputId = await imageInput();
       await page.getByRole('tab', { name: 'Layers' }).click();
       await page.selectOption('select[aria-label="Layers method"]', 'transformer-attribution');
@@ -283,6 +285,17 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       await expect.poll(() => figures.count(), { timeout: 30_000 }).toBe(4);
       const ref = (await reference({ inputId, modelId: 'image-softmax', method: 'transformer-attribution', options: { layers: true } })).results[0]!;
       for (const l of ref.layers!) expectLegendOf(await legendOf(`[data-testid="layer-maps"] figure[data-layer="${l.layer}"]`), l.map.data, true);
+      // 17: the chart's axis labels are whole names (b0, norm, head …), each drawn inside the chart.
+      const labels = await page.locator('[data-testid="ledger-chart"] svg').evaluate((svg) => {
+        const box = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text[transform]')].map((t) => {
+          const r = t.getBoundingClientRect();
+          return { text: t.textContent ?? '', inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5 && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5 };
+        });
+      });
+      expect(labels.length).toBeGreaterThanOrEqual(7);
+      expect(labels.filter((l) => !l.inside)).toEqual([]);
+      expect(labels.at(-1)!.text).toBe('input');
       await shot('01-layers-legends');
     });
 
@@ -396,6 +409,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
     });
 
     it('AttnLRP: "not conservative by design", with the reason, not a red ✗; integrated gradients: its completeness gap and every option', async () => {
+      await openImageInPage();
       const inputId = await imageInput();
       await explainInPage('attnlrp');
       const ref = (await reference({ inputId, modelId: 'image-softmax', method: 'attnlrp' })).results[0]!;
@@ -429,6 +443,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
 
   describe('8: Compare has its own options, shown, and skips what cannot take a contrast', () => {
     it('with a contrast, the methods that cannot take it are listed with the reason and the others run, with the grid\'s own steps', async () => {
+      await openImageInPage();
       const inputId = await imageInput();
       await page.getByRole('tab', { name: 'Compare' }).click();
       const methods = ['transformer-attribution', 'lrp', 'gradient-input', 'integrated-gradients'];
@@ -466,6 +481,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
 
   describe('9: exports are complete', () => {
     it('the raw map as JSON and .npy with its provenance; Explain and Compare exports get different names', async () => {
+      await openImageInPage();
       const inputId = await imageInput();
       await explainInPage('gradient-input');
       const ref = (await reference({ inputId, modelId: 'image-softmax', method: 'gradient-input' })).results[0]!;
@@ -517,6 +533,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
 
   describe('4: diverging maps over colour images draw on a greyed copy', () => {
     it('at opacity 0 a diverging map leaves a grey picture, a sequential one the colour picture', async () => {
+      await openImageInPage();
       await page.getByRole('tab', { name: 'Explain' }).click();
       await explainInPage('gradient-input');
       const colours = () =>
