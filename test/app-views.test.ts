@@ -593,6 +593,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
     });
 
     it('a model folder that fails to load is neither kept nor selected; an added model can be removed', async () => {
+      await openImageInPage();
       const broken = path.join(tmp, 'broken-model');
       await fs.mkdir(broken);
       await fs.copyFile(path.join(ROOT, 'models', 'image-softmax', 'model.safetensors'), path.join(broken, 'model.safetensors'));
@@ -617,6 +618,13 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       await page.getByRole('button', { name: 'Add', exact: true }).click();
       await expect.poll(() => page.locator('select[aria-label="Model"]').inputValue(), { timeout: 30_000 }).toBe('user/vit-tiny-a');
       await idle();
+      // The picture re-run through it: its own classes, none of image-softmax's prediction left.
+      const models = await api<Array<{ id: string; labels: string[] }>>('listModels');
+      const tinyLabels = models.find((m) => m.id === 'user/vit-tiny-a')!.labels;
+      const shown = (await predictionButtons().locator('.label').allTextContents()).map((t) => t.replace('predicted', '').trim());
+      expect(shown.length).toBeGreaterThan(0);
+      for (const l of shown) expect(tinyLabels).toContain(l);
+      expect(shown).not.toContain('square');
       expect(JSON.parse(await fs.readFile(path.join(tmp, 'settings.json'), 'utf8')).models).toEqual([good]);
       await page.locator('details.added-models summary').click();
       await page.getByRole('button', { name: 'Remove vit-tiny-a' }).click();
