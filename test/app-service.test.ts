@@ -1,6 +1,7 @@
 /**
  * The app's service seen from a browser (`relprop serve`, the real CLI, driven by Debian's Chromium
- * through playwright-core): what a page may read (no links out of the folders the user chose).
+ * through playwright-core): the per-launch secret, what a page may read (no links out of the folders
+ * the user chose), the activity bar, and what becomes of a page's work when it reloads or closes.
  * Screenshots go to test-results/app-service/ (gitignored).
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -15,7 +16,7 @@ import { ROOT } from './helpers/cli.js';
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) console.warn(`app-service.test.ts: skipped, ${CHROMIUM} is missing`);
-const SHOTS = path.join(ROOT, 'test-results', 'app-service');
+const SHOTS = process.env['RELPROP_SHOTS'] ? path.join(process.env['RELPROP_SHOTS'], 'app-service') : path.join(ROOT, 'test-results', 'app-service');
 const RENDERER = path.join(ROOT, 'out', 'renderer');
 /** What the linked files hold: it must never come back in a message or a report. */
 const SECRET = 'PRIVATE-KEY-d41d8cd98f00b204';
@@ -71,16 +72,37 @@ function request(options: { method?: string; path: string; headers?: Record<stri
   });
 }
 
-/** An API call as a script holding the token would make it. */
-async function api<T>(method: string, body?: unknown): Promise<T> {
+/** An API call as a script holding the token would make it; `client` names the window it stands for. */
+async function api<T>(method: string, body?: unknown, client = 'script'): Promise<T> {
   const res = await fetch(`${base}api/${method}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token()}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token()}`, 'x-relprop-client': client },
     body: body === undefined ? '' : JSON.stringify(body),
   });
   const envelope = (await res.json()) as { ok: boolean; value?: T; error?: string };
   if (!envelope.ok) throw new Error(envelope.error);
   return envelope.value as T;
+}
+
+const IMAGE = path.join(ROOT, 'test', 'fixtures', 'images', 'halves-32x16.jpg');
+const bar = () => page.locator('[data-testid="activity-bar"]');
+const idle = () => page.locator('[data-testid="activity-bar"][data-busy="false"]').waitFor({ state: 'attached', timeout: 60_000 });
+type Job = { state: string; done: number; total: number; step?: { done: number; total: number } };
+
+async function openInPage(file: string): Promise<void> {
+  await page.locator('[data-testid="image-file"]').setInputFiles(file);
+  await expect.poll(() => page.locator('ol[aria-label="Top classes"] button').count(), { timeout: 30_000 }).toBe(4);
+}
+
+/** Starts integrated gradients with 1000 steps (far longer than any test waits) in the page; its job id. */
+async function startLongJob(): Promise<string> {
+  await page.getByRole('tab', { name: 'Explain' }).click();
+  await page.selectOption('select[aria-label="Method"]', 'integrated-gradients');
+  await page.locator('input[aria-label="Steps"]').fill('1000');
+  await page.getByRole('button', { name: 'Explain', exact: true }).click();
+  const row = bar().locator('[data-activity="explain"]');
+  await expect.poll(() => row.textContent(), { timeout: 30_000 }).toMatch(/step \d+ of 1000/);
+  return (await row.getAttribute('data-id'))!;
 }
 
 const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -165,10 +187,146 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the service behind the page', ()
     });
   });
 
+  describe('one activity bar for every long operation', () => {
+    it('shows the steps and time left of a 1000-step integrated gradients, and its Cancel stops it', async () => {
+      await page.goto(printed);
+      await expect.poll(() => page.locator('select[aria-label="Method"] option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(16);
+      await openInPage(IMAGE);
+      const jobId = await startLongJob();
+      const row = bar().locator(`[data-id="${jobId}"]`);
+      expect(await row.locator('.label').textContent()).toBe('Explaining halves-32x16.jpg with Integrated gradients');
+      expect(Number(await row.locator('progress').getAttribute('max'))).toBe(1000);
+      await expect.poll(() => row.textContent(), { timeout: 20_000 }).toMatch(/about \d.* left/);
+      const before = await api<Job>('job', { id: jobId });
+      expect(before.state).toBe('running');
+      expect(before.step!.total).toBe(1000);
+      expect(before.step!.done).toBeGreaterThan(0);
+      await shot('11-activity-steps');
+      const t0 = Date.now();
+      await row.getByRole('button', { name: 'Cancel' }).click();
+      await row.waitFor({ state: 'detached', timeout: 10_000 });
+      const gone = Date.now() - t0;
+      expect((await api<Job>('job', { id: jobId })).state).toBe('cancelled');
+      await expect.poll(() => page.getByRole('status').filter({ hasText: 'Cancelled.' }).count()).toBe(1);
+      console.log(`activity bar: Cancel to row gone ${gone} ms`);
+      await page.locator('input[aria-label="Steps"]').fill('');
+    });
+
+    it("lists an opening queued behind another window's job, and either can be cancelled from the bar", async () => {
+      // Another window (a script standing for it) starts a long job on the same input.
+      const opened = await api<{ inputId: string }>('openImage', { modelId: 'image-softmax', name: 'other.jpg', bytes: (await fs.readFile(IMAGE)).toString('base64') }, 'other-window');
+      const other = await api<{ jobId: string }>('explain', { inputId: opened.inputId, modelId: 'image-softmax', method: 'smoothgrad', options: { samples: 1000 } }, 'other-window');
+      await expect.poll(async () => (await api<Job>('job', { id: other.jobId })).state, { timeout: 20_000 }).toBe('running');
+      // This page opens an image: it waits behind that job, and says so.
+      await page.locator('[data-testid="image-file"]').setInputFiles(path.join(ROOT, 'test', 'fixtures', 'images', 'halves-32x16.webp'));
+      const otherRow = bar().locator(`[data-id="${other.jobId}"]`);
+      const openRow = bar().locator('[data-activity="open"]');
+      await openRow.waitFor({ timeout: 10_000 });
+      expect(await openRow.locator('.label').textContent()).toBe('Opening halves-32x16.webp with image-softmax');
+      expect(await openRow.textContent()).toMatch(/waiting for the work before it/);
+      // Steps are reported after each batch of noisy copies: the first may still be running.
+      await expect.poll(() => otherRow.textContent(), { timeout: 20_000 }).toMatch(/SmoothGrad.*step \d+ of 1000.*started by another window/);
+      await shot('11-activity-queued-open');
+      // Cancel the opening: answered at once, while the other job still runs.
+      await openRow.getByRole('button', { name: 'Cancel' }).click();
+      await expect.poll(() => page.getByRole('status').filter({ hasText: 'Cancelled.' }).count(), { timeout: 5_000 }).toBe(1);
+      await openRow.waitFor({ state: 'detached', timeout: 5_000 });
+      expect((await api<Job>('job', { id: other.jobId })).state).toBe('running');
+      // Any page may stop another's job: the worker is free again.
+      await otherRow.getByRole('button', { name: 'Cancel' }).click();
+      await otherRow.waitFor({ state: 'detached', timeout: 10_000 });
+      expect((await api<Job>('job', { id: other.jobId })).state).toBe('cancelled');
+      await openInPage(IMAGE);
+      await idle();
+    });
+
+    it('bounds the explanations one window may queue', async () => {
+      const opened = await api<{ inputId: string }>('openImage', { modelId: 'image-softmax', name: 'q.jpg', bytes: (await fs.readFile(IMAGE)).toString('base64') }, 'greedy');
+      const ask = (client: string) => api<{ jobId: string }>('explain', { inputId: opened.inputId, modelId: 'image-softmax', method: 'integrated-gradients', options: { steps: 1000 } }, client);
+      const jobs: string[] = [];
+      for (let i = 0; i < 4; i++) jobs.push((await ask('greedy')).jobId);
+      await expect(ask('greedy')).rejects.toThrow(/this window already has 4 explanations queued or running/);
+      // Another window is not held to the first one's count.
+      jobs.push((await ask('modest')).jobId);
+      for (const id of jobs) await api('cancel', id);
+      for (const id of jobs) await expect.poll(async () => (await api<Job>('job', { id })).state, { timeout: 10_000 }).toBe('cancelled');
+      // Cancelled jobs free the window's places.
+      const again = await ask('greedy');
+      await api('cancel', again.jobId);
+    });
+  });
+
+  describe("a page's work when the page goes away", () => {
+    it('a reload cancels the explanation the page had running, so later requests do not wait behind it', async () => {
+      await idle();
+      const jobId = await startLongJob();
+      await page.reload();
+      // The reloaded page's attach() cancels what nobody follows any more.
+      await expect.poll(async () => (await api<Job>('job', { id: jobId })).state, { timeout: 10_000 }).toBe('cancelled');
+      await expect.poll(() => bar().locator(`[data-id="${jobId}"]`).count(), { timeout: 10_000 }).toBe(0);
+      await expect.poll(() => page.locator('select[aria-label="Method"] option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(16);
+      const t0 = Date.now();
+      await openInPage(IMAGE);
+      await page.selectOption('select[aria-label="Method"]', 'rollout');
+      await page.getByRole('button', { name: 'Explain', exact: true }).click();
+      await expect.poll(() => page.locator('[data-testid="explanation"] h3').textContent(), { timeout: 30_000 }).toContain('rollout');
+      const waited = Date.now() - t0;
+      // A 1000-step integral takes far longer than this; the page's new work did not wait for it.
+      expect(waited).toBeLessThan(10_000);
+      console.log(`after a reload: open + rollout in ${waited} ms`);
+      await shot('10-after-reload');
+    });
+
+    it('closing the tab cancels its explanation too', async () => {
+      const context = await browser.newContext();
+      const tab = await context.newPage();
+      await tab.goto(printed);
+      await expect.poll(() => tab.locator('select[aria-label="Method"] option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(16);
+      await tab.locator('[data-testid="image-file"]').setInputFiles(IMAGE);
+      await expect.poll(() => tab.locator('ol[aria-label="Top classes"] button').count(), { timeout: 30_000 }).toBe(4);
+      await tab.selectOption('select[aria-label="Method"]', 'integrated-gradients');
+      await tab.locator('input[aria-label="Steps"]').fill('1000');
+      await tab.getByRole('button', { name: 'Explain', exact: true }).click();
+      const row = tab.locator('[data-testid="activity-bar"] [data-activity="explain"]');
+      await row.waitFor({ timeout: 30_000 });
+      const jobId = (await row.getAttribute('data-id'))!;
+      await tab.close();
+      await expect.poll(async () => (await api<Job>('job', { id: jobId })).state, { timeout: 10_000 }).toBe('cancelled');
+      await context.close();
+    });
+
+    it('an evaluation outlives the page: the reloaded page reattaches to it, with its progress and Cancel', async () => {
+      await page.getByRole('tab', { name: 'Evaluate' }).click();
+      await page.locator('.evaluate input[type="radio"][value="task"]').check();
+      await page.locator('input[aria-label="Number of samples"]').fill('400');
+      await page.getByRole('button', { name: 'Run evaluation' }).click();
+      await expect.poll(() => page.locator('[data-testid="eval-progress"]').textContent(), { timeout: 60_000 }).toMatch(/[1-9]\d* \/ 400 inputs/);
+      await page.reload();
+      await page.getByRole('tab', { name: 'Evaluate' }).click();
+      const progress = page.locator('[data-testid="eval-progress"]');
+      await expect.poll(() => progress.getAttribute('data-state'), { timeout: 30_000 }).toBe('running');
+      const row = bar().locator('[data-activity="evaluate"]');
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.getAttribute('data-mine')).toBe('true');
+      expect(await row.textContent()).toMatch(/Evaluating image-softmax on 400 samples of the image task.*\d+ \/ 400 inputs/);
+      // Asking again says where the running one is.
+      await page.getByRole('button', { name: 'Run evaluation' }).isDisabled();
+      const evalId = (await row.getAttribute('data-id'))!;
+      await expect(api('evaluate', { modelId: 'image-softmax', data: { kind: 'task', task: 'image', count: 5 }, methods: ['random'], metrics: ['perturbation'] })).rejects.toThrow(/already running .*activity bar/);
+      await shot('10-evaluation-reattached');
+      await progress.getByRole('button', { name: 'Cancel' }).click();
+      await expect.poll(() => progress.getAttribute('data-state'), { timeout: 30_000 }).toBe('cancelled');
+      await row.waitFor({ state: 'detached', timeout: 10_000 });
+      expect((await api<{ state: string }>('evaluation', evalId)).state).toBe('cancelled');
+    });
+  });
+
   describe('no reading through links', () => {
     it('refuses a model folder whose config.json links outside it, in the page, without echoing the file', async () => {
       const dir = await modelWithLink('linked-config', 'config.json', path.join(tmp, 'private', 'id_rsa'));
       await page.goto(printed);
+      // The tab is kept across reloads (the evaluation above left the page on Evaluate).
+      await page.getByRole('tab', { name: 'Explain' }).click();
       await expect.poll(() => page.locator('select[aria-label="Method"] option').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(16);
       await page.getByRole('button', { name: 'Add model folder…' }).click();
       await page.locator('#model-path').fill(dir);
@@ -213,7 +371,7 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the service behind the page', ()
       await shot('15-linked-data-refused');
       // No run folder was made for it, so no report can carry the file.
       const runs = path.join(tmp, 'evaluations');
-      expect(existsSync(runs) ? await fs.readdir(runs) : []).toEqual([]);
+      expect((existsSync(runs) ? await fs.readdir(runs) : []).filter((f) => f.includes('sentences'))).toEqual([]);
       // A link that stays inside the folder is fine.
       await fs.writeFile(path.join(data, 'real.txt'), 'the food was good\nthe service was awful\n');
       await fs.symlink(path.join(data, 'real.txt'), path.join(data, 'alias.txt'));

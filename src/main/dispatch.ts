@@ -17,26 +17,35 @@ export interface HostFunctions {
   pickDataPath?: () => Promise<string | null>;
 }
 
-export type ApiHandler = (method: string, request: unknown) => Promise<ApiEnvelope<unknown>>;
+/**
+ * `client` names the page (window) that asked, as the transport knows it (a webContents in the
+ * desktop app, a tab's id in web mode): jobs belong to it, are bounded per client, and are
+ * cancelled when it goes away.
+ */
+export type ApiHandler = (method: string, request: unknown, client?: string) => Promise<ApiEnvelope<unknown>>;
 
-type Implementations = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResponse<M>> | ApiResponse<M> };
+type Implementations = { [M in ApiMethod]: (request: ApiRequest<M>, client: string) => Promise<ApiResponse<M>> | ApiResponse<M> };
 
 export function createApiHandler(service: RelpropService, host: HostFunctions, log: (message: string) => void = () => {}): ApiHandler {
   const impl: Implementations = {
     version: () => host.version(),
     listModels: () => service.listModels(),
     addModel: (folder) => service.addModel(folder),
+    removeModel: (id) => service.removeModel(id),
     listMethods: () => service.listMethods(),
-    openImage: (r) => service.openImage(r),
-    openText: (r) => service.openText(r),
-    reopen: (r) => service.reopen(r),
-    explain: (r) => service.explain(r),
-    compare: (r) => service.compare(r),
+    openImage: (r, c) => service.openImage(r, c),
+    openText: (r, c) => service.openText(r, c),
+    reopen: (r, c) => service.reopen(r, c),
+    explain: (r, c) => service.explain(r, c),
+    compare: (r, c) => service.compare(r, c),
     job: (q) => service.job(q),
     cancel: (id) => service.cancel(id),
-    evaluate: (r) => service.evaluate(r),
+    evaluate: (r, c) => service.evaluate(r, c),
     evaluation: (id) => service.evaluation(id),
     exportReport: (r) => service.exportReport(r),
+    activity: (_r, c) => service.activity(c),
+    attach: (_r, c) => service.attach(c),
+    detach: (_r, c) => service.detach(c),
     pickDataPath: () => {
       if (!host.pickDataPath) throw new ApiError('there is no file dialog in web mode: type the path instead', 'unavailable');
       return host.pickDataPath();
@@ -47,15 +56,15 @@ export function createApiHandler(service: RelpropService, host: HostFunctions, l
     },
   };
 
-  async function run<M extends ApiMethod>(method: M, raw: unknown): Promise<ApiResponse<M>> {
+  async function run<M extends ApiMethod>(method: M, raw: unknown, client: string): Promise<ApiResponse<M>> {
     const request = validateRequest(method, raw, await service.validationContext(method));
-    return impl[method](request);
+    return impl[method](request, client);
   }
 
-  return async (method, raw) => {
+  return async (method, raw, client = 'local') => {
     if (!isApiMethod(method)) return { ok: false, error: `unknown API method '${method}'`, code: 'not-found' };
     try {
-      return { ok: true, value: await run(method, raw) };
+      return { ok: true, value: await run(method, raw, client) };
     } catch (err) {
       if (err instanceof ApiError) return { ok: false, error: err.message, code: err.code };
       if (err instanceof RelpropError) return { ok: false, error: err.message, code: 'failed' };

@@ -24,6 +24,7 @@ import { MAX_IMAGE_BYTES, MAX_TEXT_CHARS, type ApiEnvelope } from '../shared/api
 import { CONTENT_SECURITY_POLICY } from '../shared/csp.js';
 import type { ApiHandler } from './dispatch.js';
 import { readRendererFile } from './renderer-files.js';
+import { isValidId } from '../shared/validate.js';
 
 export interface HttpServerOptions {
   /** The built renderer (out/renderer). */
@@ -53,7 +54,7 @@ const MAX_OPEN_IMAGE_BODY = Math.ceil((MAX_IMAGE_BYTES * 4) / 3) + 64 * 1024;
 const MAX_OPEN_TEXT_BODY = MAX_TEXT_CHARS * 6 + 64 * 1024;
 const MAX_OTHER_BODY = 256 * 1024;
 
-const NO_ARGUMENT_METHODS = new Set(['version', 'listModels', 'listMethods']);
+const NO_ARGUMENT_METHODS = new Set(['version', 'listModels', 'listMethods', 'activity']);
 
 function bodyLimit(method: string): number {
   if (method === 'openImage') return MAX_OPEN_IMAGE_BODY;
@@ -125,6 +126,8 @@ function envelopeStatus(envelope: ApiEnvelope<unknown>): number {
       return 400;
     case 'not-found':
       return 404;
+    case 'cancelled':
+      return 409;
     case 'unavailable':
       return 501;
     default:
@@ -197,7 +200,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.setHeader('Allow', NO_ARGUMENT_METHODS.has(method) ? 'GET, POST' : 'POST');
       throw new HttpError(405, `use POST for /api/${method}`);
     }
-    const envelope = await options.handler(method, raw);
+    // The tab's own name (api.ts keeps it in sessionStorage): its jobs are bounded and cancelled with it.
+    const named = req.headers['x-relprop-client'];
+    if (named !== undefined && !isValidId(named)) throw new HttpError(400, 'X-Relprop-Client must be an id of at most 64 letters, digits, - and _');
+    const envelope = await options.handler(method, raw, named === undefined ? 'web' : `web-${named}`);
     sendJson(res, envelopeStatus(envelope), envelope);
   }
 

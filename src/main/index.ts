@@ -1,49 +1,38 @@
-import { app, BrowserWindow, dialog, ipcMain, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, type IpcMainInvokeEvent, type WebContents } from 'electron';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { API_METHODS, ipcChannel } from '../shared/api';
 import { contentSecurityPolicy } from '../shared/csp';
 import { createApiHandler } from './dispatch';
 import { RelpropService } from './service';
+import { devServerUrl, isOwnRendererUrl as isRendererUrl, menuTemplate, RENDERER_ENTRY, RENDERER_SCHEME, rendererResponse } from './electron-policy';
 
 // Built layout (electron-vite): out/main/index.js, out/preload/index.cjs,
 // out/renderer/index.html. The preload is CommonJS because sandboxed preloads
 // cannot load ES modules.
 const PRELOAD_PATH = join(import.meta.dirname, '../preload/index.cjs');
-const RENDERER_INDEX = resolve(import.meta.dirname, '../renderer/index.html');
+const RENDERER_DIR = resolve(import.meta.dirname, '../renderer');
 // out/main/ -> the package root, where the shipped models/ live. The worker
 // (out/main/worker.js, a second entry of the main build) sits next to us.
 const PACKAGE_ROOT = resolve(import.meta.dirname, '../..');
 
-// Honoured only when unpackaged: a packaged app must never be talked into
-// loading (and trusting) a URL taken from its environment.
-const DEV_SERVER_URL: URL | undefined =
-  !app.isPackaged && process.env['ELECTRON_RENDERER_URL'] ? new URL(process.env['ELECTRON_RENDERER_URL']) : undefined;
+// Honoured only unpackaged and with --relprop-dev (electron-policy.ts): a packaged app, or one
+// merely given the variable, must never be talked into loading (and trusting) a URL from its environment.
+const dev = devServerUrl(process.env, process.argv, app.isPackaged);
+if (dev.ignored) process.stderr.write(`relprop: ${dev.ignored}\n`);
+const DEV_SERVER_URL: URL | undefined = dev.url;
 
 const CSP = contentSecurityPolicy(DEV_SERVER_URL?.href);
 
-function samePath(a: string, b: string): boolean {
-  return process.platform === 'win32' ? a.toLowerCase() === b.toLowerCase() : a === b;
-}
-
 /** True only for our own renderer page (any query/hash), in dev or built. */
 function isOwnRendererUrl(raw: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return false;
-  }
-  if (DEV_SERVER_URL) return url.origin === DEV_SERVER_URL.origin;
-  if (url.protocol !== 'file:') return false;
-  try {
-    return samePath(resolve(fileURLToPath(url)), RENDERER_INDEX);
-  } catch {
-    return false;
-  }
+  return isRendererUrl(raw, DEV_SERVER_URL);
 }
+
+// The page's own scheme: standard and secure (a real origin, fetch and storage work), registered
+// before 'ready' as Electron requires.
+protocol.registerSchemesAsPrivileged([{ scheme: RENDERER_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
 // Only our top-level renderer document may call the API: not an iframe, not a
 // page the window was somehow navigated to.
@@ -114,9 +103,14 @@ function registerIpc(): void {
   for (const method of API_METHODS) {
     ipcMain.handle(ipcChannel(method), (event, request: unknown) => {
       assertTrustedSender(event);
-      return handler(method, request);
+      return handler(method, request, ipcClient(event.sender));
     });
   }
+}
+
+/** A window's name for the service: its jobs are bounded per window and cancelled when it goes away. */
+function ipcClient(contents: WebContents): string {
+  return `ipc-${contents.id}`;
 }
 
 // Applied to every webContents, not just our window, so nothing created later
@@ -129,6 +123,14 @@ function lockDown(contents: WebContents): void {
   contents.on('will-redirect', (event) => blockForeign(event, event.url));
   contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
+  // Outside development DevTools stay shut, whatever opens them (the menu no longer offers them).
+  if (!DEV_SERVER_URL) contents.on('devtools-opened', () => contents.closeDevTools());
+  // A reload or a closed window leaves nobody to read its explanations: cancel them (evaluations go on).
+  const client = ipcClient(contents);
+  contents.on('did-start-navigation', (details) => {
+    if (details.isMainFrame && !details.isSameDocument) service.detach(client);
+  });
+  contents.once('destroyed', () => service.detach(client));
 }
 
 function hardenSession(): void {
@@ -163,7 +165,7 @@ function createWindow(): BrowserWindow {
   if (DEV_SERVER_URL) {
     void win.loadURL(DEV_SERVER_URL.href);
   } else {
-    void win.loadURL(pathToFileURL(RENDERER_INDEX).href);
+    void win.loadURL(RENDERER_ENTRY);
   }
   return win;
 }
@@ -183,6 +185,13 @@ app.on('will-quit', () => {
 });
 
 await app.whenReady();
+protocol.handle(RENDERER_SCHEME, async (request) => {
+  const reply = await rendererResponse(RENDERER_DIR, request.url, request.method);
+  const body = typeof reply.body === 'string' ? reply.body : new Uint8Array(reply.body.buffer as ArrayBuffer, reply.body.byteOffset, reply.body.byteLength);
+  return new Response(body, { status: reply.status, headers: reply.headers });
+});
+// No Reload or DevTools outside development: a reload would drop the page's work, DevTools its guard.
+Menu.setApplicationMenu(Menu.buildFromTemplate(menuTemplate(DEV_SERVER_URL !== undefined)));
 hardenSession();
 registerIpc();
 createWindow();

@@ -1,7 +1,7 @@
 // Messages between the service (main thread) and the compute worker. Internal
 // to src/main: the renderer never sees these, only the types in shared/api.ts.
 
-import type { ApiErrorCode, ExplainOptions, ExplainResult, MethodCatalogue, OpenedInput } from '../shared/api.js';
+import type { ApiErrorCode, ExplainOptions, ExplainResult, MethodCatalogue, OpenedInput, SkippedMethod } from '../shared/api.js';
 
 export interface ModelRef {
   readonly id: string;
@@ -15,6 +15,8 @@ export type InputSource =
 
 export type WorkerRequest =
   | { readonly type: 'catalogue'; readonly id: number }
+  /** Load a model (an added folder is tried before it is remembered). */
+  | { readonly type: 'load'; readonly id: number; readonly model: ModelRef }
   | {
       readonly type: 'open';
       readonly id: number;
@@ -37,7 +39,11 @@ export type WorkerRequest =
     };
 
 /** Not answered: they act on state, between or instead of requests. */
-export type WorkerSignal = { readonly type: 'cancel'; readonly jobId: string } | { readonly type: 'forget'; readonly inputId: string };
+export type WorkerSignal =
+  | { readonly type: 'cancel'; readonly jobId: string }
+  | { readonly type: 'forget'; readonly inputId: string }
+  /** A queued request whose caller has gone (a cancelled opening): skip it when its turn comes. */
+  | { readonly type: 'drop'; readonly requestId: number };
 
 export type WorkerMessage = WorkerRequest | WorkerSignal;
 
@@ -47,11 +53,14 @@ export interface OpenReply {
   readonly labels: string[];
 }
 
-export type WorkerReplyValue = MethodCatalogue | OpenReply | { readonly cancelled: boolean };
+export type WorkerReplyValue = MethodCatalogue | OpenReply | { readonly cancelled: boolean } | { readonly labels: string[] };
 
 export type WorkerEvent =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: WorkerReplyValue }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly error: string; readonly code: ApiErrorCode }
   | { readonly type: 'started'; readonly jobId: string; readonly total: number }
   | { readonly type: 'progress'; readonly jobId: string; readonly done: number; readonly current: string | null }
+  | { readonly type: 'skipped'; readonly jobId: string; readonly skipped: SkippedMethod }
+  /** Passes of the running method (multi-pass methods: integrated gradients, SmoothGrad, occlusion). */
+  | { readonly type: 'step'; readonly jobId: string; readonly done: number; readonly total: number }
   | { readonly type: 'result'; readonly jobId: string; readonly result: ExplainResult };

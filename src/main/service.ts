@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import {
   ApiError,
+  type Activity,
+  type ActivityStep,
   type ApiMethod,
   type CompareRequest,
   type EvalStat,
@@ -34,6 +36,7 @@ import {
   type OpenTextRequest,
   type OpenedInput,
   type ReopenRequest,
+  type SkippedMethod,
 } from '../shared/api.js';
 import type { KnownModel, ValidationContext } from '../shared/validate.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerReplyValue, WorkerRequest } from './protocol.js';
@@ -70,6 +73,16 @@ const MAX_LISTED_LABELS = 1000;
 const MAX_JOBS = 100;
 /** How long a running method may take to notice a cancel before its worker is stopped. */
 const CANCEL_GRACE_MS = 1500;
+/**
+ * Explanations one page (window) may have queued or running at once. The compute worker runs them
+ * one at a time, so a page that queues more only makes every later request, its own and other
+ * pages', wait longer.
+ */
+export const MAX_JOBS_PER_CLIENT = 4;
+/** The same over all pages together. */
+const MAX_JOBS_QUEUED = 16;
+/** ETAs wait for this much of a method's time, so the first pass's warm-up does not set them. */
+const ETA_AFTER_MS = 300;
 
 const IMAGE_FAMILIES = new Set(['vit', 'deit']);
 const TEXT_FAMILIES = new Set(['bert', 'roberta', 'distilbert', 'gpt2']);
@@ -111,7 +124,14 @@ interface Job {
   readonly startedAt: number;
   endedAt: number | null;
   results: ExplainResult[];
+  skipped: SkippedMethod[];
   error?: string;
+  /** The page that asked for it. */
+  readonly client: string;
+  readonly label: string;
+  /** Passes of the running method (multi-pass methods), and when that method began. */
+  step: ActivityStep | null;
+  methodStartedAt: number;
   /** The worker request carrying it, while in flight. */
   requestId: number | null;
   /** True once the worker has begun it (cancelling then may need the worker stopped). */
@@ -127,6 +147,21 @@ interface Pending {
   /** Builds the message (again, for a fresh worker: sources are re-attached as needed). */
   build(): RequestMessage;
   jobId?: string;
+  /** Set for requests that are activities of their own (opening an input, starting the worker). */
+  op?: Operation;
+}
+
+/** A worker request that is not a job but may take long: listed as an activity, and cancellable. */
+interface Operation {
+  readonly id: string;
+  readonly kind: 'open' | 'start';
+  readonly label: string;
+  readonly client: string;
+  readonly startedAt: number;
+  readonly cancellable: boolean;
+  /** Cancelled: its caller has had its answer; the worker's reply, if one comes, is dropped. */
+  abandoned: boolean;
+  killTimer: ReturnType<typeof setTimeout> | null;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -190,6 +225,7 @@ function isFile(p: string): boolean {
 
 interface Evaluation {
   readonly id: string;
+  readonly client: string;
   readonly request: EvaluateRequest;
   readonly out: string;
   readonly modelName: string;
@@ -264,6 +300,11 @@ export class RelpropService {
   /** Class names the worker reported once it loaded a model, by folder. */
   private readonly learnedLabels = new Map<string, string[]>();
   private catalogueCache: Promise<MethodCatalogue> | null = null;
+  /** Method titles by id, for activity labels. */
+  private readonly titles = new Map<string, string>();
+  /** Model folders the current worker has loaded (a first open also loads the model). */
+  private readonly workerModels = new Set<string>();
+  private nextOperation = 1;
 
   private readonly inputs = new Map<string, OpenInput>();
   /** The latest opening of each (input, model), for reports. */
@@ -298,7 +339,7 @@ export class RelpropService {
   /** What the validators check requests against; waits for the model list and, where needed, the method registry. */
   async validationContext(method: ApiMethod): Promise<ValidationContext> {
     const needsCatalogue = method === 'explain' || method === 'compare' || method === 'evaluate';
-    const needsModels = needsCatalogue || method === 'openImage' || method === 'openText' || method === 'reopen';
+    const needsModels = needsCatalogue || method === 'openImage' || method === 'openText' || method === 'reopen' || method === 'removeModel';
     const [catalogue] = await Promise.all([needsCatalogue ? this.listMethods() : null, needsModels ? this.ensureModels() : null]);
     const known = new Map<string, KnownModel>();
     for (const [id, e] of this.models) {
@@ -388,6 +429,12 @@ export class RelpropService {
     await this.ensureModels();
     const existing = [...this.models.values()].find((e) => e.info.path === dir);
     if (existing && !existing.info.problem) return existing.info;
+    // Loaded once before it is remembered: a folder whose weights do not load is neither kept nor offered.
+    try {
+      await this.request(() => ({ type: 'load', model: { id: `user/${path.basename(dir)}`, dir } }));
+    } catch (err) {
+      throw new ApiError(`${dir}: the model does not load, so it was not added: ${(err as Error).message}`, 'bad-request');
+    }
     const settings = await this.readSettings();
     if (!settings.models.includes(dir)) {
       settings.models.push(dir);
@@ -397,6 +444,15 @@ export class RelpropService {
     const added = [...this.models.values()].find((e) => e.info.path === dir);
     if (!added) throw new ApiError(`${dir}: the model could not be added`);
     return added.info;
+  }
+
+  /** `modelId` has been validated as an added model's id. */
+  async removeModel(modelId: string): Promise<ModelInfo[]> {
+    const dir = this.models.get(modelId)?.info.path;
+    const settings = await this.readSettings();
+    const kept = settings.models.filter((p) => p !== dir);
+    if (kept.length !== settings.models.length) await this.writeSettings({ ...settings, models: kept });
+    return this.listModels();
   }
 
   private modelRef(modelId: string): { ref: ModelRef; info: ModelInfo } {
@@ -409,26 +465,30 @@ export class RelpropService {
 
   listMethods(): Promise<MethodCatalogue> {
     if (!this.catalogueCache) {
-      this.catalogueCache = this.request(() => ({ type: 'catalogue' })) as Promise<MethodCatalogue>;
-      this.catalogueCache.catch(() => (this.catalogueCache = null));
+      const started = this.worker === null;
+      this.catalogueCache = this.request(() => ({ type: 'catalogue' }), undefined, undefined, started ? this.operation('start', 'Starting the compute worker', 'service', false) : undefined) as Promise<MethodCatalogue>;
+      this.catalogueCache.then(
+        (c) => c.methods.forEach((m) => this.titles.set(m.id, m.title)),
+        () => (this.catalogueCache = null),
+      );
     }
     return this.catalogueCache;
   }
 
   // --- Inputs ------------------------------------------------------------------
 
-  async openImage(req: OpenImageRequest): Promise<OpenedInput> {
+  async openImage(req: OpenImageRequest, client = 'local'): Promise<OpenedInput> {
     const bytes = Buffer.from(req.bytes, 'base64');
-    return this.open(randomUUID(), req.modelId, { kind: 'image', name: req.name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+    return this.open(randomUUID(), req.modelId, { kind: 'image', name: req.name, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) }, client);
   }
 
-  async openText(req: OpenTextRequest): Promise<OpenedInput> {
-    return this.open(randomUUID(), req.modelId, { kind: 'text', name: 'text', text: req.text });
+  async openText(req: OpenTextRequest, client = 'local'): Promise<OpenedInput> {
+    return this.open(randomUUID(), req.modelId, { kind: 'text', name: 'text', text: req.text }, client);
   }
 
-  async reopen(req: ReopenRequest): Promise<OpenedInput> {
+  async reopen(req: ReopenRequest, client = 'local'): Promise<OpenedInput> {
     const input = this.input(req.inputId);
-    return this.open(req.inputId, req.modelId, input.source);
+    return this.open(req.inputId, req.modelId, input.source, client);
   }
 
   private input(inputId: string): OpenInput {
@@ -446,13 +506,17 @@ export class RelpropService {
     return ref;
   }
 
-  private async open(inputId: string, modelId: string, source: InputSource): Promise<OpenedInput> {
+  private async open(inputId: string, modelId: string, source: InputSource, client: string): Promise<OpenedInput> {
     const ref = this.checkKind(modelId, source.kind);
     // Checked on every use, not only when added: a link may have been planted since.
     await assertFolderContained(ref.dir, 'model folder');
+    const what = source.kind === 'image' ? source.name : 'the sentence';
+    const modelName = this.models.get(modelId)?.info.name ?? modelId;
+    const label = this.workerModels.has(ref.dir) ? `Opening ${what} with ${modelName}` : `Loading ${modelName}, then opening ${what}`;
     let reply: OpenReply;
     try {
-      reply = (await this.request(() => ({ type: 'open', inputId, model: ref, ...this.sourceIfNeeded(inputId, source) }))) as OpenReply;
+      reply = (await this.request(() => ({ type: 'open', inputId, model: ref, ...this.sourceIfNeeded(inputId, source) }), undefined, undefined, this.operation('open', label, client, true))) as OpenReply;
+      this.workerModels.add(ref.dir);
     } catch (err) {
       // The worker drops a source it could not open; sending it again next time is harmless.
       this.workerHas.delete(inputId);
@@ -495,14 +559,21 @@ export class RelpropService {
 
   // --- Jobs ---------------------------------------------------------------------
 
-  explain(req: ExplainRequest): Promise<JobTicket> {
+  explain(req: ExplainRequest, client = 'local'): Promise<JobTicket> {
     const { method, ...rest } = req;
-    return this.compare({ ...rest, methods: [method] });
+    return this.compare({ ...rest, methods: [method] }, client);
   }
 
-  async compare(req: CompareRequest): Promise<JobTicket> {
+  async compare(req: CompareRequest, client = 'local'): Promise<JobTicket> {
     const input = this.input(req.inputId);
     const ref = this.checkKind(req.modelId, input.kind);
+    const live = [...this.jobs.values()].filter((j) => j.state === 'queued' || j.state === 'running');
+    if (live.filter((j) => j.client === client).length >= MAX_JOBS_PER_CLIENT) {
+      throw new ApiError(`this window already has ${MAX_JOBS_PER_CLIENT} explanations queued or running: wait for one to finish, or cancel one`, 'unavailable');
+    }
+    if (live.length >= MAX_JOBS_QUEUED) throw new ApiError(`${MAX_JOBS_QUEUED} explanations are queued or running: wait for one to finish, or cancel one`, 'unavailable');
+    const opened = this.openings.get(`${req.inputId}\u0000${req.modelId}`) ?? null;
+    const on = opened ? ` ${opened.preview.kind === 'image' ? opened.name : 'the sentence'}` : '';
     const job: Job = {
       id: randomUUID(),
       opened: this.openings.get(`${req.inputId}\u0000${req.modelId}`) ?? null,
@@ -513,9 +584,14 @@ export class RelpropService {
       startedAt: Date.now(),
       endedAt: null,
       results: [],
+      skipped: [],
       requestId: null,
       begun: false,
       killTimer: null,
+      client,
+      label: req.methods.length === 1 ? `Explaining${on} with ${this.titles.get(req.methods[0]!) ?? req.methods[0]}` : `Comparing ${req.methods.length} methods on${on || ' the input'}`,
+      step: null,
+      methodStartedAt: Date.now(),
     };
     this.jobs.set(job.id, job);
     this.pruneJobs();
@@ -578,11 +654,97 @@ export class RelpropService {
       current: job.current,
       elapsedMs: (job.endedAt ?? Date.now()) - job.startedAt,
       results: job.results.slice(query.from ?? 0),
+      ...(job.skipped.length ? { skipped: job.skipped } : {}),
       ...(job.error !== undefined ? { error: job.error } : {}),
+      ...(job.step && job.state === 'running' ? { step: { ...job.step } } : {}),
+      ...(this.jobEta(job) !== null ? { etaMs: this.jobEta(job)! } : {}),
     };
   }
 
+  /** Time left in the running method: its time per pass so far, times the passes left. */
+  private jobEta(job: Job): number | null {
+    const step = job.step;
+    if (job.state !== 'running' || !step || step.done === 0) return null;
+    const spent = Date.now() - job.methodStartedAt;
+    if (spent < ETA_AFTER_MS) return null;
+    return (spent / step.done) * (step.total - step.done);
+  }
+
+  // --- Activity -------------------------------------------------------------------
+
+  private operation(kind: Operation['kind'], label: string, client: string, cancellable: boolean): Operation {
+    return { id: `op-${this.nextOperation++}`, kind, label, client, startedAt: Date.now(), cancellable, abandoned: false, killTimer: null };
+  }
+
+  /** Everything long under way, oldest first, with `mine` set for the asking page's own. */
+  activity(client = 'local'): Activity[] {
+    const now = Date.now();
+    const out: Activity[] = [];
+    for (const ev of this.evaluations.values()) {
+      if (ev.state !== 'running' && ev.state !== 'queued') continue;
+      const st = this.evaluation(ev.id);
+      out.push({
+        id: ev.id,
+        kind: 'evaluate',
+        label: `Evaluating ${ev.modelName} on ${ev.request.data.kind === 'task' ? `${ev.request.data.count} samples of the ${ev.request.data.task} task` : path.basename(ev.request.data.path)}`,
+        state: 'running',
+        done: st.done,
+        total: st.total,
+        unit: 'inputs',
+        current: st.current,
+        step: null,
+        elapsedMs: st.elapsedMs,
+        etaMs: st.etaMs,
+        cancellable: true,
+        mine: ev.client === client,
+      });
+    }
+    const current = this.guard ? Atomics.load(this.guard, GUARD.current) : 0;
+    for (const [requestId, p] of this.pending) {
+      const op = p.op;
+      if (!op || op.abandoned) continue;
+      out.push({ id: op.id, kind: op.kind, label: op.label, state: op.kind === 'start' || requestId === current ? 'running' : 'queued', done: 0, total: 0, unit: null, current: null, step: null, elapsedMs: now - op.startedAt, etaMs: null, cancellable: op.cancellable, mine: op.client === client });
+    }
+    for (const job of this.jobs.values()) {
+      if (job.state !== 'queued' && job.state !== 'running') continue;
+      out.push({
+        id: job.id,
+        kind: 'explain',
+        label: job.label,
+        state: job.state,
+        done: job.done,
+        total: job.methods.length,
+        unit: 'methods',
+        current: job.current ? (this.titles.get(job.current) ?? job.current) : null,
+        step: job.step && job.state === 'running' ? { ...job.step } : null,
+        elapsedMs: now - job.startedAt,
+        etaMs: this.jobEta(job),
+        cancellable: true,
+        mine: job.client === client,
+      });
+    }
+    return out;
+  }
+
+  /** A page (re)loaded under this client id: what its earlier life left running, nobody follows now. */
+  attach(client = 'local'): Activity[] {
+    this.detach(client);
+    return this.activity(client);
+  }
+
+  /**
+   * The page is gone: its explanations and openings are cancelled, so that they do not hold the one
+   * compute worker for requests nobody will read. Its evaluations go on (they run in a worker of
+   * their own, take long, and a reloaded page reattaches to them).
+   */
+  detach(client = 'local'): null {
+    for (const job of this.jobs.values()) if (job.client === client && (job.state === 'queued' || job.state === 'running')) this.cancel(job.id);
+    for (const p of this.pending.values()) if (p.op && p.op.client === client && p.op.cancellable && !p.op.abandoned) this.cancel(p.op.id);
+    return null;
+  }
+
   cancel(id: string): { id: string; state: JobState } {
+    if (id.startsWith('op-')) return this.cancelOperation(id);
     const ev = this.evaluations.get(id);
     if (ev) {
       if (ev.state === 'queued' || ev.state === 'running') {
@@ -606,11 +768,39 @@ export class RelpropService {
     return { id, state: job.state };
   }
 
+  /**
+   * Opening an input (and loading its model) is one worker request: its caller is answered
+   * "cancelled" at once; queued, the worker skips it; running, the guard stops it at its next
+   * product, and if it does not stop in time its worker is replaced (later requests are sent again).
+   */
+  private cancelOperation(id: string): { id: string; state: JobState } {
+    const entry = [...this.pending.entries()].find(([, p]) => p.op?.id === id);
+    if (!entry) throw new ApiError(`unknown or finished operation '${id}'`, 'not-found');
+    const [requestId, p] = entry;
+    const op = p.op!;
+    if (!op.cancellable) throw new ApiError(`${op.label} cannot be cancelled`, 'bad-request');
+    if (op.abandoned) return { id, state: 'cancelled' };
+    op.abandoned = true;
+    p.reject(new ApiError('cancelled', 'cancelled'));
+    const running = this.guard !== null && Atomics.load(this.guard, GUARD.current) === requestId;
+    if (!running) {
+      this.worker?.postMessage({ type: 'drop', requestId });
+    } else {
+      Atomics.store(this.guard!, GUARD.stop, requestId);
+      op.killTimer = setTimeout(() => {
+        op.killTimer = null;
+        if (this.pending.get(requestId) === p) this.restartWorker(requestId);
+      }, CANCEL_GRACE_MS);
+      op.killTimer.unref?.();
+    }
+    return { id, state: 'cancelled' };
+  }
+
   // --- Evaluations ----------------------------------------------------------------
 
-  async evaluate(req: EvaluateRequest): Promise<JobTicket> {
+  async evaluate(req: EvaluateRequest, client = 'local'): Promise<JobTicket> {
     const running = [...this.evaluations.values()].find((e) => e.state === 'running' || e.state === 'queued');
-    if (running) throw new ApiError('an evaluation is already running: wait for it or cancel it first', 'unavailable');
+    if (running) throw new ApiError(`an evaluation is already running (${path.basename(running.out)}): it is listed with a Cancel button in the activity bar at the top`, 'unavailable');
     const { ref, info } = this.modelRef(req.modelId);
     await assertFolderContained(ref.dir, 'model folder');
     if (req.data.kind === 'path') {
@@ -634,6 +824,7 @@ export class RelpropService {
     };
     const ev: Evaluation = {
       id: randomUUID(),
+      client,
       request: req,
       out,
       modelName: info.name,
@@ -725,7 +916,9 @@ export class RelpropService {
       if (!job.opened) throw new ApiError('this explanation has no input to report on', 'bad-request');
       if (job.results.length === 0) throw new ApiError('this explanation has no results yet', 'bad-request');
       html = explanationReportHtml(this.reportInput(job, job.opened));
-      base = `relprop-${job.opened.name.replace(/\.[^.]*$/, '')}`;
+      // Which view made it, so an explanation and a compare grid of the same input do not share a name.
+      const view = job.methods.length > 1 ? 'compare' : `${job.methods[0]}${job.results[0]?.layers ? '-layers' : ''}`;
+      base = `relprop-${job.opened.name.replace(/\.[^.]*$/, '')}-${view}`;
     }
     base = base.replace(/[^\w.-]+/g, '_').slice(0, 100);
     if (req.format === 'html') return { name: `${base}.html`, mime: 'text/html', base64: Buffer.from(html, 'utf8').toString('base64') };
@@ -771,6 +964,7 @@ export class RelpropService {
       const p = this.pending.get(event.id);
       if (!p) return;
       this.pending.delete(event.id);
+      if (p.op?.killTimer) clearTimeout(p.op.killTimer);
       if (event.ok) p.resolve(event.value);
       else p.reject(new ApiError(event.error, event.code));
       return;
@@ -785,6 +979,12 @@ export class RelpropService {
       if (event.type === 'progress') {
         job.done = event.done;
         job.current = event.current;
+        job.step = null;
+        job.methodStartedAt = Date.now();
+      } else if (event.type === 'step') {
+        job.step = { done: event.done, total: event.total };
+      } else if (event.type === 'skipped') {
+        job.skipped.push(event.skipped);
       } else {
         job.results.push(event.result);
       }
@@ -816,6 +1016,7 @@ export class RelpropService {
     this.worker = null;
     this.guard = null;
     this.workerHas.clear();
+    this.workerModels.clear();
     this.catalogueCache = null;
     const pending = [...this.pending.values()];
     this.pending.clear();
@@ -831,13 +1032,14 @@ export class RelpropService {
     if (!worker) return;
     this.worker = null;
     this.workerHas.clear();
+    this.workerModels.clear();
     void stopWorker(worker, this.guard);
     this.guard = null;
     const stopped = this.pending.get(cancelledRequest);
     this.pending.delete(cancelledRequest);
     stopped?.reject(new ApiError('cancelled'));
     for (const [id, p] of this.pending) {
-      if (p.jobId && this.jobs.get(p.jobId)?.state === 'cancelled') {
+      if (p.op?.abandoned || (p.jobId && this.jobs.get(p.jobId)?.state === 'cancelled')) {
         this.pending.delete(id);
         p.reject(new ApiError('cancelled'));
         continue;
@@ -847,6 +1049,7 @@ export class RelpropService {
         // Nothing queued behind the running job has begun, but make a resent job start clean regardless.
         if (job) {
           job.results.length = 0;
+          job.skipped.length = 0;
           job.done = 0;
           job.begun = false;
         }
@@ -855,7 +1058,7 @@ export class RelpropService {
     }
   }
 
-  private request(build: () => RequestMessage, onId?: (id: number) => void, jobId?: string): Promise<WorkerReplyValue> {
+  private request(build: () => RequestMessage, onId?: (id: number) => void, jobId?: string, op?: Operation): Promise<WorkerReplyValue> {
     return new Promise<WorkerReplyValue>((resolve, reject) => {
       let worker: Worker;
       try {
@@ -865,7 +1068,7 @@ export class RelpropService {
         return;
       }
       const id = this.nextRequestId++;
-      this.pending.set(id, { resolve, reject, build, ...(jobId !== undefined ? { jobId } : {}) });
+      this.pending.set(id, { resolve, reject, build, ...(jobId !== undefined ? { jobId } : {}), ...(op ? { op } : {}) });
       onId?.(id);
       worker.postMessage({ ...build(), id });
     });

@@ -28,11 +28,17 @@ import { conservationVerdict, type LedgerEntry } from '../core/relevance/ledger.
 import { RULE_SETS } from '../core/relevance/rulesets.js';
 import { attentionRelevanceByLayer } from '../core/layer-relevance.js';
 import { encodeText, highlightWords } from '../core/text-inputs.js';
+import { provenance } from '../core/provenance.js';
+import { tf } from '../core/tf.js';
+import { isDiverging } from '../core/image/colormap.js';
+import { explainVerdict, INPUT_RELEVANCE_METHODS } from './verdict.js';
 import type { Encoding } from '../core/text/tokenizer.js';
 import {
   COLORMAP_IDS,
   CONSERVATION_TOLERANCE,
   type ClassScore,
+  type ColormapId,
+  type Completeness,
   type ExplainOptions,
   type ExplainResult,
   type LayerRelevance,
@@ -40,6 +46,7 @@ import {
   type MethodCatalogue,
   type MethodOptionName,
   type OpenedInput,
+  type ResultProvenance,
 } from '../shared/api.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerMessage, WorkerReplyValue, WorkerRequest } from './protocol.js';
 
@@ -78,6 +85,28 @@ const models = new Map<string, Promise<ClassifierModel>>();
 const modelWarnings = new Map<string, string[]>();
 const prepared = new Map<string, Prepared>();
 const cancelled = new Set<string>();
+const dropped = new Set<number>();
+/** Step events at most this often: enough for a progress bar, few enough not to flood the service. */
+const STEP_EVENT_MS = 100;
+
+/**
+ * A method's onProgress for a job: passes done as step events, and a stop between passes when the
+ * service has asked this request to stop (the guard; this thread cannot read messages mid-method),
+ * whatever engine the products run on.
+ */
+function stepReporter(jobId: string, requestId: number): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    if (guardSlots) {
+      const stop = Atomics.load(guardSlots, GUARD.stop);
+      if (stop === -1 || stop === requestId) throw new CancelledError('cancelled');
+    }
+    const now = performance.now();
+    if (done < total && now - last < STEP_EVENT_MS) return;
+    last = now;
+    send({ type: 'step', jobId, done, total });
+  };
+}
 
 function send(event: WorkerEvent): void {
   port!.postMessage(event);
@@ -236,9 +265,9 @@ async function layerMaps(p: Prepared, ctx: ExplainContext, used: MethodOptions, 
     const map = { shape: [...l.shape], data: Array.from(l.map, (v) => (Number.isFinite(v) ? v : 0)) };
     const entry: LayerRelevance = { layer: l.layer, map, total: Number.isFinite(l.total) ? l.total : 0 };
     if (p.base) {
-      // R^(A) is signed under every rule set, so its maps are drawn diverging unless a diverging colormap was chosen.
-      const cm = colormap === 'rdbu' ? 'rdbu' : 'bwr';
-      entry.overlayPng = await pngDataUrl(overlayHeatmap(p.base, map.data, l.shape as [number, number], { colormap: cm, alpha: 0.6 }));
+      // R^(A) is signed under every rule set, so its maps are drawn diverging (RdBu unless bwr was chosen).
+      const cm = colormap === 'bwr' ? 'bwr' : 'rdbu';
+      entry.overlayPng = await pngDataUrl(overlayHeatmap(greyed(p.base), map.data, l.shape as [number, number], { colormap: cm, alpha: 0.6, range: mapRange(map.data) }));
     } else if (p.encoding) {
       entry.words = highlightWords(p.encoding, map.data).map((w) => ({ text: w.text, start: w.start, end: w.end, relevance: w.relevance }));
     }
@@ -247,11 +276,66 @@ async function layerMaps(p: Prepared, ctx: ExplainContext, used: MethodOptions, 
   return out;
 }
 
+/**
+ * The picture in grey (mean of the channels), for diverging maps: as Captum's blended heat map
+ * does, so that a red object in the image is not read as positive evidence.
+ */
+function greyed(img: RgbImage): RgbImage {
+  const data = new Uint8Array(img.data.length);
+  for (let i = 0; i < data.length; i += 3) data[i] = data[i + 1] = data[i + 2] = Math.round((img.data[i]! + img.data[i + 1]! + img.data[i + 2]!) / 3);
+  return { width: img.width, height: img.height, data };
+}
+
+/** [min, max] of the map as computed, the ends its legend shows. */
+function mapRange(data: readonly number[]): [number, number] {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of data) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return data.length ? [min, max] : [0, 0];
+}
+
+function plainOptions(o: MethodOptions): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  return out;
+}
+
+/**
+ * Integrated gradients' completeness check: f(x) − f(x′) from one forward pass at the baseline x′
+ * (the same x′ the method integrates from), against Σ map.
+ */
+function completeness(p: Prepared, ctx: ExplainContext, target: number, sum: number, logits: ArrayLike<number>): Completeness {
+  const sample = p.model.sampleOf(p.input, 0);
+  try {
+    const base = tf.tidy(() => {
+      const x0 = p.model.gradientBaseline(sample);
+      return p.model.forward(sample, { inputValue: x0 }).logits;
+    });
+    const row = base.dataSync() as Float32Array;
+    base.dispose();
+    const expected = ctx.targetScore(logits, 0, target) - ctx.targetScore(row, 0, target);
+    return { sum, expected, gap: sum - expected };
+  } finally {
+    disposeInput(sample);
+  }
+}
+
 // A record, so adding an option to the API without passing it on here fails to compile.
 const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, ntType: true, abs: true, gamma: true, pooler: true };
 const METHOD_OPTIONS = Object.keys(METHOD_OPTION_SET) as MethodOptionName[];
 
-async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {
+async function explainOne(
+  p: Prepared,
+  ctx: ExplainContext,
+  methodId: string,
+  target: number,
+  options: ExplainOptions,
+  inputId: string,
+  onProgress: (done: number, total: number) => void,
+): Promise<ExplainResult> {
   const method = getMethod(methodId);
   // Each method gets only the options it reads, so one options object can serve a whole compare grid.
   const used: { -readonly [K in keyof MethodOptions]: MethodOptions[K] } = {};
@@ -259,10 +343,22 @@ async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, ta
     if (options[name] !== undefined && method.options.includes(name)) Object.assign(used, { [name]: options[name] });
   }
   const t0 = performance.now();
-  const [e] = await method.attribute(ctx, [target], used);
+  const [e] = await method.attribute(ctx, [target], { ...used, onProgress });
   const ms = performance.now() - t0;
   const explanation = e!;
   const data = Array.from(explanation.map, (v) => (Number.isFinite(v) ? v : 0));
+  const targetLabel = p.model.labels[explanation.target] ?? `class ${explanation.target}`;
+  const contrast = ctx.contrast ? { classId: ctx.contrast[0]!, label: p.model.labels[ctx.contrast[0]!] ?? `class ${ctx.contrast[0]}` } : null;
+  const prov = provenance(p.model, {
+    method: method.id,
+    ...(explanation.options.rules ? { rules: explanation.options.rules } : {}),
+    options: plainOptions(explanation.options),
+    target: explanation.target,
+    targetLabel,
+    ...(contrast ? { contrast: contrast.classId, contrastLabel: contrast.label } : {}),
+  });
+  const sum = data.reduce((a, b) => a + b, 0);
+  const summary = ledgerSummary(explanation.ledger);
   const common = {
     inputId,
     modelId: p.modelId,
@@ -270,18 +366,22 @@ async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, ta
     methodTitle: method.title,
     signed: method.signed,
     target: explanation.target,
-    targetLabel: p.model.labels[explanation.target] ?? `class ${explanation.target}`,
-    ...(ctx.contrast ? { contrast: { classId: ctx.contrast[0]!, label: p.model.labels[ctx.contrast[0]!] ?? `class ${ctx.contrast[0]}` } } : {}),
+    targetLabel,
+    ...(contrast ? { contrast } : {}),
     map: { shape: [...explanation.shape], data },
     space: explanation.space,
-    ledger: ledgerSummary(explanation.ledger),
+    ledger: summary && explainVerdict(summary, explanation.options.rules, INPUT_RELEVANCE_METHODS.has(method.id) ? sum : null),
     ms,
+    provenance: prov as ResultProvenance,
+    ...(method.id === 'integrated-gradients' ? { completeness: completeness(p, ctx, explanation.target, sum, explanation.logits) } : {}),
     ...(options.layers && explanation.ledger ? { layers: await layerMaps(p, ctx, explanation.options, explanation.target, options.colormap) } : {}),
   };
   if (p.base) {
-    const colormap = options.colormap ?? (method.signed ? 'bwr' : 'jet');
+    // RdBu by default for signed maps: bwr's pure red and blue are not told apart by many colour-blind readers.
+    const colormap: ColormapId = options.colormap ?? (method.signed ? 'rdbu' : 'jet');
     const alpha = options.alpha ?? 0.5;
-    const overlay = overlayHeatmap(p.base, data, explanation.shape as [number, number], { colormap, alpha });
+    const base = isDiverging(colormap) ? greyed(p.base) : p.base;
+    const overlay = overlayHeatmap(base, data, explanation.shape as [number, number], { colormap, alpha, range: mapRange(data) });
     return { ...common, kind: 'image', options: { ...used, colormap, alpha }, overlayPng: await pngDataUrl(overlay) };
   }
   const enc = p.encoding!;
@@ -313,6 +413,10 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
   switch (req.type) {
     case 'catalogue':
       return catalogue();
+    case 'load': {
+      const model = await getModel(req.model);
+      return { labels: [...model.labels] };
+    }
     case 'open': {
       if (req.source) sources.set(req.inputId, req.source);
       try {
@@ -340,10 +444,17 @@ async function handle(req: WorkerRequest): Promise<WorkerReplyValue> {
           send({ type: 'progress', jobId: req.jobId, done: i, current: req.methods[i]! });
           let result: ExplainResult;
           try {
-            result = await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId);
+            result = await explainOne(p, ctx, req.methods[i]!, target, req.options, req.inputId, stepReporter(req.jobId, req.id));
           } catch (err) {
             // Stopped mid-method by the service (a cancel): a cancelled job, not a failed one.
             if (err instanceof CancelledError) return { cancelled: true };
+            // A grid goes on without a method that cannot take this request (a contrast its rules
+            // refuse, an option out of its range), and lists it with the reason.
+            if (req.methods.length > 1 && err instanceof RelpropError) {
+              const m = getMethod(req.methods[i]!);
+              send({ type: 'skipped', jobId: req.jobId, skipped: { method: m.id, methodTitle: m.title, reason: err.message } });
+              continue;
+            }
             throw err;
           }
           send({ type: 'result', jobId: req.jobId, result });
@@ -375,11 +486,15 @@ port.on('message', (msg: WorkerMessage) => {
       sources.delete(msg.inputId);
       for (const key of [...prepared.keys()]) if (key.startsWith(`${msg.inputId}\u0000`)) dropPrepared(key);
       return;
+    case 'drop':
+      dropped.add(msg.requestId);
+      return;
     default: {
       const req = msg;
       queue = queue
         .catch(() => undefined)
         .then(() => {
+          if (dropped.delete(req.id)) throw new CancelledError('cancelled');
           if (guardSlots) Atomics.store(guardSlots, GUARD.current, req.id);
           return handle(req);
         })

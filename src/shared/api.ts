@@ -215,6 +215,16 @@ export interface LedgerSummary {
   first: { layer: string; relevance: number };
   last: { layer: string; relevance: number };
   rows: LedgerRow[];
+  /**
+   * Set when `conserved` is false and the rule set does not claim conservation there by design (the
+   * paper's LRP baseline; AttnLRP / CP-LRP, whose ε/0 rules leave a bias's share with the bias): why.
+   */
+  byDesign?: string;
+  /**
+   * Maps that are the relevance at the input (LRP, AttnLRP, CP-LRP): the share of the starting
+   * total that is not on the map (kept by the [CLS] token and position embeddings, or by biases).
+   */
+  embeddingShare?: number;
 }
 
 /**
@@ -245,6 +255,42 @@ export interface TokenRelevance {
   special: boolean;
 }
 
+/**
+ * What produced a result (core/provenance.ts, as plain data): relprop's version, the model folder
+ * with its weights' and config's SHA-256, the method, the rule set actually used (never "default"),
+ * every option value the method read, the target and contrast, the engine and the date.
+ */
+export interface ResultProvenance {
+  relprop: { version: string; commit?: string };
+  model: { name: string; family: string; folder?: string; weightsSha256?: string; configSha256?: string };
+  method: string;
+  rules?: string;
+  options: Record<string, string | number | boolean>;
+  target: number;
+  targetLabel: string;
+  contrast?: number;
+  contrastLabel?: string;
+  engine: string;
+  date: string;
+}
+
+/** Integrated gradients' completeness: Σ map against f(x) − f(baseline) (Sundararajan et al.'s axiom). */
+export interface Completeness {
+  /** Σ of the map. */
+  sum: number;
+  /** f(x) − f(x′): the explained score (logit, or logit difference under a contrast) at the input minus at the baseline. */
+  expected: number;
+  /** sum − expected: the quadrature error of the integral. */
+  gap: number;
+}
+
+/** A method a compare grid left out, and why (it cannot take the contrast, or its options). */
+export interface SkippedMethod {
+  method: string;
+  methodTitle: string;
+  reason: string;
+}
+
 interface ExplainResultBase {
   inputId: string;
   modelId: string;
@@ -266,6 +312,9 @@ interface ExplainResultBase {
   ms: number;
   /** Present when asked for (options.layers) and the method has a relevance pass, first layer first. */
   layers?: LayerRelevance[];
+  provenance: ResultProvenance;
+  /** Integrated gradients only. */
+  completeness?: Completeness;
 }
 
 export interface ImageExplainResult extends ExplainResultBase {
@@ -306,8 +355,45 @@ export interface JobStatus {
   elapsedMs: number;
   /** Results from index `from` of the query on, in the order the methods were asked for. */
   results: ExplainResult[];
+  /** Compare: methods left out (all of them, every poll), with the reason; the others ran. */
+  skipped?: SkippedMethod[];
   /** The message, when failed. */
   error?: string;
+  /** Passes of the running method, for multi-pass methods (integrated gradients' steps, SmoothGrad's samples, occlusion's variants). */
+  step?: ActivityStep;
+  /** Estimated time left in the running method, once it has timed a few passes. */
+  etaMs?: number;
+}
+
+// --- Activity: every long operation the service is doing, for every page -------
+
+export interface ActivityStep {
+  done: number;
+  total: number;
+}
+
+export type ActivityKind = 'explain' | 'open' | 'evaluate' | 'start';
+
+export interface Activity {
+  /** A job or evaluation id, or the id of an operation (opening an input, loading a model): what `cancel` takes. */
+  id: string;
+  kind: ActivityKind;
+  /** What it does, in words ("Explaining cat.png with Integrated gradients"). */
+  label: string;
+  state: 'queued' | 'running';
+  /** Methods (explain) or inputs (evaluate) done of those asked for; 0 of 0 where there are none. */
+  done: number;
+  total: number;
+  unit: 'methods' | 'inputs' | null;
+  /** The method or input being worked on. */
+  current: string | null;
+  /** Passes of the running method, for multi-pass methods. */
+  step: ActivityStep | null;
+  elapsedMs: number;
+  etaMs: number | null;
+  cancellable: boolean;
+  /** Asked for by the page (window) that asks for the list. */
+  mine: boolean;
 }
 
 // --- Evaluation (`relprop compare` from the app) -----------------------------
@@ -420,6 +506,8 @@ export interface ApiSpec {
   version: { req: void; res: VersionInfo };
   listModels: { req: void; res: ModelInfo[] };
   addModel: { req: string; res: ModelInfo };
+  /** Forget an added model (its folder is left alone); the models left. */
+  removeModel: { req: string; res: ModelInfo[] };
   listMethods: { req: void; res: MethodCatalogue };
   openImage: { req: OpenImageRequest; res: OpenedInput };
   openText: { req: OpenTextRequest; res: OpenedInput };
@@ -436,6 +524,15 @@ export interface ApiSpec {
   evaluate: { req: EvaluateRequest; res: JobTicket };
   evaluation: { req: string; res: EvalStatus };
   exportReport: { req: ReportRequest; res: ExportedFile };
+  /** Everything long the service is doing now, for every page: jobs, evaluations, inputs being opened, models loading. */
+  activity: { req: void; res: Activity[] };
+  /**
+   * A page has (re)loaded: its earlier life's explanations and openings, which nobody follows any
+   * more, are cancelled (evaluations go on: they outlive the page); the activity list.
+   */
+  attach: { req: void; res: Activity[] };
+  /** The page is going away: its explanations and openings are cancelled (evaluations go on). */
+  detach: { req: void; res: null };
 }
 
 export type ApiMethod = keyof ApiSpec;
@@ -451,6 +548,7 @@ export const API_METHODS = [
   'version',
   'listModels',
   'addModel',
+  'removeModel',
   'listMethods',
   'openImage',
   'openText',
@@ -464,6 +562,9 @@ export const API_METHODS = [
   'evaluate',
   'evaluation',
   'exportReport',
+  'activity',
+  'attach',
+  'detach',
 ] as const satisfies readonly ApiMethod[];
 
 // A compile-time check that API_METHODS names every key of ApiSpec.
@@ -479,8 +580,8 @@ void _allListed;
  */
 export type ApiEnvelope<T> = { ok: true; value: T } | { ok: false; error: string; code: ApiErrorCode };
 
-/** bad-request: the request itself is wrong (validation); failed: it was fine but the work failed. */
-export type ApiErrorCode = 'bad-request' | 'not-found' | 'unavailable' | 'failed';
+/** bad-request: the request itself is wrong (validation); failed: it was fine but the work failed; cancelled: stopped by a Cancel. */
+export type ApiErrorCode = 'bad-request' | 'not-found' | 'unavailable' | 'failed' | 'cancelled';
 
 export class ApiError extends Error {
   constructor(

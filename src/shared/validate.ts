@@ -68,6 +68,11 @@ const DATA_FILE_PATTERN = /\.(txt|jsonl)$/i;
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/** An id as the service hands them out, or as a page names itself (the client id of web mode). */
+export function isValidId(value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
 export function isApiMethod(name: string): name is ApiMethod {
   return (API_METHODS as readonly string[]).includes(name);
 }
@@ -296,6 +301,11 @@ const VALIDATORS: Validators = {
   listMethods: (raw) => noArgument(raw, 'listMethods'),
   pickModelFolder: (raw) => noArgument(raw, 'pickModelFolder'),
   addModel: (raw, ctx) => validateFolderPath(raw, ctx),
+  removeModel(raw, ctx): string {
+    const modelId = string(raw, 'modelId', 512);
+    if (!modelId.startsWith('user/') || !ctx.models.has(modelId)) fail(`'${modelId}' is not an added model (only added models can be removed; shipped ones stay)`);
+    return modelId;
+  },
   openImage(raw, ctx): OpenImageRequest {
     const o = object(raw, 'openImage', ['modelId', 'name', 'bytes']);
     return { modelId: model(o['modelId'], ctx, 'image'), name: fileName(o['name']), bytes: imageBytes(o['bytes']) };
@@ -349,6 +359,9 @@ const VALIDATORS: Validators = {
     return out;
   },
   evaluation: (raw) => id(raw, 'evaluation id'),
+  activity: (raw) => noArgument(raw, 'activity'),
+  attach: (raw) => noArgument(raw, 'attach'),
+  detach: (raw) => noArgument(raw, 'detach'),
   exportReport(raw): ReportRequest {
     const o = object(raw, 'exportReport', ['source', 'format']);
     const src = object(o['source'], 'source', ['kind', 'id']);

@@ -31,8 +31,8 @@ export function appScenarios(d: AppDriver): void {
   const page = () => d.page();
   const predictionButtons = () => page().locator('ol[aria-label="Top classes"] button');
   const openImageFile = (file: string) => page().locator('[data-testid="image-file"]').setInputFiles(file);
-  /** Waits until no work is running (the progress line is gone). */
-  const idle = () => page().locator('.result-pane > .progress').waitFor({ state: 'detached', timeout: 60_000 });
+  /** Waits until no work is running (the activity bar lists nothing and the page waits for nothing). */
+  const idle = () => page().locator('[data-testid="activity-bar"][data-busy="false"]').waitFor({ state: 'attached', timeout: 60_000 });
 
   async function explainWith(methodId: string): Promise<void> {
     await page().selectOption('select[aria-label="Method"]', methodId);
@@ -113,11 +113,16 @@ export function appScenarios(d: AppDriver): void {
 
   it('exports the overlay as a PNG', async () => {
     const { name, file } = await d.download(() => page().getByRole('button', { name: 'Export PNG' }).click());
-    expect(name).toMatch(/^relprop-lrp-.+\.png$/);
+    expect(name).toMatch(/^relprop-halves-32x16-lrp-.+-explain\.png$/);
     const meta = await sharp(file).metadata();
     expect(meta.format).toBe('png');
-    // 32×16 enlarged by a whole factor to at most 512 px.
-    expect([meta.width, meta.height]).toEqual([512, 256]);
+    // 32×16 enlarged by a whole factor to at most 512 px, with the legend's 96 px strip under it.
+    expect([meta.width, meta.height]).toEqual([512, 256 + 96]);
+    // What made it travels inside the file (PNG tEXt).
+    const comments = Object.fromEntries((meta.comments ?? []).map((c) => [c.keyword, c.text]));
+    const prov = JSON.parse(comments['relprop-provenance'] ?? '{}') as { method?: string; model?: { name?: string } };
+    expect(prov.method).toBe('lrp');
+    expect(comments['Description']).toMatch(/^relprop \S+/);
   });
 
   it('shows progress while it works, and the Cancel button stops the job', async () => {
@@ -125,9 +130,13 @@ export function appScenarios(d: AppDriver): void {
     // 1000 steps take far longer than the test waits: only a working cancel ends the job in time.
     await page().locator('input[aria-label="Steps"]').fill('1000');
     await page().getByRole('button', { name: 'Explain', exact: true }).click();
-    const cancel = page().locator('.progress').getByRole('button', { name: 'Cancel' });
+    const row = page().locator('[data-testid="activity-bar"] [data-activity="explain"]');
+    const cancel = row.getByRole('button', { name: 'Cancel' });
     await cancel.waitFor({ timeout: 30_000 });
-    expect(await page().locator('.progress').textContent()).toMatch(/Explaining with Integrated gradients/);
+    expect(await row.textContent()).toMatch(/Explaining halves-32x16\.jpg with Integrated gradients/);
+    // The steps of the integral, not an indeterminate bar.
+    await expect.poll(() => row.textContent(), { timeout: 30_000 }).toMatch(/step \d+ of 1000/);
+    expect(Number(await row.locator('progress').getAttribute('max'))).toBe(1000);
     await d.shot('05-working');
     await cancel.click();
     await idle();

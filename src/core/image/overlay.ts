@@ -17,6 +17,12 @@ export interface OverlayOptions {
    * Default: minmax for sequential colormaps, signed-max for diverging ones.
    */
   normalise?: 'minmax' | 'signed-max';
+  /**
+   * The ends to scale against, [min, max] of the map before upsampling (a legend's numbers), instead
+   * of the upsampled map's own: bilinear upsampling rarely lands on a patch's centre, so its extremes
+   * fall short of the map's, and a legend labelled with the map's values would not match the colours.
+   */
+  range?: readonly [number, number];
 }
 
 function assertMap(map: ArrayLike<number>, mapShape: [number, number]): void {
@@ -124,26 +130,26 @@ function sanitise(map: ArrayLike<number>): Float64Array {
  * min-max). A constant map has no scale: minmax draws it at the low end (the centre for a diverging
  * colormap) and an all-zero map under signed-max sits at the centre, so nothing divides by zero.
  */
-function normalise(values: Float32Array, mode: 'minmax' | 'signed-max', diverging: boolean): Float32Array {
+function normalise(values: Float32Array, mode: 'minmax' | 'signed-max', diverging: boolean, range?: readonly [number, number]): Float32Array {
   const out = new Float32Array(values.length);
   if (mode === 'minmax') {
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < values.length; i++) {
+    let min = range ? range[0] : Infinity;
+    let max = range ? range[1] : -Infinity;
+    for (let i = 0; i < values.length && !range; i++) {
       const v = values[i];
       if (v < min) min = v;
       if (v > max) max = v;
     }
-    const range = max - min;
-    if (!(range > 0) || !Number.isFinite(range)) {
+    const span = max - min;
+    if (!(span > 0) || !Number.isFinite(span)) {
       out.fill(diverging ? 0.5 : 0);
       return out;
     }
-    for (let i = 0; i < values.length; i++) out[i] = (values[i] - min) / range;
+    for (let i = 0; i < values.length; i++) out[i] = Math.min(1, Math.max(0, (values[i] - min) / span));
     return out;
   }
-  let maxAbs = 0;
-  for (let i = 0; i < values.length; i++) {
+  let maxAbs = range ? Math.max(Math.abs(range[0]), Math.abs(range[1])) : 0;
+  for (let i = 0; i < values.length && !range; i++) {
     const a = Math.abs(values[i]);
     if (a > maxAbs) maxAbs = a;
   }
@@ -151,7 +157,7 @@ function normalise(values: Float32Array, mode: 'minmax' | 'signed-max', divergin
     out.fill(0.5);
     return out;
   }
-  for (let i = 0; i < values.length; i++) out[i] = (values[i] / maxAbs + 1) / 2;
+  for (let i = 0; i < values.length; i++) out[i] = Math.min(1, Math.max(0, (values[i] / maxAbs + 1) / 2));
   return out;
 }
 
@@ -166,7 +172,7 @@ export function normalisedHeatmap(
   const o = resolveOptions(options);
   assertMap(map, mapShape);
   const up = upsampleBilinear(sanitise(map), mapShape, height, width);
-  return normalise(up, o.normalise, isDiverging(o.colormap));
+  return normalise(up, o.normalise, isDiverging(o.colormap), options?.range);
 }
 
 /** The coloured map alone, at a given size (for side-by-side grids). */

@@ -57,6 +57,7 @@ export const integratedGradients: ExplanationMethod = {
         );
         tf.dispose([path, g.input, acc]);
         acc = next;
+        options.onProgress?.(b * steps + s0 + n, targets.length * steps);
       }
       const attribution = tf.mul(diff, acc);
       const { maps, shape, space } = model.attributionMaps(attribution, 1, 'signed');

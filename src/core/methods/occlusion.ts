@@ -37,6 +37,8 @@ export const occlusion: ExplanationMethod = {
         for (let i = 0; i < out.shape[0]; i++) map[occ.positions[at++]!] = full - ctx.targetScore(values.subarray(i * C, (i + 1) * C), b, target);
         out.dispose();
         disposeInput(batch);
+        // Per target: each target's input has its own number of units.
+        options.onProgress?.(at, occ.positions.length);
       }
       return result(ctx, b, { method: 'occlusion', target, map, shape: occ.shape, space: occ.space, options: { occlusion: occ.mode } });
     });

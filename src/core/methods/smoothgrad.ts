@@ -93,6 +93,7 @@ export const smoothgrad: ExplanationMethod = {
         tf.dispose([noisy, g.input, sum, sumSq]);
         sum = nextSum!;
         sumSq = nextSq!;
+        options.onProgress?.(b * samples + s0 + n, targets.length * samples);
       }
       const smoothed = tf.tidy(() => {
         const mean = tf.mul(sum, 1 / samples);

@@ -30,9 +30,15 @@ export interface MethodOptions {
   readonly ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
   /** SmoothGrad: |∂y/∂x| of each noisy copy (true, the default: Captum Saliency's abs) or the signed gradient (false). */
   readonly abs?: boolean;
+  /**
+   * Called after each pass of a multi-pass method (integrated gradients' steps, SmoothGrad's noisy
+   * copies, summed over the targets; occlusion's variants, per target). Not a setting: never recorded with the
+   * map. May throw (a CancelledError) to stop the method between passes.
+   */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
-export type OptionName = keyof MethodOptions;
+export type OptionName = Exclude<keyof MethodOptions, 'onProgress'>;
 
 export interface Explanation {
   readonly method: string;

@@ -38,10 +38,10 @@ function tick(v: number): string {
   return a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(4))) : v.toExponential(2);
 }
 
-/** Axis labels: a block by its number (b3), anything else by its last name part. */
+/** Axis labels: a block by its number (b3), anything else by its last name part, whole (rotated to fit). */
 function shortName(layer: string): string {
   const block = /\.(\d+)$/.exec(layer);
-  return block ? `b${block[1]}` : (layer.split('.').pop() ?? layer).slice(0, 9);
+  return block ? `b${block[1]}` : (layer.split('.').pop() ?? layer);
 }
 
 interface Point extends LedgerPoint {
@@ -90,7 +90,9 @@ export function ledgerChartSvg(all: readonly LedgerPoint[], options: LedgerChart
   const left = 64;
   const right = 12;
   const top = 12;
-  const bottom = 28;
+  // Room for the boundary names, drawn slanted so that long ones (patch_embed, LayerNorm) are not cut.
+  const named = (width - left - right) / Math.max(1, values.length - 1) >= 34;
+  const bottom = named ? 64 : 28;
   let lo = Math.min(0, ...values);
   let hi = Math.max(...values);
   if (hi - lo < 1e-12) hi = lo + 1;
@@ -119,10 +121,11 @@ export function ledgerChartSvg(all: readonly LedgerPoint[], options: LedgerChart
     );
   });
   // Every boundary named while they fit (a 12-block model has ~16); otherwise the two ends.
-  const step = (width - left - right) / Math.max(1, values.length - 1);
-  if (step >= 34) {
-    rows.forEach((row, i) => parts.push(`<text x="${r2(x(i))}" y="${height - 10}" font-size="10" text-anchor="middle" fill="#666">${e(shortName(row.layer))}</text>`));
-    parts.push(`<text x="${r2(x(values.length - 1))}" y="${height - 10}" font-size="10" text-anchor="middle" fill="#666">input</text>`);
+  if (named) {
+    const label = (cx: number, text: string) =>
+      `<text x="${r2(cx)}" y="${height - bottom + 14}" font-size="10" text-anchor="end" fill="#666" transform="rotate(-35 ${r2(cx)} ${height - bottom + 14})">${e(text)}</text>`;
+    rows.forEach((row, i) => parts.push(label(x(i), shortName(row.layer))));
+    parts.push(label(x(values.length - 1), 'input'));
   } else {
     parts.push(`<text x="${left}" y="${height - 8}" font-size="11" fill="#666">${e(rows[0]!.layer)}</text>`);
     parts.push(`<text x="${width - right}" y="${height - 8}" font-size="11" text-anchor="end" fill="#666">${e(rows[rows.length - 1]!.layer)} → input</text>`);

@@ -4,26 +4,43 @@
 
 import { colormap as colourAt, colormapArray } from '../../../core/image/colormap';
 import { normalisedHeatmap } from '../../../core/image/overlay';
-import { bwr } from '../../../core/report/token-highlight';
 import { DIVERGING_COLORMAPS, type ColormapId } from '../../../shared/api';
 
 export type ColormapChoice = ColormapId | 'auto';
 
-/** 'auto' follows the CLI: diverging for signed maps (so negative evidence shows), jet otherwise. */
+/**
+ * 'auto': diverging for signed maps (so negative evidence shows), jet otherwise. The diverging
+ * default is RdBu (ColorBrewer; red for, blue against), which colour-blind readers tell apart; bwr's
+ * saturated red and blue are not.
+ */
 export function resolveColormap(choice: ColormapChoice, signed: boolean): ColormapId {
   if (choice !== 'auto') return choice;
-  return signed ? 'bwr' : 'jet';
+  return signed ? 'rdbu' : 'jet';
 }
 
 export function isDivergingColormap(name: ColormapId): boolean {
   return DIVERGING_COLORMAPS.includes(name);
 }
 
-/** The coloured map at width × height, RGB. */
-export function heatmapRgb(map: { shape: number[]; data: number[] }, width: number, height: number, colormap: ColormapId): Uint8Array {
+/**
+ * The coloured map at width × height, RGB, scaled against `range` (the map's own [min, max], the
+ * numbers its legend shows) rather than the upsampled map's, so the colours and the legend agree.
+ */
+export function heatmapRgb(map: { shape: number[]; data: number[] }, width: number, height: number, colormap: ColormapId, range: [number, number]): Uint8Array {
   if (map.shape.length !== 2) throw new Error(`an image map must be 2-D, got shape [${map.shape.join(', ')}]`);
-  const t = normalisedHeatmap(map.data, map.shape as [number, number], width, height, { colormap });
+  const t = normalisedHeatmap(map.data, map.shape as [number, number], width, height, { colormap, range });
   return colormapArray(colormap, t);
+}
+
+/**
+ * The picture in grey (mean of the channels), in place, RGBA. Diverging maps are drawn over it, as
+ * Captum's blended heat map does: over the colour picture a red object would read as evidence for.
+ */
+export function greyInPlace(rgba: Uint8ClampedArray): void {
+  for (let i = 0; i < rgba.length; i += 4) {
+    const g = Math.round((rgba[i]! + rgba[i + 1]! + rgba[i + 2]!) / 3);
+    rgba[i] = rgba[i + 1] = rgba[i + 2] = g;
+  }
 }
 
 /** Blend into `out` (RGBA, as canvases hold pixels). */
@@ -37,21 +54,32 @@ export function blendInto(base: Uint8ClampedArray, heat: Uint8Array, alpha: numb
   }
 }
 
-/** A CSS gradient of the colormap, for legends. */
-export function colormapGradient(name: ColormapId): string {
+/** A CSS gradient of the colormap between t0 and t1 (all of it by default), for legends. */
+export function colormapGradient(name: ColormapId, t0 = 0, t1 = 1): string {
   const stops = Array.from({ length: 11 }, (_, i) => {
-    const [r, g, b] = colourAt(name, i / 10);
+    const [r, g, b] = colourAt(name, t0 + ((t1 - t0) * i) / 10);
     return `rgb(${r},${g},${b}) ${i * 10}%`;
   });
   return `linear-gradient(to right, ${stops.join(', ')})`;
 }
 
-/** Background and text colour of a word with relevance `value` on a scale of ±maxAbs (red for, blue against). */
-export function wordColours(value: number, maxAbs: number): { background: string; color: string } {
-  const n = maxAbs > 0 ? Math.max(-1, Math.min(1, value / maxAbs)) : 0;
-  const [r, g, b] = bwr(n);
+/**
+ * How words are shaded: always with a diverging colormap, white at its centre. Signed maps use all
+ * of it, ±max|v| at the ends; unsigned maps its upper half, min-max (white at the smallest value).
+ */
+export function textScale(colormap: ColormapId, signed: boolean): { colormap: ColormapId; t0: number; t1: number; scaling: 'signed-max' | 'minmax' } {
+  const cm = isDivergingColormap(colormap) ? colormap : 'rdbu';
+  return signed ? { colormap: cm, t0: 0, t1: 1, scaling: 'signed-max' } : { colormap: cm, t0: 0.5, t1: 1, scaling: 'minmax' };
+}
+
+/** Background and text colour of a word with relevance `value`, its scale's ends `ends`. */
+export function wordColours(value: number, ends: [number, number], scale: ReturnType<typeof textScale>): { background: string; color: string } {
+  const [lo, hi] = ends;
+  const u = hi > lo ? Math.max(0, Math.min(1, (value - lo) / (hi - lo))) : scale.scaling === 'signed-max' ? 0.5 : 0;
+  const t = scale.t0 + (scale.t1 - scale.t0) * u;
+  const [r, g, b] = colourAt(scale.colormap, t);
   // Dark text stops being readable on the saturated ends of the scale.
-  return { background: `rgb(${r}, ${g}, ${b})`, color: Math.abs(n) > 0.6 ? '#fff' : '#1d1d1f' };
+  return { background: `rgb(${r}, ${g}, ${b})`, color: Math.abs(2 * t - 1) > 0.6 ? '#fff' : '#1d1d1f' };
 }
 
 export function formatRelevance(v: number): string {
