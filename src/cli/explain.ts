@@ -24,6 +24,9 @@ import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.j
 import type { Explanation } from '../core/methods/types.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
 import { encodePng, type RgbImage } from '../core/image/io.js';
+import { withLegend } from '../core/image/legend.js';
+import { addPngText } from '../core/image/png-text.js';
+import { provenance, type Provenance } from '../core/provenance.js';
 import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-write.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
@@ -57,11 +60,13 @@ interface ExplainFlags {
   backend?: string;
   colormap?: ColormapName;
   alpha?: number;
+  bare?: boolean;
 }
 
 /** The JSON shape of one explanation, shared by `--json` and `--out FILE.json`. */
-export function explanationJson(e: Explanation, model: { name: string; labels: readonly string[] }) {
+export function explanationJson(e: Explanation, model: { name: string; labels: readonly string[] }, prov?: Provenance) {
   return {
+    ...(prov ? { provenance: prov } : {}),
     method: e.method,
     target: e.target,
     targetLabel: model.labels[e.target],
@@ -73,6 +78,49 @@ export function explanationJson(e: Explanation, model: { name: string; labels: r
     map: { shape: [...e.shape], space: e.space, data: Array.from(e.map) },
     ledger: e.ledger?.map(({ layer, kind, relevanceIn, relevanceOut, branches, expectedDrift }) => ({ layer, kind, relevanceIn, relevanceOut, ...(branches ? { branches } : {}), ...(expectedDrift ? { expectedDrift } : {}) })) ?? null,
   };
+}
+
+/** What produced an explanation's outputs; `extra` adds the drawing options of a PNG. */
+function explanationProvenance(model: ClassifierModel, e: Explanation, extra: Record<string, unknown> = {}): Provenance {
+  const rules = typeof e.options.rules === 'string' ? e.options.rules : undefined;
+  return provenance(model, {
+    method: e.method,
+    ...(rules ? { rules } : {}),
+    options: { ...e.options, ...extra },
+    target: e.target,
+    targetLabel: model.labels[e.target] ?? `class ${e.target}`,
+    ...(e.contrast !== undefined ? { contrast: e.contrast, contrastLabel: model.labels[e.contrast] ?? `class ${e.contrast}` } : {}),
+  });
+}
+
+/** The overlay as a PNG: with its legend unless --bare, and its provenance in an iTXt chunk. */
+async function overlayPng(overlay: RgbImage, e: Explanation, model: ClassifierModel, colormap: ColormapName, flags: ExplainFlags, offset = 0): Promise<Uint8Array> {
+  const label = (k: number) => asciiLabel(model.labels[k] ?? `class ${k}`);
+  const line = `${e.method}: class ${e.target} (${label(e.target)})${e.contrast !== undefined ? ` - class ${e.contrast} (${label(e.contrast)})` : ''}`;
+  let img = overlay;
+  if (!flags.bare) {
+    // The legend's scale is the overlay's own: the map drawn at the overlay's size (the right part of a side-by-side picture).
+    const drawn = offset ? { width: overlay.width - offset, height: overlay.height } : overlay;
+    const legend = withLegend({ width: drawn.width, height: drawn.height, data: new Uint8Array(drawn.width * drawn.height * 3) }, e.map, e.shape as [number, number], { colormap, lines: [line] });
+    img = stackLegend(overlay, legend, drawn.height);
+  }
+  const prov = explanationProvenance(model, e, { colormap, alpha: flags.alpha ?? 0.5, legend: !flags.bare });
+  return addPngText(await encodePng(img), 'relprop', JSON.stringify(prov));
+}
+
+/** The picture with the legend strip (the part of `legend` below its first `height` rows) added below. */
+function stackLegend(picture: RgbImage, legend: RgbImage, height: number): RgbImage {
+  const width = Math.max(picture.width, legend.width);
+  const strip = legend.height - height;
+  const data = new Uint8Array(width * (picture.height + strip) * 3).fill(255);
+  for (let y = 0; y < picture.height; y++) data.set(picture.data.subarray(y * picture.width * 3, (y + 1) * picture.width * 3), y * width * 3);
+  for (let y = 0; y < strip; y++) data.set(legend.data.subarray((height + y) * legend.width * 3, (height + y + 1) * legend.width * 3), (picture.height + y) * width * 3);
+  return { width, height: picture.height + strip, data };
+}
+
+/** Class names in the legend's font: printable ASCII, anything else as '?'. */
+function asciiLabel(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?');
 }
 
 function argmax(xs: ArrayLike<number>): number {
@@ -150,6 +198,7 @@ async function run(flags: ExplainFlags): Promise<void> {
   for (const [flag, given] of [['--alpha', flags.alpha !== undefined], ['--colormap', flags.colormap !== undefined]] as const) {
     if (given && !drawn) throw new UsageError(`${flag} draws an overlay, and this command writes none: give --out FILE.png or --report FILE.html|FILE.pdf (image models)`);
   }
+  if (flags.bare && !(flags.out !== undefined && /\.png$/i.test(flags.out))) throw new UsageError('--bare leaves the legend off a PNG overlay, and this command writes none: give --out FILE.png');
   await assertOutputsSpareInputs(
     [...(flags.out !== undefined ? [['--out', flags.out] as const] : []), ...(flags.report !== undefined ? [['--report', flags.report] as const] : [])],
     [...(flags.image !== undefined ? [['--image', flags.image] as const] : []), ...(flags.tensor !== undefined ? [['--tensor', flags.tensor] as const] : []), ...(flags.textFile !== undefined ? [['--text-file', flags.textFile] as const] : []), ...(await folderFiles(flags.model)).map((f) => ['--model', f] as const)],
@@ -257,8 +306,9 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
     }
     // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
     const big = scaleNearest(loaded.view, 4);
-    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha ?? 0.5 });
-    await writeOut(out, await encodePng(sideBySide(big, overlay, 8)));
+    const colormap = flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet');
+    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
+    await writeOut(out, await overlayPng(sideBySide(big, overlay, 8), e!, model, colormap, flags, big.width + 8));
     const positive = Array.from(e!.map, (v) => Math.max(0, v));
     const total = positive.reduce((a, b) => a + b, 0);
     const onObject = e!.space === 'patch' ? positive.reduce((a, v, i) => a + v * (sample.patchMask[i]! > 0 ? 1 : 0), 0) / (total || 1) : NaN;
@@ -320,13 +370,13 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
   try {
     const [result] = await explain(model, loaded.input, request);
     const e = result!;
-    const json = explanationJson(e, model);
+    const json = explanationJson(e, model, explanationProvenance(model, e));
     if (flags.out && /\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
     else if (flags.out) {
       // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
       const colormap = flags.colormap ?? (signed ? 'bwr' : 'jet');
       const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
-      await writeOut(flags.out, await encodePng(overlay));
+      await writeOut(flags.out, await overlayPng(overlay, e, model, colormap, flags));
     }
     if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report);
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
@@ -351,7 +401,7 @@ async function explainText(model: TextModel, flags: ExplainFlags, request: Reque
   try {
     const [result] = await explain(model, loaded.input, request);
     const e = result!;
-    const json = { ...explanationJson(e, model), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
+    const json = { ...explanationJson(e, model, explanationProvenance(model, e)), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
     if (flags.out) {
       if (/\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
       else await writeOut(flags.out, tokenHighlightHtml(highlightInput(e, model, loaded)));
@@ -466,6 +516,7 @@ export function explainCommand(): Command {
     .option('--list-methods', 'list the available methods and exit')
     .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))
     .option('--alpha <a>', 'overlay opacity, 0..1 (default 0.5); with --out FILE.png or --report', number('--alpha', 0, 1))
+    .option('--bare', 'PNG overlay without its legend (colour bar with min / 0 / max, method and class)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: ExplainFlags) => run(flags));
 }
