@@ -28,6 +28,9 @@ const SHOTS = process.env['RELPROP_SHOTS'] ?? os.tmpdir();
 let tmp: string;
 let server: ChildProcess;
 let base: string;
+/** The URL relprop serve printed: base with ?token=, which the page trades for its cookie. */
+let printed: string;
+let token: string;
 let port: number;
 let browser: Browser;
 let page: Page;
@@ -43,7 +46,7 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
     const timer = setTimeout(() => reject(new Error(`relprop serve printed no URL in 30 s\nstdout: ${out}\nstderr: ${err}`)), 30_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(out);
+      const m = /http:\/\/127\.0\.0\.1:\d+\/\S*/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(m[0]);
@@ -60,7 +63,7 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
 /** Raw HTTP, so tests can send the headers a browser would not let a page forge (Host). */
 function request(options: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: { authorization: `Bearer ${token}`, ...options.headers } }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
@@ -72,7 +75,7 @@ function request(options: { method?: string; path: string; headers?: Record<stri
 }
 
 async function api<T>(method: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}api/${method}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? '' : JSON.stringify(body) });
+  const res = await fetch(`${base}api/${method}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: body === undefined ? '' : JSON.stringify(body) });
   const envelope = (await res.json()) as { ok: boolean; value?: T; error?: string };
   if (!envelope.ok) throw new Error(envelope.error);
   return envelope.value as T;
@@ -93,7 +96,9 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the app in a browser', () => {
 
     const started = await startServer({ ...process.env, RELPROP_SETTINGS: path.join(tmp, 'settings.json') });
     server = started.child;
-    base = started.url;
+    printed = started.url;
+    base = `${new URL(printed).origin}/`;
+    token = new URL(printed).searchParams.get('token') ?? '';
     port = Number(new URL(base).port);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -209,7 +214,7 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the app in a browser', () => {
 
   describe('the interface', () => {
     it('loads the page', async () => {
-      await page.goto(base);
+      await page.goto(printed);
     });
     appScenarios({
       page: () => page,

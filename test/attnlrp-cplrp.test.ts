@@ -13,7 +13,7 @@ import { BertModel, type BertConfig, type BertRecord, type BertWeights } from '.
 import type { ForwardResult, ModelInput, TokenInput } from '../src/core/models/types.js';
 import { ATTNLRP_RULES, CP_LRP_RULES, attnLrpRules, cpLrpRules, getRuleSet, type RuleSet } from '../src/core/relevance/rulesets.js';
 import {
-  addEpsilon, layerNormConstantStd, linearEpsilon, linearGamma, matmulEpsilon, softmaxTaylor, stabilise,
+  activationGradient, addEpsilon, layerNormConstantStd, linearEpsilon, linearGamma, matmulEpsilon, softmaxTaylor, stabilise,
 } from '../src/core/relevance/rules.js';
 import { conservationReport, conservationViolations, type LedgerEntry } from '../src/core/relevance/ledger.js';
 import { tensorsOf } from '../src/core/context.js';
@@ -126,12 +126,27 @@ describe('AttnLRP and CP-LRP rules, by hand', () => {
     expect(values(rx).reduce((s, v) => s + v)).toBeCloseTo(3, 5);
   });
 
+  it("pooler activation by its gradient (CP-LRP, Ali et al.'s code): R_z = z ⊙ f'(z) ⊙ R ⊘ y", () => {
+    // z = [0.5, −2, 0], y = tanh z, R = y ⊙ c with c = [2, 1, 3] (the gradient above):
+    // R_z = z ⊙ (1 − y²) ⊙ c = [0.5·0.7864477·2, −2·0.0706508·1, 0] = [0.7864477, −0.1413016, 0].
+    const z = t2([[0.5, -2, 0]]);
+    const y = tf.tanh(z) as tf.Tensor2D;
+    const R = tf.mul(y, t2([[2, 1, 3]])) as tf.Tensor2D;
+    expectValues(activationGradient(R, { input: z, output: y, activation: 'tanh' }, 1e-9), [0.7864477, -0.1413016, 0], 5);
+    // ReLU: z·1[z > 0] = relu(z), so it is the identity rule.
+    const zr = t2([[0.5, -2]]);
+    expectValues(activationGradient(t2([[1.5, 0]]), { input: zr, output: tf.relu(zr) as tf.Tensor2D, activation: 'relu' }, 1e-9), [1.5, 0]);
+  });
+
   it('rule ids: --rules accepts attnlrp and cp-lrp; a γ or ε makes its own id (the context caches by id)', () => {
     expect(getRuleSet('attnlrp')).toBe(ATTNLRP_RULES);
     expect(getRuleSet('cp-lrp')).toBe(CP_LRP_RULES);
     expect(cpLrpRules({ gamma: 0.25 }).id).toBe('cp-lrp(gamma=0.25)');
     expect(attnLrpRules({ epsilon: 1e-3 }).id).toBe('attnlrp(eps=0.001)');
     expect(() => cpLrpRules({ gamma: -1 })).toThrow(/gamma/);
+    expect(cpLrpRules({ pooler: 'identity', gamma: 0.5 }).id).toBe('cp-lrp(gamma=0.5,pooler=identity)');
+    expect(cpLrpRules({ pooler: 'gradient' }).id).toBe('cp-lrp');
+    expect(() => cpLrpRules({ pooler: 'tanh' as 'identity' })).toThrow(/pooler/);
   });
 });
 
@@ -206,12 +221,12 @@ const relDiff = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
  * input total = logit − absorbed: 1e-5, plus the float32 resolution of those rows' totals (ledger.ts),
  * since `absorbed` is their difference — large where x ⊙ (R − s·ΣR) has big entries of both signs.
  */
-function softmaxAccount(ledger: readonly LedgerEntry[], logit: number): { absorbed: number; tol: number } {
+function softmaxAccount(ledger: readonly LedgerEntry[], logit: number, kind = 'Softmax'): { absorbed: number; tol: number } {
   const report = conservationReport(ledger);
   let absorbed = 0;
   let resolution = 0;
   ledger.forEach((e, i) => {
-    if (e.kind !== 'Softmax') return;
+    if (e.kind !== kind) return;
     absorbed += e.relevanceIn - e.relevanceOut;
     resolution += report[i]!.resolution * Math.abs(e.relevanceIn);
   });
@@ -238,6 +253,7 @@ function conservedTolerance(ledger: readonly LedgerEntry[], logit: number): numb
 // turns R_z = z ⊙ ĝ_z into x ⊙ Wᵀĝ_z or a ⊙ ĝ_z, since R_z ⊘ z = ĝ_z — biases included):
 //  - LayerNorm: σ detached (the rule is the ε-rule on the map that is linear once σ is constant);
 //  - GELU, tanh, ReLU (identity rule): the derivative replaced by f(x)/x, so x ⊙ ĝ_x = f(x) ⊙ ĝ_f;
+//    except CP-LRP's pooler activation, which keeps its plain derivative (Ali et al.'s code);
 //  - AttnLRP: ∂/∂V halved (½ of A·V's relevance), ∂/∂Q and ∂/∂K quartered (½ of A·V's to A, then ½
 //    of Q·Kᵀ's each); softmax unchanged (x ⊙ (R − s·ΣR) = x ⊙ Jᵀĝ_A when R = A ⊙ ĝ_A), and the
 //    mask's and the scale's shares drop out as constants do;
@@ -350,7 +366,7 @@ function bertModified(model: BertModel, rec: BertRecord, B: number, targets: num
       x = lnSigmaDetached(layer.norm2, tf.add(lin(layer.mlp.fc2, hidden), n1) as tf.Tensor2D);
     }
     const first = tf.reshape(tf.slice(tf.reshape(x, [B, T, D]), [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
-    const pooled = identityRuleGrad(act, model.config.poolerActivation === 'tanh' ? 1 : 0, lin(W.pooler, first));
+    const pooled = mode === 'cp-lrp' ? (act(lin(W.pooler, first)) as tf.Tensor2D) : identityRuleGrad(act, model.config.poolerActivation === 'tanh' ? 1 : 0, lin(W.pooler, first));
     return tf.sum(tf.mul(lin(W.classifier, pooled), oneHot));
   };
   const x = from === 'encoder' ? rec.embeddings : rec.embeddingSum;
@@ -409,22 +425,34 @@ describe('zero-bias models: relevance is conserved wherever the rules claim it',
         disposeInput(input);
       });
 
-      it('CP-LRP: every boundary conserves, from the target logit down to the input tokens (and through the embedding LayerNorm)', () => {
-        const p = pass(model, input, TARGETS, CP_LRP_RULES);
-        p.ledgers.forEach((ledger, b) => {
-          const logit = p.logits[b * model.numClasses + TARGETS[b]!]!;
-          // The start is the logit's value (LXT, Ali et al.), not the authors' one-hot.
-          expect(ledger[0]!.relevanceIn).toBeCloseTo(logit, 6);
-          // Tolerance: 1e-5, or float32's resolution of the boundary where its terms cancel (ledger.ts).
-          expect(conservationViolations(ledger, 1e-5)).toEqual([]);
-          expect(ledger.some((e) => e.expectedDrift)).toBe(false);
-          // A held constant: no relevance reaches the softmax or Q·Kᵀ, so they are not in the ledger.
-          expect(ledger.some((e) => e.kind === 'Softmax')).toBe(false);
-          const tol = conservedTolerance(ledger, logit);
-          expect(relDiff(encoderInputTotal(ledger), logit)).toBeLessThan(tol);
-          expect(relDiff(p.tokenTotals[b]!, logit)).toBeLessThan(tol);
-          if (model instanceof BertModel) expect(relDiff(p.inputTotals[b]!, logit)).toBeLessThan(tol);
-        });
+      it('CP-LRP: every boundary conserves, from the target logit down to the input tokens (and through the embedding LayerNorm), but a pooler tanh crossed by its gradient', () => {
+        for (const rules of [CP_LRP_RULES, cpLrpRules({ pooler: 'identity' })]) {
+          const p = pass(model, input, TARGETS, rules);
+          // Ali et al.'s plain gradient through the pooler's tanh does not conserve; on ReLU it is the identity rule.
+          const tanh = model instanceof BertModel && model.config.poolerActivation === 'tanh' && rules === CP_LRP_RULES;
+          p.ledgers.forEach((ledger, b) => {
+            const logit = p.logits[b * model.numClasses + TARGETS[b]!]!;
+            // The start is the logit's value (LXT, Ali et al.), not the authors' one-hot.
+            expect(ledger[0]!.relevanceIn).toBeCloseTo(logit, 6);
+            // Tolerance: 1e-5, or float32's resolution of the boundary where its terms cancel (ledger.ts).
+            expect(conservationViolations(ledger, 1e-5)).toEqual([]);
+            // Only the tanh and the composites around it (bert, bert.pooler) are marked.
+            ledger.forEach((e, i) => {
+              let end = i + 1;
+              while (end < ledger.length && ledger[end]!.depth > e.depth) end++;
+              expect(Boolean(e.expectedDrift), `${rules.id}: ${e.layer}`).toBe(tanh && ledger.slice(i, end).some((x) => x.kind === 'Tanh'));
+            });
+            // A held constant: no relevance reaches the softmax or Q·Kᵀ, so they are not in the ledger.
+            expect(ledger.some((e) => e.kind === 'Softmax')).toBe(false);
+            const { absorbed, tol: tanhTol } = softmaxAccount(ledger, logit, 'Tanh');
+            if (tanh) expect(Math.abs(absorbed / logit), 'the tanh really drifts').toBeGreaterThan(1e-3);
+            const tol = conservedTolerance(ledger, logit) + (tanh ? tanhTol : 0);
+            const reaching = logit - (tanh ? absorbed : 0);
+            expect(relDiff(encoderInputTotal(ledger), reaching)).toBeLessThan(tol);
+            expect(relDiff(p.tokenTotals[b]!, reaching)).toBeLessThan(tol);
+            if (model instanceof BertModel) expect(relDiff(p.inputTotals[b]!, reaching)).toBeLessThan(tol);
+          });
+        }
       });
 
       it('AttnLRP: every boundary but the softmax conserves; the softmax rows, marked as expected drift, account for the rest', () => {
@@ -569,10 +597,13 @@ describe('the attnlrp and cp-lrp methods', () => {
     expect(c0!.options).toEqual({ rules: 'cp-lrp' });
     expect(c1!.options).toEqual({ rules: 'cp-lrp', gamma: 0.25 });
     expect(relativeError(c0!.map, c1!.map)).toBeGreaterThan(1e-3);
-    // Zero biases: every map sums to its logit (CP-LRP), AttnLRP to the logit less the softmax's share.
+    // Zero biases: every map sums to its logit less what the pooler's tanh does not pass on (CP-LRP),
+    // AttnLRP to the logit less the softmax's share.
     const logit = c0!.logits[1]!;
-    expect(relDiff(c0!.map.reduce((s, x) => s + x, 0), logit)).toBeLessThan(1e-5);
-    expect(relDiff(c1!.map.reduce((s, x) => s + x, 0), logit)).toBeLessThan(1e-5);
+    for (const c of [c0!, c1!]) {
+      const pooler = softmaxAccount(c.ledger!, logit, 'Tanh');
+      expect(relDiff(c.map.reduce((s, x) => s + x, 0) + pooler.absorbed, logit)).toBeLessThan(1e-5 + pooler.tol);
+    }
     const { absorbed, tol } = softmaxAccount(a!.ledger!, logit);
     expect(relDiff(a!.map.reduce((s, x) => s + x, 0) + absorbed, logit)).toBeLessThan(tol);
     disposeInput(input);

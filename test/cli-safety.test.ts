@@ -27,7 +27,7 @@ const hasOrt = (() => {
 
 /** The environment without what would switch ONNX Runtime's telemetry off anyway (CI markers, our own opt-out). */
 function telemetryEnv(home: string): NodeJS.ProcessEnv {
-  const env = { ...process.env, HOME: home };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
   for (const k of ['XDG_CACHE_HOME', 'ORT_DISABLE_TELEMETRY', 'RELPROP_ORT', 'RELPROP_ORT_TELEMETRY', 'CI', 'GITHUB_ACTIONS', 'TF_BUILD', 'GITLAB_CI', 'CIRCLECI', 'TRAVIS', 'JENKINS_URL', 'BUILDKITE', 'TEAMCITY_VERSION', 'APPVEYOR', 'CODEBUILD_BUILD_ID', 'BITBUCKET_BUILD_NUMBER', 'SYSTEM_TEAMFOUNDATIONCOLLECTIONURI']) delete env[k];
   return env;
 }
@@ -140,7 +140,7 @@ describe('non-finite numbers are errors, never results', () => {
     const model = await loadModel(negativeEps);
     const { tf } = await import('../src/core/tf.js');
     const ids = tf.tensor2d([[1, 5, 6, 7, 2]], [1, 5], 'int32');
-    const mask = tf.ones([1, 5], 'int32');
+    const mask = tf.ones([1, 5], 'int32') as import('@tensorflow/tfjs').Tensor2D;
     try {
       await expect(explain(model, { kind: 'tokens', ids, attentionMask: mask }, { method: 'lrp', target: 1 })).rejects.toThrow(NonFiniteError);
     } finally {

@@ -40,9 +40,11 @@ const PERT = {
   },
 };
 
-function localisation(rand: () => number, centre: number): Record<string, ReturnType<typeof summarise>> {
+const stat = (xs: number[]) => ({ ...summarise(xs), undefined: 0 });
+
+function localisation(rand: () => number, centre: number): Record<string, ReturnType<typeof stat>> {
   const keys = ['pixel_accuracy', 'miou', 'ap', 'pointing_game', 'relevance_mass', 'relevance_rank'];
-  return Object.fromEntries(keys.map((k, i) => [`localisation.${k}`, summarise(Array.from({ length: 12 }, () => Math.min(1, Math.max(0, centre + i * 0.02 + (rand() - 0.5) * 0.2))))]));
+  return Object.fromEntries(keys.map((k, i) => [`localisation.${k}`, stat(Array.from({ length: 12 }, () => Math.min(1, Math.max(0, centre + i * 0.02 + (rand() - 0.5) * 0.2))))]));
 }
 
 /** An [8,8] map with a bright blob around (cy, cx); `signed` adds a negative region. */
@@ -58,6 +60,21 @@ function blob(cy: number, cx: number, signed: boolean): number[] {
 export function imageSummary(): CompareSummary {
   const rand = lcg(7);
   return {
+    complete: true,
+    expected: 200,
+    missing: [],
+    config: {
+      relprop: { version: '0.1.0' },
+      model: { name: 'vit-tiny-imagenette', family: 'vit', folder: '/models/vit-tiny-imagenette', weightsSha256: 'ab'.repeat(32), configSha256: 'cd'.repeat(32) },
+      data: { spec: '/data/imagenette/val', description: 'imagenette val (200 images, segmentation masks)', kind: 'image', count: 200, idsSha256: 'ef'.repeat(32) },
+      methods: METHODS,
+      metrics: ['perturbation', 'localisation', 'agreement'],
+      removal: 'zero',
+      target: 'predicted',
+      methodOptions: {},
+      examples: 6,
+    },
+    options: { 'transformer-attribution': { startLayer: 0, rules: 'paper' }, rollout: { startLayer: 0 }, random: {} },
     model: 'vit-tiny-imagenette',
     data: 'imagenette val (200 images, segmentation masks)',
     methods: METHODS,
@@ -68,7 +85,7 @@ export function imageSummary(): CompareSummary {
       { id: 'n02102040_77.png', error: 'file is empty (0 bytes), not an image' },
     ],
     perMethod: {
-      'transformer-attribution': { ...localisation(rand, 0.7), 'agreement.tau.rollout': summarise([0.4, 0.5, 0.6]) },
+      'transformer-attribution': { ...localisation(rand, 0.7), 'agreement.tau.rollout': stat([0.4, 0.5, 0.6]) },
       rollout: localisation(rand, 0.6),
       random: localisation(rand, 0.3),
     },
@@ -86,6 +103,18 @@ export function imageSummary(): CompareSummary {
         [0.1, 0, 0.04, 0.11],
         [0.05, 0.04, 0, 0.05],
         [0.12, 0.11, 0.05, 0],
+      ],
+      n: [
+        [0, 198, 198, 198],
+        [198, 0, 198, 198],
+        [198, 198, 0, 198],
+        [198, 198, 198, 0],
+      ],
+      undefined: [
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
       ],
     },
     timing: { 'transformer-attribution': 412.3, rollout: 38.71, random: 0.42 },

@@ -245,7 +245,7 @@ describe('SmoothGrad', () => {
     const [g] = await explain(models.vit, image, { method: 'smoothgrad', target: 2, noise: 0, samples: 3 });
     expectClose(g!.map, s!.map, 1e-5, 'image');
     expect(g!.shape).toEqual(s!.shape);
-    expect(g!.options).toEqual({ samples: 3, noise: 0, seed: 0 });
+    expect(g!.options).toEqual({ samples: 3, noise: 0, seed: 0, ntType: 'smoothgrad', abs: true });
     pixels.dispose();
 
     const text = tokensOf(1);
@@ -264,7 +264,7 @@ describe('SmoothGrad', () => {
     const c = await run(7);
     const [s] = await explain(models.vit, image, { method: 'saliency', target: 1 });
     expect(Array.from(a.map)).toEqual(Array.from(b.map));
-    expect(a.options).toEqual({ samples: 8, noise: 0.15, seed: 0 });
+    expect(a.options).toEqual({ samples: 8, noise: 0.15, seed: 0, ntType: 'smoothgrad', abs: true });
     expect(relativeError(c.map, a.map)).toBeGreaterThan(1e-3);
     expect(relativeError(a.map, s!.map)).toBeGreaterThan(1e-3);
     pixels.dispose();

@@ -2,7 +2,9 @@ import { describe, it, expect } from 'vitest';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { CheckpointError } from '../src/core/errors.js';
 import {
   encodeSafetensors,
@@ -184,11 +186,11 @@ describe('float conversions', () => {
 });
 
 describe('reading dtypes written by other tools', () => {
-  // Hand-laid data so every tensor starts at an odd offset, as the reader must not assume alignment.
+  // Hand-laid data so tensors start at unaligned offsets, as the reader must not assume alignment.
   function file(): SafetensorsFile {
-    const data = new Uint8Array(1 + 8 + 16 + 8 + 4 + 2 + 3 + 3 + 4 + 2 + 3);
+    const data = new Uint8Array(8 + 16 + 8 + 4 + 2 + 3 + 3 + 4 + 2 + 3);
     const dv = new DataView(data.buffer);
-    let o = 1; // one-byte gap before the first tensor
+    let o = 0;
     const header: Record<string, unknown> = { __metadata__: { k: 'v' } };
     const put = (name: string, dtype: string, shape: number[], bytes: number, write: (at: number) => void) => {
       header[name] = { dtype, shape, data_offsets: [o, o + bytes] };
@@ -237,10 +239,10 @@ describe('reading dtypes written by other tools', () => {
     expect(Array.from(st.getFloat32('h'))).toEqual([0.5]);
   });
 
-  it('keeps header order, allows gaps, and accepts spaces after the JSON', () => {
+  it('keeps header order and accepts spaces after the JSON', () => {
     const st = file();
     expect([...st.tensors.keys()]).toEqual(['f32', 'f64', 'i64', 'i32', 'i16', 'i8', 'u8', 'f16', 'bf16', 'bool']);
-    expect(st.tensors.get('f32')).toEqual({ name: 'f32', dtype: 'F32', shape: [2], begin: 1, end: 9 });
+    expect(st.tensors.get('f32')).toEqual({ name: 'f32', dtype: 'F32', shape: [2], begin: 0, end: 8 });
   });
 
   it('keeps integer-like names in header order', () => {
@@ -447,5 +449,102 @@ describe('writeSafetensors / readSafetensors on disk', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('header first, then each tensor read at its offset', () => {
+  const GiB = 2 ** 30;
+
+  /** A sparse file: `header` and the bytes in `writes` at their positions, holes elsewhere, `size` bytes long. */
+  async function sparse(file: string, header: unknown, size: number, writes: Array<[number, Uint8Array]> = []): Promise<number> {
+    let json = JSON.stringify(header);
+    while (json.length % 8 !== 0) json += ' ';
+    const prefix = new Uint8Array(8);
+    new DataView(prefix.buffer).setBigUint64(0, BigInt(json.length), true);
+    const h = await fs.open(file, 'w');
+    try {
+      await h.truncate(size);
+      await h.write(prefix, 0, 8, 0);
+      await h.write(new TextEncoder().encode(json), 0, json.length, 8);
+      for (const [at, bytes] of writes) await h.write(bytes, 0, bytes.length, at);
+    } finally {
+      await h.close();
+    }
+    return 8 + json.length;
+  }
+
+  it('reads a tensor that lies past 2 GiB (readFile cannot take such a file)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-st-big-'));
+    try {
+      const file = path.join(dir, 'big.safetensors');
+      const filler = 2 * GiB + 24;
+      const header = {
+        __metadata__: { format: 'pt' },
+        filler: { dtype: 'U8', shape: [filler], data_offsets: [0, filler] },
+        w: { dtype: 'F32', shape: [2, 2], data_offsets: [filler, filler + 16] },
+      };
+      const json = JSON.stringify(header);
+      const dataStart = 8 + Math.ceil(json.length / 8) * 8;
+      const values = f32([1.5, -2, 3.25, 2 ** -20]);
+      await sparse(file, header, dataStart + filler + 16, [[dataStart + filler, new Uint8Array(values.buffer)]]);
+      expect((await fs.stat(file)).size).toBeGreaterThan(2 * GiB);
+      const st = await readSafetensors(file);
+      try {
+        expect(st.tensors.get('w')).toEqual({ name: 'w', dtype: 'F32', shape: [2, 2], begin: filler, end: filler + 16 });
+        expect(Array.from(st.getFloat32('w'))).toEqual(Array.from(values));
+        expect(Array.from(st.getBytes('w'))).toEqual(Array.from(new Uint8Array(values.buffer)));
+      } finally {
+        st.close();
+      }
+      expect(() => st.getFloat32('w')).toThrow(/big\.safetensors: read after the file was closed/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a 1 GB file claiming a 1e9-byte header is refused after reading its first bytes (child process maxRSS)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-st-bogus-'));
+    try {
+      const file = path.join(dir, 'bogus.safetensors');
+      const h = await fs.open(file, 'w');
+      const prefix = new Uint8Array(8);
+      new DataView(prefix.buffer).setBigUint64(0, 1_000_000_000n, true);
+      await h.truncate(1_000_000_100);
+      await h.write(prefix, 0, 8, 0);
+      await h.close();
+      // The built reader (npm test builds it first), in a process of its own so its peak is the reader's.
+      const reader = pathToFileURL(path.join(here, '..', 'dist', 'core', 'io', 'safetensors.js')).href;
+      const script =
+        `const { readSafetensors } = await import(${JSON.stringify(reader)});` +
+        `const before = process.resourceUsage().maxRSS;` +
+        `let message = '';` +
+        `try { await readSafetensors(${JSON.stringify(file)}); } catch (e) { message = e.message; }` +
+        `console.log(JSON.stringify({ message, grewKiB: process.resourceUsage().maxRSS - before }));`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+      const out = JSON.parse(stdout) as { message: string; grewKiB: number };
+      expect(out.message).toMatch(/bogus\.safetensors: header length 1000000000 bytes exceeds the 100000000-byte limit/);
+      // Reading the whole file first (as readFile did) costs 1 GB here.
+      expect(out.grewKiB).toBeLessThan(50 * 1024);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('data must be contiguous: a gap between tensors, or bytes after the last, is an error', () => {
+    const gap = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } };
+    expect(parseError(build(gap, 12)).message).toMatch(/data bytes \[4, 8\) belong to no tensor \(after 'a', before 'b'\); safetensors data must be contiguous/);
+    const late = { b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } };
+    expect(parseError(build(late, 8)).message).toMatch(/data bytes \[0, 4\) belong to no tensor \(at the start, before 'b'\)/);
+    const tail = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } };
+    expect(parseError(build(tail, 10)).message).toMatch(/the data buffer has 10 bytes but the tensors end at 4: 6 trailing bytes belong to no tensor/);
+  });
+
+  it('getFloat32 into a caller\'s buffer fills it and returns the leading part', () => {
+    const st = parseSafetensors(encodeSafetensors({ w: { shape: [3], data: f32([1, 2, 3]) }, h: { shape: [2], dtype: 'F16', data: f32([0.5, -1]) } }), 'into');
+    const into = new Float32Array(5).fill(9);
+    expect(Array.from(st.getFloat32('w', into))).toEqual([1, 2, 3]);
+    expect(Array.from(into)).toEqual([1, 2, 3, 9, 9]);
+    expect(Array.from(st.getFloat32('h', into))).toEqual([0.5, -1]);
+    expect(() => st.getFloat32('w', new Float32Array(2))).toThrow(RangeError);
   });
 });

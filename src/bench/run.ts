@@ -10,7 +10,7 @@
  *   npm run bench -- [--models all|tiny,shipped,big,ID,...] [--methods a,b] [--big-methods a,b|all]
  *                    [--runs 5] [--big-runs 5] [--warmup 1] [--backends wasm,cpu,tensorflow]
  *                    [--torch auto|off|PYTHON] [--torch-runs N] [--leak 100] [--no-grid]
- *                    [--json FILE] [--markdown FILE]
+ *                    [--no-load-memory] [--json FILE] [--markdown FILE]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +29,7 @@ import { BENCH_MODELS, resolveModels, type BenchModelSpec } from './models.js';
 import { installPeakTracker, liveBytes, peakBytes, resetPeak, wasmHeapBytes } from './memory.js';
 import { argValue, formatDuration, formatMB, formatMs, formatRatio, intOption, markdownTable, summarise, type Summary } from './stats.js';
 import { findTorchPython, runTorchReference, type TorchReference } from './torch.js';
+import { describeLoadMemory, measureLoadMemory, type LoadMemory } from './load-memory.js';
 
 /** The wasm backend with its products on ONNX Runtime: a backend of its own in the tables. */
 const ORT_BACKEND = 'wasm+onnxruntime';
@@ -62,6 +63,7 @@ const USAGE = `npm run bench -- [options]
                       as Node's wasm has; the × columns use the first, and 1 when timed)
   --leak N            leak check: N explanations cycling the methods on models/image-softmax (default 100; 0 skips)
   --no-grid           skip the compare-grid rows
+  --no-load-memory    skip the load-memory check (peak RSS loading a 346 MB ViT-B/16 checkpoint, in a child process)
   --json FILE         write every row, sample and setting as JSON
   --markdown FILE     write the printed report (markdown) to a file too`;
 
@@ -599,10 +601,16 @@ async function main(): Promise<void> {
     }
   }
   for (const n of notMeasured) if (!n.reason) n.reason = skipReason(n.method, n.model, rows, n.backend);
+  let loadMemory: LoadMemory | null = null;
+  if (!argv.includes('--no-load-memory')) {
+    loadMemory = await measureLoadMemory();
+    log(`\n${describeLoadMemory(loadMemory)}`);
+    if (loadMemory.ratio > 1.1) process.exitCode = 1;
+  }
 
   const wallSeconds = (performance.now() - wall0) / 1000;
   const settings = { 'load average (1 min) at start / end': `${load0.toFixed(2)} / ${os.loadavg()[0]!.toFixed(2)}`, runs, 'big-runs': bigRuns, 'slow-runs': slowRuns, warmup, target: 'the predicted class, given explicitly', 'method options': 'defaults (integrated-gradients 50 steps, smoothgrad 16 samples, rules per method)' };
-  const text = report(m, torch, torchNote, rows, infos, notMeasured, leak, settings, wallSeconds);
+  const text = report(m, torch, torchNote, rows, infos, notMeasured, leak, settings, wallSeconds) + (loadMemory ? `\n\n${describeLoadMemory(loadMemory)}` : '');
   console.log(text);
   const md = arg('markdown');
   if (md) await fs.writeFile(md, `${text}\n`);
@@ -610,7 +618,7 @@ async function main(): Promise<void> {
   if (json) {
     await fs.writeFile(
       json,
-      JSON.stringify({ date: new Date().toISOString(), machine: m, loadAverage: os.loadavg(), settings, wallSeconds, torch, torchNote, models: infos, rows, notMeasured, leak }, null, 1),
+      JSON.stringify({ date: new Date().toISOString(), machine: m, loadAverage: os.loadavg(), settings, wallSeconds, torch, torchNote, models: infos, rows, notMeasured, leak, loadMemory }, null, 1),
     );
   }
   log(`relprop bench: done in ${(wallSeconds / 60).toFixed(1)} min`);

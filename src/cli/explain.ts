@@ -30,7 +30,7 @@ import { provenance, type Provenance } from '../core/provenance.js';
 import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-write.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
-import { integer, number } from './options.js';
+import { boolean, integer, number } from './options.js';
 
 interface ExplainFlags {
   model?: string;
@@ -53,6 +53,9 @@ interface ExplainFlags {
   noise?: number;
   seed?: number;
   gamma?: number;
+  ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
+  abs?: boolean;
+  pooler?: 'gradient' | 'identity';
   out?: string;
   report?: string;
   json?: boolean;
@@ -137,7 +140,7 @@ function softmax(xs: ArrayLike<number>): number[] {
 }
 
 function methodList(): string {
-  const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps', samples: '--samples', noise: '--noise', seed: '--seed', gamma: '--gamma' };
+  const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps', samples: '--samples', noise: '--noise', seed: '--seed', gamma: '--gamma', ntType: '--nt-type', abs: '--abs', pooler: '--pooler' };
   const rows = listMethods().map((m) => {
     const opts = m.options.length ? ` [${m.options.map((o) => flag[o] ?? `--${o}`).join(', ')}]` : '';
     return `  ${m.id.padEnd(26)} ${m.title}${m.targetDependent ? '' : ' (target-independent)'}${opts}\n  ${''.padEnd(26)} ${m.reference}`;
@@ -231,6 +234,9 @@ async function run(flags: ExplainFlags): Promise<void> {
       noise: flags.noise,
       seed: flags.seed,
       gamma: flags.gamma,
+      ntType: flags.ntType,
+      abs: flags.abs,
+      pooler: flags.pooler,
       occlusion: flags.occlusion as OcclusionMode | undefined,
     };
     const { method: _first, target: _t, contrast: _c, ...options } = request;
@@ -268,7 +274,7 @@ function checkContrast(methods: ReadonlyArray<ReturnType<typeof getMethod>>, fla
   if (independent.length) throw new UsageError(`${flag} does not apply to ${independent.map((m) => `'${m}'`).join(', ')}: ${independent.length > 1 ? 'their maps do' : 'its map does'} not depend on the target class, so there is no logit(A) − logit(B) to explain`);
 }
 
-const OPTION_FLAGS = [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--samples', 'samples'], ['--noise', 'noise'], ['--seed', 'seed'], ['--gamma', 'gamma'], ['--occlusion', 'occlusion']] as const;
+const OPTION_FLAGS = [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--samples', 'samples'], ['--noise', 'noise'], ['--seed', 'seed'], ['--gamma', 'gamma'], ['--nt-type', 'ntType'], ['--abs', 'abs'], ['--pooler', 'pooler'], ['--occlusion', 'occlusion']] as const;
 
 /** The method, after checking that every method option given applies to it. */
 function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMethod> {
@@ -299,7 +305,7 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
   const loaded = imageToInput(model, { width: sample.width, height: sample.height, data: sample.rgb });
   try {
     const method = methodIds[0]!;
-    const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma };
+    const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma, ntType: flags.ntType, abs: flags.abs, pooler: flags.pooler };
     const [e] = await explain(model, loaded.input, { method, ...options });
     if (flags.report) {
       await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 });
@@ -509,6 +515,9 @@ export function explainCommand(): Command {
     .option('--noise <level>', 'smoothgrad noise σ as a fraction of the input\'s value range (default 0.15 for images, 0.01 for text)', number('--noise', 0))
     .option('--seed <n>', 'seed of smoothgrad\'s noise (default 0)', integer('--seed', 0))
     .option('--gamma <g>', 'cp-lrp: LRP-γ on the Linear layers (default 0: LRP-0/ε)', number('--gamma', 0))
+    .addOption(new Option('--nt-type <type>', 'smoothgrad: Captum\'s nt_type (default smoothgrad: the mean)').choices(['smoothgrad', 'smoothgrad_sq', 'vargrad']))
+    .option('--abs <bool>', 'smoothgrad: |gradient| of each noisy copy (true, the default, as Captum\'s Saliency) or the signed gradient (false)', boolean('--abs'))
+    .addOption(new Option('--pooler <rule>', 'cp-lrp: through a text pooler\'s tanh, the plain gradient (gradient, the default, as Ali et al.\'s code) or the identity rule (identity)').choices(['gradient', 'identity']))
     .option('--occlusion <mode>', 'occlusion: auto, mask, unk, remove (text) or baseline (images)')
     .option('--out <file>', 'write the result: FILE.png (image overlay), FILE.html (text highlight) or FILE.json')
     .option('--report <file>', 'write the report the app exports: FILE.html or FILE.pdf (maps, status, time, ledger charts, per-block relevance); --method may then list several methods, a,b,c')

@@ -27,7 +27,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   try {
     await program.parseAsync([...argv]);
-    return 0;
+    // A command that ends without an error but not in success (compare interrupted: 130) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander already printed the message (or the help text, whose exit code is 0). A command

@@ -21,3 +21,11 @@ export function number(name: string, min: number, max = Infinity) {
     return n;
   };
 }
+
+/** 'true' or 'false' (SmoothGrad's --abs). */
+export function boolean(name: string) {
+  return (value: string): boolean => {
+    if (value === 'true' || value === 'false') return value === 'true';
+    throw new InvalidArgumentError(`${name} must be true or false, got '${value}'`);
+  };
+}

@@ -37,6 +37,7 @@ async function run(flags: ServeFlags): Promise<void> {
   // Start the compute worker now, so the first click does not wait for TensorFlow.js to load.
   service.listMethods().catch((err: Error) => log(`the compute worker did not start: ${err.message}`));
   process.stdout.write(`relprop: serving the app at ${server.url} (127.0.0.1 only; Ctrl-C to stop)\n`);
+  process.stdout.write(`relprop: the token in that URL is new at every start and is what lets a page use the app; do not share it\n`);
   process.stdout.write(`relprop: settings (added models) in ${service.settingsFile}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

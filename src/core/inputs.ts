@@ -5,7 +5,7 @@
 import { tf, type Tensor4D } from './tf.js';
 import { findNonFinite, InputError, NonFiniteError } from './errors.js';
 import { readImage, type RgbImage } from './image/io.js';
-import { preprocessImage, resizeForModel, type Preprocessing } from './image/preprocess.js';
+import { normaliseImage, resizeForModel, showsWholeImage, type Preprocessing } from './image/preprocess.js';
 import { readJsonTensor } from './io/tensor-json.js';
 import type { ImageInput } from './models/types.js';
 
@@ -24,19 +24,19 @@ export interface LoadedImage {
   readonly original: RgbImage | null;
 }
 
-export function imageToInput(model: ImageModelInfo, img: RgbImage): LoadedImage {
+export function imageToInput(model: ImageModelInfo, img: RgbImage, label = 'image'): LoadedImage {
   const p = model.preprocessing;
   const [h, w] = p.size;
-  const chw = preprocessImage(img, p);
+  const view = resizeForModel(img, p, label);
   return {
-    input: { kind: 'image', pixels: tf.tensor4d(chw, [1, 3, h, w]) },
-    view: resizeForModel(img, p),
-    original: p.resizeShortestEdge === undefined ? img : null,
+    input: { kind: 'image', pixels: tf.tensor4d(normaliseImage(view, p), [1, 3, h, w]) },
+    view,
+    original: showsWholeImage(p) ? img : null,
   };
 }
 
 export async function loadImageFile(model: ImageModelInfo, file: string): Promise<LoadedImage> {
-  return imageToInput(model, await readImage(file));
+  return imageToInput(model, await readImage(file), file);
 }
 
 /** Undo the normalisation of a [1, 3, H, W] tensor to get something to draw the overlay on. */

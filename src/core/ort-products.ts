@@ -1,7 +1,7 @@
 /**
  * ONNX Runtime's CPU kernels (MLAS) under tfjs-wasm, when `onnxruntime-node` is installed (an
  * optional dependency: its npm package carries the Linux, macOS and Windows binaries): matrix
- * products, the transcendental elementwise kernels, and whole-model graphs (onnx/run.ts).
+ * products, the transcendental elementwise kernels, and whole passes traced by engine/trace.ts (onnx/run.ts).
  *
  * Why: every explanation here is dominated by 2-D products (ViT-B/16 transformer attribution: 85 % of
  * its time), and tfjs-wasm's single-threaded XNNPACK build does ~19 GFLOP/s on this machine where
@@ -280,46 +280,6 @@ export interface GraphFeed {
   readonly dims: readonly number[];
 }
 
-const graphSessions = new WeakMap<object, Map<string, NativeSession | null>>();
-
-/** Free the whole-model sessions of `owner` (a model being disposed): their native memory holds a copy of its weights. */
-export function releaseGraphs(owner: object): void {
-  for (const s of graphSessions.get(owner)?.values() ?? []) s?.dispose?.();
-  graphSessions.delete(owner);
-}
-
-/**
- * Run a whole-model graph on ONNX Runtime (onnx/run.ts): the session of (`owner`, `variant`) is
- * built by `build` on first use and kept as long as the owner (a model) lives. Returns the named
- * float32 outputs, or null where ONNX Runtime is not in use or the graph could not be loaded (the
- * caller then runs its tfjs path).
- */
-export function runGraph(owner: object, variant: string, build: () => Uint8Array, feeds: Record<string, GraphFeed>, outputs: readonly string[]): Record<string, { data: Float32Array; dims: number[] }> | null {
-  const e = engine;
-  if (!e || !ortActive()) return null;
-  let sessions = graphSessions.get(owner);
-  if (!sessions) graphSessions.set(owner, (sessions = new Map()));
-  let session = sessions.get(variant);
-  if (session === undefined) {
-    try {
-      session = e.make(build());
-    } catch {
-      session = null;
-    }
-    sessions.set(variant, session);
-  }
-  if (!session) return null;
-  const g = enterOrt();
-  try {
-    const named = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new e.Tensor(f.data instanceof Float32Array ? 'float32' : 'int64', f.data, f.dims)]));
-    const y = session.run(named, Object.fromEntries(outputs.map((o) => [o, null])), {});
-    ortStats.graphs++;
-    return Object.fromEntries(outputs.map((o) => [o, { data: y[o]!.cpuData, dims: y[o]!.dims }]));
-  } finally {
-    if (g) Atomics.store(g, GUARD.inside, 0);
-  }
-}
-
 function runUnary(e: Engine, backend: HeapBackend, op: UnaryOp, x: tf.TensorInfo): tf.TensorInfo {
   const out = backend.makeOutput([...x.shape], 'float32');
   const size = x.shape.reduce((a, d) => a * d, 1);
@@ -411,4 +371,34 @@ export function setProductEngine(name: 'onnxruntime' | 'wasm'): boolean {
   enabled = name === 'onnxruntime';
   if (enabled && !stock && tf.getBackend() === 'wasm') installOrtProducts(requestedThreads);
   return productEngine().name === 'onnxruntime';
+}
+
+/** A whole-pass session (engine/trace.ts): its runs, and its native memory's release. */
+export interface NativeGraph {
+  run(feeds: Readonly<Record<string, GraphFeed>>, outputs: readonly string[]): Record<string, { data: Float32Array; dims: number[] }>;
+  dispose(): void;
+}
+
+/**
+ * A session of a traced pass. Unlike runGraph it never falls back: the runner chose ONNX Runtime for
+ * the model, so a graph it rejects is a bug to report, not a reason to switch engines mid-run.
+ */
+export function nativeGraph(model: Uint8Array): NativeGraph {
+  const e = engine;
+  if (!e) throw new Error('ONNX Runtime is not loaded');
+  const session = e.make(model);
+  return {
+    run(feeds, outputs) {
+      const g = enterOrt();
+      try {
+        const named = Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, new e.Tensor(f.data instanceof Float32Array ? 'float32' : 'int64', f.data, f.dims)]));
+        const y = session.run(named, Object.fromEntries(outputs.map((o) => [o, null])), {});
+        ortStats.graphs++;
+        return Object.fromEntries(outputs.map((o) => [o, { data: y[o]!.cpuData, dims: y[o]!.dims }]));
+      } finally {
+        if (g) Atomics.store(g, GUARD.inside, 0);
+      }
+    },
+    dispose: () => session.dispose?.(),
+  };
 }

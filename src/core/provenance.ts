@@ -5,7 +5,7 @@
  * field, PNG text chunk, report section, compare summary), so a published number can be traced back.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, existsSync, statSync } from 'node:fs';
+import { promises as fsp, readFileSync, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from './tf.js';
@@ -104,13 +104,20 @@ function gitCommit(root: string): string | undefined {
 /** SHA-256 of files' bytes, concatenated in the given order, streamed (checkpoints can exceed memory). */
 export async function sha256Files(files: readonly string[]): Promise<string> {
   const hash = createHash('sha256');
+  // One buffer reused for every chunk: a read stream's fresh chunks would pile up as garbage the
+  // size of the weights while a model loads, raising its peak memory.
+  const buffer = Buffer.alloc(4 << 20);
   for (const f of files) {
-    await new Promise<void>((resolve, reject) => {
-      const s = createReadStream(f, { highWaterMark: 4 << 20 });
-      s.on('data', (chunk) => hash.update(chunk));
-      s.on('error', reject);
-      s.on('end', () => resolve());
-    });
+    const handle = await fsp.open(f, 'r');
+    try {
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+      }
+    } finally {
+      await handle.close();
+    }
   }
   return hash.digest('hex');
 }

@@ -9,15 +9,21 @@
 //    send without a preflight we never grant;
 //  - caps body sizes before reading them;
 //  - sends the renderer's strict CSP, and nosniff/no-referrer/frame denial,
-//    on every response, errors included.
+//    on every response, errors included;
+//  - answers API calls only with the per-launch secret (any local user or
+//    process can reach 127.0.0.1): the printed URL carries it once as
+//    ?token=, the server trades it for an HttpOnly SameSite=Strict cookie and
+//    redirects to the clean URL (Jupyter's way), so it does not stay in the
+//    address bar or the history; scripts may send it as a Bearer header.
 
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MAX_IMAGE_BYTES, MAX_TEXT_CHARS, type ApiEnvelope } from '../shared/api.js';
 import { CONTENT_SECURITY_POLICY } from '../shared/csp.js';
 import type { ApiHandler } from './dispatch.js';
+import { readRendererFile } from './renderer-files.js';
 
 export interface HttpServerOptions {
   /** The built renderer (out/renderer). */
@@ -25,11 +31,17 @@ export interface HttpServerOptions {
   readonly handler: ApiHandler;
   /** 0 (default): a free port chosen by the system. */
   readonly port?: number;
+  /** The secret API calls must carry; default: 32 random bytes, new at every launch. */
+  readonly token?: string;
 }
 
 export interface RunningServer {
+  /** The URL to open: it carries the token once (the page then holds it as a cookie). */
   readonly url: string;
+  /** The same without the token. */
+  readonly origin: string;
   readonly port: number;
+  readonly token: string;
   close(): Promise<void>;
 }
 
@@ -42,20 +54,6 @@ const MAX_OPEN_TEXT_BODY = MAX_TEXT_CHARS * 6 + 64 * 1024;
 const MAX_OTHER_BODY = 256 * 1024;
 
 const NO_ARGUMENT_METHODS = new Set(['version', 'listModels', 'listMethods']);
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json; charset=utf-8',
-};
 
 function bodyLimit(method: string): number {
   if (method === 'openImage') return MAX_OPEN_IMAGE_BODY;
@@ -137,8 +135,41 @@ function envelopeStatus(envelope: ApiEnvelope<unknown>): number {
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
   const rendererDir = path.resolve(options.rendererDir);
+  const token = options.token ?? randomBytes(32).toString('base64url');
   let allowedHosts = new Set<string>();
   let allowedOrigins = new Set<string>();
+  /** Per port: cookies are not told apart by port, and two servers may run side by side. */
+  let cookieName = 'relprop-token';
+
+  function isToken(candidate: string | undefined): boolean {
+    if (candidate === undefined) return false;
+    // Equal-length digests, so the comparison takes the same time whatever the candidate.
+    const digest = (t: string) => createHash('sha256').update(t).digest();
+    return timingSafeEqual(digest(candidate), digest(token));
+  }
+
+  function cookie(req: IncomingMessage, name: string): string | undefined {
+    for (const part of (req.headers.cookie ?? '').split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    }
+    return undefined;
+  }
+
+  function checkToken(req: IncomingMessage): void {
+    const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (isToken(cookie(req, cookieName)) || isToken(auth?.[1])) return;
+    throw new HttpError(403, 'this page has no valid access token: open the URL that `relprop serve` printed (it carries ?token=…), or send it as Authorization: Bearer');
+  }
+
+  /** The printed URL's ?token=: set the cookie and send the browser on to the same URL without it. */
+  function takeToken(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    if (!isToken(url.searchParams.get('token') ?? undefined)) throw new HttpError(403, 'wrong access token: open the URL that `relprop serve` printed at its latest start');
+    url.searchParams.delete('token');
+    res.setHeader('Set-Cookie', `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+    res.writeHead(303, { Location: `${url.pathname}${url.search}`, 'Cache-Control': 'no-store', 'Content-Length': 0 });
+    res.end();
+  }
 
   function checkAddressedToUs(req: IncomingMessage): void {
     const host = req.headers.host;
@@ -175,30 +206,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.setHeader('Allow', 'GET, HEAD');
       throw new HttpError(405, 'method not allowed');
     }
-    let rel: string;
-    try {
-      rel = decodeURIComponent(pathname);
-    } catch {
-      throw new HttpError(400, 'bad path');
-    }
-    if (rel.includes('\u0000')) throw new HttpError(400, 'bad path');
-    if (rel === '/' || rel === '') rel = '/index.html';
-    const file = path.resolve(rendererDir, '.' + rel);
-    // Never outside the renderer folder, whatever the path says.
-    if (file !== rendererDir && !file.startsWith(rendererDir + path.sep)) throw new HttpError(404, 'not found');
-    let data: Buffer;
-    try {
-      const st = await fs.stat(file);
-      if (!st.isFile()) throw new Error('not a file');
-      data = await fs.readFile(file);
-    } catch {
-      throw new HttpError(404, 'not found');
-    }
-    const type = CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-    // Built assets have content hashes in their names; the page itself must always be fresh.
-    const cache = file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache';
-    res.writeHead(200, { 'Content-Type': type, 'Content-Length': data.length, 'Cache-Control': cache });
-    res.end(req.method === 'HEAD' ? undefined : data);
+    const found = await readRendererFile(rendererDir, pathname);
+    if (found.status !== 200) throw new HttpError(found.status, found.message);
+    res.writeHead(200, { 'Content-Type': found.contentType, 'Content-Length': found.data.length, 'Cache-Control': found.cacheControl });
+    res.end(req.method === 'HEAD' ? undefined : found.data);
   }
 
   const server = createServer((req, res) => {
@@ -207,6 +218,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       checkAddressedToUs(req);
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
+      if (url.searchParams.has('token') && !api && (req.method === 'GET' || req.method === 'HEAD')) return takeToken(req, res, url);
+      if (api || url.pathname.startsWith('/api/')) checkToken(req);
       if (api) await serveApi(req, res, api[1]!);
       else if (url.pathname.startsWith('/api/')) throw new HttpError(404, `unknown API path ${url.pathname}`);
       else await serveStatic(req, res, url.pathname);
@@ -229,9 +242,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const { port } = server.address() as AddressInfo;
   allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`));
+  cookieName = `relprop-token-${port}`;
   return {
-    url: `http://${HOST}:${port}/`,
+    url: `http://${HOST}:${port}/?token=${token}`,
+    origin: `http://${HOST}:${port}/`,
     port,
+    token,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

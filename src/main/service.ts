@@ -43,6 +43,7 @@ import { GUARD, stopOutsideOrt } from '../core/ort-products.js';
 import type { Summary } from '../core/eval/stats.js';
 import { compareReportHtml } from '../core/eval/report.js';
 import { explanationReportHtml, type ReportLedger } from '../core/report/explanation-report.js';
+import { assertFolderContained, assertInside } from './paths.js';
 
 export interface ServiceOptions {
   /** The package folder: shipped models are read from its `models/`. */
@@ -131,7 +132,15 @@ interface Pending {
 type JsonObject = Record<string, unknown>;
 
 async function readJsonObject(file: string): Promise<JsonObject> {
-  const value: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+  const text = await fs.readFile(file, 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    // V8's message quotes the start of the text: say where, never what.
+    const at = /at position (\d+)/.exec((err as Error).message);
+    throw new Error(`not valid JSON${at ? ` (at character ${at[1]})` : ''}`);
+  }
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('expected a JSON object');
   return value as JsonObject;
 }
@@ -140,8 +149,10 @@ async function readJsonObject(file: string): Promise<JsonObject> {
 async function describeFolder(dir: string): Promise<{ kind: InputKind; family: string; labels: string[]; numClasses: number | null }> {
   let config: JsonObject;
   try {
+    await assertFolderContained(dir, 'model folder');
     config = await readJsonObject(path.join(dir, 'config.json'));
   } catch (err) {
+    if (err instanceof ApiError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new ApiError(code === 'ENOENT' ? `${dir}: not a model folder (no config.json)` : `${dir}/config.json: ${(err as Error).message}`, 'bad-request');
   }
@@ -437,6 +448,8 @@ export class RelpropService {
 
   private async open(inputId: string, modelId: string, source: InputSource): Promise<OpenedInput> {
     const ref = this.checkKind(modelId, source.kind);
+    // Checked on every use, not only when added: a link may have been planted since.
+    await assertFolderContained(ref.dir, 'model folder');
     let reply: OpenReply;
     try {
       reply = (await this.request(() => ({ type: 'open', inputId, model: ref, ...this.sourceIfNeeded(inputId, source) }))) as OpenReply;
@@ -599,6 +612,13 @@ export class RelpropService {
     const running = [...this.evaluations.values()].find((e) => e.state === 'running' || e.state === 'queued');
     if (running) throw new ApiError('an evaluation is already running: wait for it or cancel it first', 'unavailable');
     const { ref, info } = this.modelRef(req.modelId);
+    await assertFolderContained(ref.dir, 'model folder');
+    if (req.data.kind === 'path') {
+      const p = req.data.path;
+      if (isDirectory(p)) await assertFolderContained(p, 'data folder');
+      else await assertInside(path.dirname(p), p, 'data folder');
+      if (req.data.masks) await assertFolderContained(req.data.masks, 'masks folder');
+    }
     const out = path.join(this.evaluationsDir, evaluationFolder(req));
     if (req.restart) await fs.rm(out, { recursive: true, force: true });
     await fs.mkdir(out, { recursive: true });

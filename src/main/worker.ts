@@ -248,7 +248,7 @@ async function layerMaps(p: Prepared, ctx: ExplainContext, used: MethodOptions, 
 }
 
 // A record, so adding an option to the API without passing it on here fails to compile.
-const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, gamma: true };
+const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, ntType: true, abs: true, gamma: true, pooler: true };
 const METHOD_OPTIONS = Object.keys(METHOD_OPTION_SET) as MethodOptionName[];
 
 async function explainOne(p: Prepared, ctx: ExplainContext, methodId: string, target: number, options: ExplainOptions, inputId: string): Promise<ExplainResult> {

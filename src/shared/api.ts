@@ -33,7 +33,7 @@ export interface ModelInfo {
 
 export type MapSpace = 'patch' | 'pixel' | 'token';
 
-export type MethodOptionName = 'startLayer' | 'rules' | 'steps' | 'occlusion' | 'samples' | 'noise' | 'seed' | 'gamma';
+export type MethodOptionName = 'startLayer' | 'rules' | 'steps' | 'occlusion' | 'samples' | 'noise' | 'seed' | 'ntType' | 'abs' | 'gamma' | 'pooler';
 
 export interface MethodInfo {
   id: string;
@@ -151,8 +151,13 @@ export interface ExplainOptions {
   samples?: number;
   noise?: number;
   seed?: number;
+  /** SmoothGrad: Captum's nt_type, and whether each copy's gradient is taken as |·| (Saliency's abs). */
+  ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
+  abs?: boolean;
   /** CP-LRP: LRP-γ on the Linear layers (0, the default: LRP-0/ε). */
   gamma?: number;
+  /** CP-LRP through a text pooler's tanh: 'gradient' (the default, Ali et al.'s code) or 'identity'. */
+  pooler?: 'gradient' | 'identity';
   /** Overlay look for `overlayPng` (default: bwr for signed methods, jet otherwise). */
   colormap?: ColormapId;
   /** Overlay opacity 0..1 (default 0.5). */

@@ -26,16 +26,27 @@ export interface EvalItem {
 }
 
 export interface Dataset {
+  /** The spec it was opened from, file and folder paths made absolute (a run's configuration records it). */
+  readonly spec: string;
   readonly description: string;
+  /** Generated tasks: the generator's seed and the index of the first sample. */
+  readonly seeds?: { readonly generator: number; readonly first: number };
+  /** The ground-truth masks folder, absolute. */
+  readonly masks?: string;
+  /** JSONL: the labels the file declares, with their line numbers, to check against the model's classes before any work. */
+  readonly labels?: ReadonlyArray<{ readonly id: string; readonly line: number; readonly label: unknown }>;
   readonly kind: 'image' | 'text';
   readonly items: readonly EvalItem[];
 }
 
 const IMAGE_EXT = /\.(png|jpe?g|webp|gif|tiff?|avif|bmp)$/i;
 
-/** A mask PNG: non-black pixels are foreground. */
-async function readMask(file: string): Promise<GroundTruth> {
+/** A mask PNG: non-black pixels are foreground. It must have its image's size, or it marks other pixels than the ones meant. */
+async function readMask(file: string, image: RgbImage, imageName: string): Promise<GroundTruth> {
   const img = await readImage(file);
+  if (img.width !== image.width || img.height !== image.height) {
+    throw new InputError(`mask is ${img.width}×${img.height} but its image ${imageName} is ${image.width}×${image.height}`, file);
+  }
   const mask = new Float32Array(img.width * img.height);
   for (let i = 0; i < mask.length; i++) mask[i] = img.data[3 * i]! + img.data[3 * i + 1]! + img.data[3 * i + 2]! > 0 ? 1 : 0;
   return { kind: 'pixels', width: img.width, height: img.height, mask };
@@ -51,6 +62,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     if (name!.startsWith('image')) {
       const t = imageTask(HELD_OUT_SEED, { variant: name === 'image' ? 'single' : 'pair' });
       return {
+        spec,
+        seeds: { generator: HELD_OUT_SEED, first: offset },
         description: `${n} generated samples of the ${name} task`,
         kind: 'image',
         items: Array.from({ length: n }, (_, i) => ({
@@ -68,6 +81,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     }
     const t = textTask(HELD_OUT_SEED, { variant: name === 'text' ? 'single' : 'pair' });
     return {
+      spec,
+      seeds: { generator: HELD_OUT_SEED, first: offset },
       description: `${n} generated samples of the ${name} task`,
       kind: 'text',
       items: Array.from({ length: n }, (_, i) => ({
@@ -90,6 +105,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     const files = (await fs.readdir(spec)).filter((f) => IMAGE_EXT.test(f)).sort();
     if (files.length === 0) throw new InputError('no image files in the folder', spec);
     return {
+      spec: path.resolve(spec),
+      ...(options.masks ? { masks: path.resolve(options.masks) } : {}),
       description: `${files.length} images from ${spec}`,
       kind: 'image',
       items: files.map((f) => ({
@@ -99,7 +116,7 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
           let truth: GroundTruth | null = null;
           if (options.masks) {
             const m = path.join(options.masks, f.replace(IMAGE_EXT, '.png'));
-            if (await fs.access(m).then(() => true, () => false)) truth = await readMask(m);
+            if (await fs.access(m).then(() => true, () => false)) truth = await readMask(m, image, path.join(spec, f));
           }
           return { content: { kind: 'image', image }, label: null, truth };
         },
@@ -110,7 +127,18 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
   const text = await readTextFile(spec);
   const lines = text.split(/\r?\n/).map((l, i) => [l, i + 1] as const).filter(([l]) => l.trim() !== '');
   if (spec.endsWith('.jsonl')) {
+    const labels: Array<{ id: string; line: number; label: unknown }> = [];
+    for (const [line, no] of lines) {
+      try {
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        if (rec && typeof rec === 'object' && 'label' in rec && rec['label'] !== null) labels.push({ id: `${path.basename(spec)}:${no}`, line: no, label: rec['label'] });
+      } catch {
+        // Reported as that input's error when it is loaded.
+      }
+    }
     return {
+      spec: path.resolve(spec),
+      labels,
       description: `${lines.length} records from ${spec}`,
       kind: lines.some(([l]) => l.includes('"image"')) ? 'image' : 'text',
       items: lines.map(([line, no]) => ({
@@ -126,7 +154,8 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
           if (typeof rec['image'] === 'string') {
             const base = path.dirname(spec);
             const image = await readImage(path.resolve(base, rec['image'] as string));
-            const truth = typeof rec['mask'] === 'string' ? await readMask(path.resolve(base, rec['mask'] as string)) : null;
+            const file = path.resolve(base, rec['image'] as string);
+            const truth = typeof rec['mask'] === 'string' ? await readMask(path.resolve(base, rec['mask'] as string), image, file) : null;
             return { content: { kind: 'image', image }, label, truth };
           }
           if (typeof rec['text'] !== 'string') throw new InputError(`line ${no} has neither "text" nor "image"`, spec);
@@ -137,6 +166,7 @@ export async function openDataset(spec: string, options: { masks?: string } = {}
     };
   }
   return {
+    spec: path.resolve(spec),
     description: `${lines.length} sentences from ${spec}`,
     kind: 'text',
     items: lines.map(([line, no]) => ({

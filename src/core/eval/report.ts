@@ -13,8 +13,17 @@ import { colormap } from '../image/colormap.js';
 import { bwr, escapeHtml as e } from '../report/token-highlight.js';
 import type { CompareSummary } from './compare.js';
 
+/** provenance.json of the run: what executed it (the rest of its provenance is in the summary's config). */
+export interface RunProvenance {
+  readonly engine?: string;
+  readonly date?: string;
+  readonly execution?: Readonly<Record<string, unknown>>;
+}
+
 export interface CompareReportOptions {
   readonly title?: string;
+  /** Engine and date of the run (provenance.json); shown with the configuration. */
+  readonly provenance?: RunProvenance;
   /** PNG bytes of each input as the model saw it, keyed by example id; drawn under its heatmaps. */
   readonly images?: Readonly<Record<string, Uint8Array>>;
 }
@@ -133,6 +142,29 @@ function renderTable(s: CompareSummary): string {
         better,
         value: (m: string) => (kind === 'accuracy' ? pert(m, test)?.aucAccuracy : pert(m, test)?.aucProbability),
         format: (v: number | undefined) => fixed(v, 1),
+      })),
+    });
+  }
+  const eraser = (m: string, k: string) => s.perMethod[m]?.[`eraser.${k}`];
+  if (s.methods.some((m) => eraser(m, 'comprehensiveness'))) {
+    groups.push({
+      label: 'ERASER (mean)',
+      note: 'probability drop with the top 1–50 % of tokens removed (comprehensiveness ↑) or kept alone (sufficiency ↓)',
+      columns: (
+        [
+          ['comprehensiveness', 'compr.', 'higher'],
+          ['sufficiency', 'suff.', 'lower'],
+        ] as const
+      ).map(([k, label, better]) => ({
+        key: `eraser.${k}`,
+        label,
+        better,
+        value: (m: string) => eraser(m, k)?.mean,
+        format: (v: number | undefined) => fixed(v, 3),
+        title: (m: string) => {
+          const x = eraser(m, k);
+          return x ? `n = ${x.n}, median ${fixed(x.median, 3)}, IQR ${fixed(x.iqr, 3)}` : undefined;
+        },
       })),
     });
   }
@@ -318,12 +350,15 @@ function renderAgreement(s: CompareSummary): string {
     for (let j = 0; j < n; j++) {
       const v = a.median[i]?.[j];
       const q = a.iqr[i]?.[j];
+      const u = a.undefined?.[i]?.[j] ?? 0;
+      const defined = a.n?.[i]?.[j] ?? 0;
       const ok = v !== undefined && Number.isFinite(v);
+      const note = u > 0 ? `; undefined for ${u} of ${u + defined} inputs (a constant map), left out` : '';
       const bg: Rgb = ok ? fill(v) : [238, 238, 238];
       const x = left + j * cell;
       const y = top + i * cell;
       parts.push(
-        `<g class="tau" data-row="${e(a.names[i]!)}" data-col="${e(a.names[j]!)}"><title>${e(`${a.names[i]} vs ${a.names[j]}: median τ ${fixed(v, 2)}, IQR ${fixed(q, 2)}`)}</title>` +
+        `<g class="tau" data-row="${e(a.names[i]!)}" data-col="${e(a.names[j]!)}"${u > 0 ? ` data-undefined="${u}"` : ''}><title>${e(`${a.names[i]} vs ${a.names[j]}: median τ ${fixed(v, 2)}, IQR ${fixed(q, 2)}${note}`)}</title>` +
           `<rect x="${c(x)}" y="${c(y)}" width="${cell}" height="${cell}" fill="${hex(bg)}" stroke="#fff" stroke-width="1"/>` +
           `<text class="val" x="${c(x + cell / 2)}" y="${c(y + cell / 2 + 4)}" text-anchor="middle" fill="${inkOn(bg)}">${fixed(v, 2)}</text></g>`,
       );
@@ -344,8 +379,20 @@ function renderAgreement(s: CompareSummary): string {
   return (
     `<section class="block"><h2>Agreement between methods</h2>` +
     `<svg class="agreement" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Kendall tau matrix">${parts.join('')}</svg>` +
-    `<p class="caption">Median Kendall τ between the rankings two methods give the units of the same input (1: same order, 0: unrelated, −1: reversed); hover a cell for the IQR.</p></section>`
+    `<p class="caption">Median Kendall τ between the rankings two methods give the units of the same input (1: same order, 0: unrelated, −1: reversed); hover a cell for the IQR. ` +
+    `τ is undefined where a map is constant (it ranks no pair); such inputs are left out of the median.</p>${undefinedList(a)}</section>`
   );
+}
+
+function undefinedList(a: NonNullable<CompareSummary['agreement']>): string {
+  const items: string[] = [];
+  a.names.forEach((x, i) =>
+    a.names.forEach((y, j) => {
+      const u = a.undefined?.[i]?.[j] ?? 0;
+      if (j > i && u > 0) items.push(`<li><code>${e(x)}</code> vs <code>${e(y)}</code>: τ undefined for ${u} of ${u + (a.n?.[i]?.[j] ?? 0)} inputs</li>`);
+    }),
+  );
+  return items.length ? `<ul class="undefined-tau">${items.join('')}</ul>` : '';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,9 +474,10 @@ function heatmapSvg(grid: Grid, rgb: Rgb[], overImage: boolean, label: string): 
 
 function exampleCaption(ex: Example): string {
   const x = ex.example!;
-  const label = x.label === null ? '—' : String(x.label);
+  const named = (k: number, name: string | undefined) => `${k}${name !== undefined ? ` (${name})` : ''}`;
+  const label = x.label === null ? '—' : named(x.label, x.labelName);
   const mark = x.label === null ? '' : x.label === x.prediction ? ' <span class="ok">✓</span>' : ' <span class="bad">✗</span>';
-  return `<div class="id" title="${e(ex.id)}">${e(ex.id)}</div><div class="muted small">label ${e(label)} · predicted ${e(String(x.prediction))}${mark}</div>`;
+  return `<div class="id">${e(ex.id)}</div><div class="muted small">label ${e(label)} · predicted ${e(named(x.prediction, x.predictionName))}${mark}</div>`;
 }
 
 function renderImageExamples(examples: Array<{ ex: Example; index: number }>, s: CompareSummary, images: Readonly<Record<string, Uint8Array>>): { html: string; css: string; used: Set<string> } {
@@ -612,7 +660,9 @@ table.heatmaps tr{break-inside:avoid}
 th.input .frame{margin:0 0 4px}
 .frame svg.heat{width:100%;height:100%;display:block}
 .missing{color:var(--muted);text-align:center;padding:24px 0}
-.id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11.5px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.id{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11.5px;overflow-wrap:anywhere}
+.incomplete{margin:0 0 14px;padding:10px 16px;background:#fff3cd;border:2px solid #e0a800;border-radius:6px;font-weight:600}
+ul.undefined-tau{font-size:12px;color:var(--muted);margin:4px 0 0}
 .ok{color:#2e7d32}.bad{color:#c62828}
 .text-example{margin:0 0 14px;padding:10px 12px;border:1px solid var(--rule);border-radius:6px;break-inside:avoid}
 .text-example .id{font-size:12px}
@@ -628,6 +678,36 @@ footer{margin-top:30px;color:var(--muted);font-size:11px;border-top:1px solid va
 @media print{main{max-width:none;padding:0}body{font-size:12px}table.results{font-size:11px}table.results th,table.results td{padding:4px 5px}}
 `;
 
+function incompleteText(s: CompareSummary): string {
+  const shards = s.missingShards?.length ? `shards ${s.missingShards.join(', ')} are missing; ` : '';
+  const n = s.missing?.length ?? 0;
+  const inputs = n ? `${n} of ${s.expected} inputs were not evaluated (${s.missing.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''}); ` : '';
+  return `Incomplete: ${shards}${inputs}these numbers are not those of the whole data set.`;
+}
+
+/** What made the numbers: relprop, the model's bytes, the data, each method's rules and options, the engine and date. */
+function provenanceRows(s: CompareSummary, p: RunProvenance | undefined): string {
+  const c = s.config;
+  if (!c) return '';
+  const rows: string[] = [];
+  rows.push(`<dt>relprop</dt><dd>${e(c.relprop.version)}${c.relprop.commit ? ` (commit <code>${e(c.relprop.commit)}</code>)` : ''}</dd>`);
+  if (c.model.folder) rows.push(`<dt>Model folder</dt><dd><code>${e(c.model.folder)}</code></dd>`);
+  if (c.model.weightsSha256) rows.push(`<dt>Weights SHA-256</dt><dd><code>${e(c.model.weightsSha256)}</code></dd>`);
+  if (c.model.configSha256) rows.push(`<dt>Config SHA-256</dt><dd><code>${e(c.model.configSha256)}</code></dd>`);
+  rows.push(`<dt>Data spec</dt><dd><code>${e(c.data.spec)}</code>${c.data.seeds ? ` (generator seed ${c.data.seeds.generator}, samples ${c.data.seeds.first}–${c.data.seeds.first + c.data.count - 1})` : ''}${c.data.masks ? `, masks <code>${e(c.data.masks)}</code>` : ''}</dd>`);
+  rows.push(`<dt>Target</dt><dd>the predicted class of each input</dd>`);
+  if (c.removal) rows.push(`<dt>Removal</dt><dd>${e(c.removal)}</dd>`);
+  const opts = s.methods.map((m) => {
+    const o = s.options?.[m];
+    const body = o && Object.keys(o).length ? Object.entries(o).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ') : 'no options';
+    return `<code>${e(m)}</code>: ${e(body)}`;
+  });
+  rows.push(`<dt>Options</dt><dd>${opts.join('<br>')}</dd>`);
+  if (p?.engine) rows.push(`<dt>Engine</dt><dd>${e(p.engine)}</dd>`);
+  if (p?.date) rows.push(`<dt>Date</dt><dd>${e(p.date)}</dd>`);
+  return rows.join('\n');
+}
+
 /** The report of a compare run as one self-contained HTML page; the same summary always gives the same bytes. */
 export function compareReportHtml(summary: CompareSummary, options: CompareReportOptions = {}): string {
   const s = summary;
@@ -641,6 +721,7 @@ export function compareReportHtml(summary: CompareSummary, options: CompareRepor
           .map((x) => `<li><code>${e(x.id)}</code>: ${e(x.error)}</li>`)
           .join('')}${s.errors.length > MAX_ERRORS_LISTED ? `<li class="more">… and ${s.errors.length - MAX_ERRORS_LISTED} more (see journal.jsonl)</li>` : ''}</ol>`;
   const list = (xs: readonly string[]) => (xs.length ? xs.map((x) => `<code>${e(x)}</code>`).join(', ') : '—');
+  const banner = s.complete === false ? `<p class="incomplete" role="alert">${e(incompleteText(s))}</p>` : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -653,15 +734,17 @@ export function compareReportHtml(summary: CompareSummary, options: CompareRepor
 <body>
 <main>
 <header>
+${banner}
 <h1>${e(title)}</h1>
 <p class="subtitle">${e(s.model)} · ${e(s.data)}</p>
 <dl class="meta">
 <dt>Model</dt><dd><code>${e(s.model)}</code></dd>
 <dt>Data</dt><dd>${e(s.data)}</dd>
-<dt>Inputs</dt><dd>${s.inputs} evaluated</dd>
+<dt>Inputs</dt><dd>${s.inputs} evaluated${s.expected !== undefined ? ` of ${s.expected}` : ''}${s.shard ? ` (shard ${s.shard.k}/${s.shard.n})` : ''}</dd>
 <dt>Methods</dt><dd>${list(s.methods)}</dd>
 <dt>Metrics</dt><dd>${list(s.metrics)}</dd>
 <dt>Errors</dt><dd>${s.errors.length === 0 ? 'none' : `${s.errors.length} input${s.errors.length === 1 ? '' : 's'} skipped`}</dd>
+${provenanceRows(s, options.provenance)}
 </dl>
 ${errors}
 </header>

@@ -66,8 +66,10 @@ function decodeError(err: unknown, bytes: Uint8Array, label: string): InputError
 }
 
 /**
- * Decode image bytes to 8-bit RGB: EXIF orientation applied (as HF's `load_image` does with
- * `exif_transpose`), alpha flattened onto white, grey and 16-bit images converted.
+ * Decode image bytes to 8-bit RGB as HF's `load_image` does with Pillow: EXIF orientation applied
+ * (`exif_transpose`), then `convert("RGB")`, which drops alpha (the stored colour of a transparent
+ * pixel is kept, not composited on white) and maps palette images through their palette, ignoring
+ * their transparency; grey images are replicated to three channels. timm's loader converts the same way.
  * `label` names the input in errors (a file name, or e.g. "dropped image").
  */
 export async function decodeImage(bytes: Uint8Array, label: string): Promise<RgbImage> {
@@ -75,6 +77,15 @@ export async function decodeImage(bytes: Uint8Array, label: string): Promise<Rgb
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let result: { data: Buffer; info: OutputInfo };
   try {
+    const meta = await sharp(input, { failOn: 'error' }).metadata();
+    if (meta.channels === 1 && meta.depth !== undefined && meta.depth !== 'uchar' && meta.depth !== 'char') {
+      // Pillow (HF's load_image, timm) opens these as 32-bit integers and convert("RGB") clips them
+      // at 255 rather than scaling; no scaling relprop could pick would match it.
+      throw new InputError(
+        `${meta.depth === 'ushort' ? '16-bit' : meta.depth} greyscale images are not supported: Pillow, which HF and timm load images with, clips such values at 255 when converting to RGB; save it as 8-bit first`,
+        label,
+      );
+    }
     result = await sharp(input, {
       // 'error' rejects truncated and corrupt data but tolerates the harmless warnings (stray bytes
       // after a JPEG marker, say) that many cameras produce and that Pillow also accepts.
@@ -84,11 +95,12 @@ export async function decodeImage(bytes: Uint8Array, label: string): Promise<Rgb
       ignoreIcc: true,
     })
       .autoOrient()
-      .flatten({ background: { r: 255, g: 255, b: 255 } })
+      .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw decodeError(err, bytes, label);
   }
   const { data, info } = result;

@@ -6,7 +6,7 @@
  * broken or truncated checkpoint fails at load time with one message that says what is wrong,
  * instead of surfacing later as a shape error or as garbage weights.
  */
-import { promises as fs } from 'node:fs';
+import fsSync, { promises as fs } from 'node:fs';
 import { CheckpointError } from '../errors.js';
 
 export interface TensorInfo {
@@ -27,11 +27,14 @@ export interface SafetensorsFile {
   /**
    * The tensor's values as float32 (F32 copied, F16 and BF16 widened exactly, F64 narrowed;
    * integer and BOOL dtypes converted to numbers). Always a fresh copy the caller may modify.
-   * Throws CheckpointError for an unknown name or unsupported dtype.
+   * Throws CheckpointError for an unknown name or unsupported dtype. With `into` (at least the
+   * tensor's length), the values are written there instead and its leading subarray is returned.
    */
-  getFloat32(name: string): Float32Array;
-  /** The tensor's raw little-endian bytes (a view into the file, not a copy). */
+  getFloat32(name: string, into?: Float32Array): Float32Array;
+  /** The tensor's raw little-endian bytes (read from the file; a view for an in-memory file). */
   getBytes(name: string): Uint8Array;
+  /** Releases the file (no-op in memory); reads after it fail. Idempotent. */
+  close(): void;
 }
 
 export interface TensorToWrite {
@@ -59,6 +62,9 @@ export const DTYPE_SIZES: Readonly<Record<string, number>> = Object.freeze({
   F64: 8,
 });
 
+/** The dtypes a model parameter may have: floating point, widened (or F64 narrowed) to float32. */
+export const FLOAT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64', 'F8_E5M2', 'F8_E4M3']);
+
 /** Same limit as the reference implementation; a larger value means a corrupt or foreign file. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
@@ -67,25 +73,140 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+/** Where the bytes come from: a buffer in memory, or a file read at offsets. */
+interface ByteSource {
+  readonly size: number;
+  /**
+   * `length` bytes at `position`. `into` (of that length) is filled and returned where given;
+   * otherwise the result may be a view of the source (memory) or a fresh buffer (file).
+   */
+  read(position: number, length: number, into?: Uint8Array): Uint8Array;
+  close(): void;
+}
+
+function memorySource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.length,
+    read(position, length, into) {
+      const view = bytes.subarray(position, position + length);
+      if (!into) return view;
+      into.set(view);
+      return into;
+    },
+    close() {},
+  };
+}
+
+/** fs.readSync takes at most 2^31 − 1 bytes a call; larger tensors are read in pieces. */
+const READ_CHUNK = 1 << 30;
+
+// A SafetensorsFile dropped without close() (e.g. by a script) still gives its descriptor back.
+const unclosed = new FinalizationRegistry<number>((fd) => {
+  try {
+    fsSync.closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+});
+
+function fileSource(fd: number, size: number, file: string): ByteSource {
+  let open = true;
+  return {
+    size,
+    read(position, length, into) {
+      if (!open) throw new CheckpointError('read after the file was closed', file);
+      const out = into ?? new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        let n: number;
+        try {
+          n = fsSync.readSync(fd, out, done, Math.min(length - done, READ_CHUNK), position + done);
+        } catch (e) {
+          throw new CheckpointError(`cannot read ${length} bytes at offset ${position} (${(e as Error).message})`, file);
+        }
+        if (n === 0) {
+          throw new CheckpointError(
+            `file ended at byte ${position + done} while reading ${length} bytes at offset ${position}; was it truncated after it was opened?`,
+            file,
+          );
+        }
+        done += n;
+      }
+      return out;
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      fsSync.closeSync(fd);
+    },
+  };
+}
+
+/** An in-memory safetensors file (e.g. one received over the network); views, no copy of `bytes`. */
 export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  return openSource(memorySource(bytes), file);
+}
+
+/**
+ * Opens a safetensors file: the 8-byte prefix and the header are read and validated against the
+ * file's size first; tensor data is read later, one tensor at a time, at its offset. So memory
+ * holds the header and the tensors asked for, never the whole file, and files over 2 GiB load.
+ * Call close() when done (the loader does); a dropped file is closed when it is garbage-collected.
+ */
+export async function readSafetensors(path: string): Promise<SafetensorsFile> {
+  let fd: number;
+  let size: number;
+  try {
+    fd = fsSync.openSync(path, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const what = err.code === 'ENOENT' ? 'file not found' : `cannot read file (${err.message})`;
+    throw new CheckpointError(what, path);
+  }
+  try {
+    const stat = fsSync.fstatSync(fd);
+    if (!stat.isFile()) throw new CheckpointError('not a regular file', path);
+    size = stat.size;
+  } catch (e) {
+    fsSync.closeSync(fd);
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`cannot read file (${(e as Error).message})`, path);
+  }
+  const source = fileSource(fd, size, path);
+  let st: SafetensorsFile;
+  try {
+    st = openSource(source, path);
+  } catch (e) {
+    source.close();
+    throw e;
+  }
+  unclosed.register(st, fd, st);
+  const close = st.close;
+  st.close = () => {
+    unclosed.unregister(st);
+    close();
+  };
+  return st;
+}
+
+function openSource(source: ByteSource, file: string): SafetensorsFile {
   const fail: (message: string) => never = (message) => {
     throw new CheckpointError(message, file);
   };
+  const size = source.size;
 
-  if (bytes.length < 8) {
-    fail(
-      `file is only ${bytes.length} bytes, shorter than the 8-byte header length prefix ` +
-        `of a safetensors file`,
-    );
+  if (size < 8) {
+    fail(`file is only ${size} bytes, shorter than the 8-byte header length prefix of a safetensors file`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = view.getBigUint64(0, true);
+  const prefix = source.read(0, 8, new Uint8Array(8));
+  const headerLen = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  // Both limits are checked before anything is allocated for the header.
   if (headerLen === 0n) fail('header length is 0; a safetensors header is at least "{}"');
-  if (headerLen > BigInt(bytes.length - 8)) {
+  if (headerLen > BigInt(size - 8)) {
     fail(
       `header length ${headerLen} bytes runs past the end of the file ` +
-        `(file has ${bytes.length} bytes, so at most ${bytes.length - 8} are available for the header)` +
-        foreignFormatHint(bytes),
+        `(file has ${size} bytes, so at most ${size - 8} are available for the header)` +
+        foreignFormatHint(source.read(0, Math.min(size, 64))),
     );
   }
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
@@ -93,14 +214,13 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
   }
   const n = Number(headerLen);
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = size - dataStart;
 
   let headerText = '';
   try {
-    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
-      bytes.subarray(8, dataStart),
-    );
-  } catch {
+    headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(source.read(8, n));
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     fail(`header (${n} bytes) is not valid UTF-8`);
   }
   let header: unknown;
@@ -136,8 +256,8 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     tensors.set(name, parseEntry(name, headerObj[name], fail));
   }
 
-  checkExtents(tensors, dataStart, dataLen, bytes.length, fail);
-  checkOverlaps(tensors, fail);
+  checkExtents(tensors, dataStart, dataLen, size, fail);
+  checkLayout(tensors, dataLen, fail);
 
   const lookup = (name: string): TensorInfo => {
     const info = tensors.get(name);
@@ -159,30 +279,33 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     tensors,
     getBytes(name: string): Uint8Array {
       const info = lookup(name);
-      return bytes.subarray(dataStart + info.begin, dataStart + info.end);
+      return source.read(dataStart + info.begin, info.end - info.begin);
     },
-    getFloat32(name: string): Float32Array {
+    getFloat32(name: string, into?: Float32Array): Float32Array {
       const info = lookup(name);
-      const raw = bytes.subarray(dataStart + info.begin, dataStart + info.end);
-      const out = toFloat32(raw, info.dtype);
+      const length = info.end - info.begin;
+      const count = info.shape.reduce((a, d) => a * d, 1);
+      if (into !== undefined && into.length < count) {
+        throw new RangeError(`getFloat32('${name}'): the buffer holds ${into.length} values, the tensor has ${count}`);
+      }
+      if (info.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
+        // Straight into the result's own buffer: one allocation (or none), aligned whatever the file offset.
+        const out = into ? into.subarray(0, count) : new Float32Array(count);
+        source.read(dataStart + info.begin, length, new Uint8Array(out.buffer, out.byteOffset, length));
+        return out;
+      }
+      const out = toFloat32(source.read(dataStart + info.begin, length, new Uint8Array(length)), info.dtype);
       if (out === undefined) {
         fail(`tensor '${name}' has dtype ${info.dtype}, which cannot be converted to float32`);
       }
-      return out as Float32Array;
+      if (!into) return out as Float32Array;
+      into.set(out as Float32Array);
+      return into.subarray(0, count);
+    },
+    close(): void {
+      source.close();
     },
   };
-}
-
-export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const what = err.code === 'ENOENT' ? 'file not found' : `cannot read file (${err.message})`;
-    throw new CheckpointError(what, path);
-  }
-  return parseSafetensors(bytes, path);
 }
 
 function parseMetadata(value: unknown, fail: (m: string) => never): Record<string, string> {
@@ -268,18 +391,37 @@ function checkExtents(
   }
 }
 
-function checkOverlaps(tensors: Map<string, TensorInfo>, fail: (m: string) => never): void {
-  // Empty tensors own no bytes, so they cannot overlap anything wherever their offsets point.
-  const sorted = [...tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
-  let reach: TensorInfo | undefined; // the tensor ending furthest among those seen so far
+/**
+ * The reference implementation's rule: the tensors' bytes tile the data buffer exactly, in offset
+ * order from 0 to its end, with no gap, overlap or trailing bytes. A file that breaks it was not
+ * written by a safetensors writer (or was spliced or appended to), so its offsets are not trusted.
+ * Empty tensors own no bytes and may point anywhere inside the buffer.
+ */
+function checkLayout(tensors: Map<string, TensorInfo>, dataLen: number, fail: (m: string) => never): void {
+  const sorted = [...tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let reach = 0;
+  let last: TensorInfo | undefined; // the tensor ending furthest among those seen so far
   for (const t of sorted) {
-    if (reach !== undefined && t.begin < reach.end) {
+    if (last !== undefined && t.begin < reach) {
       fail(
-        `tensors '${reach.name}' [${reach.begin}, ${reach.end}) and '${t.name}' [${t.begin}, ${t.end}) ` +
+        `tensors '${last.name}' [${last.begin}, ${last.end}) and '${t.name}' [${t.begin}, ${t.end}) ` +
           `overlap in the data buffer`,
       );
     }
-    if (reach === undefined || t.end > reach.end) reach = t;
+    if (t.begin > reach) {
+      fail(
+        `data bytes [${reach}, ${t.begin}) belong to no tensor (${last ? `after '${last.name}'` : 'at the start'}, ` +
+          `before '${t.name}'); safetensors data must be contiguous`,
+      );
+    }
+    reach = t.end;
+    last = t;
+  }
+  if (reach < dataLen) {
+    fail(
+      `the data buffer has ${dataLen} bytes but the tensors end at ${reach}: ${dataLen - reach} trailing bytes ` +
+        `belong to no tensor (appended to, or a header that lists too few tensors?)`,
+    );
   }
 }
 
@@ -347,9 +489,8 @@ function toFloat32(raw: Uint8Array, dtype: string): Float32Array | undefined {
   const size = DTYPE_SIZES[dtype];
   if (size === undefined) return undefined;
   const n = raw.length / size;
-  // Copying into a fresh buffer makes the data aligned whatever its offset in the file. Not
-  // raw.slice(): on a Node Buffer (what readFile returns) slice is a view, not a copy.
-  const aligned = new Uint8Array(raw);
+  // The data must be aligned for the typed-array views below; a buffer of its own is (at offset 0).
+  const aligned = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : new Uint8Array(raw);
   if (dtype === 'F32' && LITTLE_ENDIAN_HOST) return new Float32Array(aligned.buffer);
   const dv = new DataView(aligned.buffer);
   const out = new Float32Array(n);

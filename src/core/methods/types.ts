@@ -18,12 +18,18 @@ export interface MethodOptions {
   readonly occlusion?: OcclusionMode;
   /** LRP-γ on the Linear layers (CP-LRP): 0 is LRP-0/ε, larger values favour positive contributions. */
   readonly gamma?: number;
+  /** CP-LRP through a text pooler's tanh: 'gradient' (the default, as Ali et al.'s code) or 'identity' (the identity rule). */
+  readonly pooler?: 'gradient' | 'identity';
   /** Noisy copies averaged (SmoothGrad). */
   readonly samples?: number;
   /** Noise level σ / (max(x) − min(x)) of the input (SmoothGrad). */
   readonly noise?: number;
   /** Seed of the noise (SmoothGrad): the same seed gives the same map. */
   readonly seed?: number;
+  /** How SmoothGrad combines the noisy copies, by Captum's NoiseTunnel names: 'smoothgrad' (mean, the default), 'smoothgrad_sq' (mean of squares) or 'vargrad' (variance). */
+  readonly ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
+  /** SmoothGrad: |∂y/∂x| of each noisy copy (true, the default: Captum Saliency's abs) or the signed gradient (false). */
+  readonly abs?: boolean;
 }
 
 export type OptionName = keyof MethodOptions;

@@ -11,11 +11,12 @@ import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, 
 import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
-import { ortActive, releaseGraphs } from '../ort-products.js';
+import { ortActive } from '../ort-products.js';
+import { releaseTraced } from '../engine/trace.js';
 import { bertPredictOnOrt } from '../onnx/run.js';
 import type { NormaliserName } from '../normalisers.js';
 import { OCCLUSION_BATCH, parseNormaliser } from './vit.js';
-import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
+import { WeightReader, makeLayerNorm } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 import { bertRelevance } from '../relevance/bert.js';
@@ -351,7 +352,7 @@ export class BertModel implements ClassifierModel {
   }
 
   dispose(): void {
-    releaseGraphs(this);
+    releaseTraced(this);
     const W = this.weights;
     const linears = [W.pooler, W.classifier, ...W.layers.flatMap((l) => [l.attn.qkv, l.attn.proj, l.mlp.fc1, l.mlp.fc2])];
     const norms = [W.embeddingNorm, ...W.layers.flatMap((l) => [l.norm1, l.norm2])];
@@ -386,7 +387,8 @@ export function parseBertConfig(json: Json, reader: WeightReader, file: string):
     throw new CheckpointError(`sinusoidal position embeddings are not supported (only learned ones)`, file);
   }
   const dim = need(num(json[distil ? 'dim' : 'hidden_size']), distil ? 'dim' : 'hidden_size', file);
-  const head = reader.shapeOf(flavour === 'roberta' ? 'classifier.out_proj.weight' : 'classifier.weight');
+  const headName = flavour === 'roberta' ? 'classifier.out_proj.weight' : 'classifier.weight';
+  const head = reader.shapeOf(headName);
   const labels = json['id2label'] && typeof json['id2label'] === 'object' ? Object.keys(json['id2label'] as Json).length : undefined;
   const config: BertConfig = {
     flavour,
@@ -404,6 +406,17 @@ export function parseBertConfig(json: Json, reader: WeightReader, file: string):
     attention: parseNormaliser(json, file),
   };
   if (config.dim % config.heads !== 0) throw new CheckpointError(`width ${config.dim} is not divisible by ${config.heads} heads`, file);
+  // Every size the weights also tell must be the config's.
+  const n = names(flavour);
+  const key = (bert: string, distilbert: string) => (distil ? distilbert : bert);
+  reader.agree(key('vocab_size', 'vocab_size'), config.vocabSize, n.word, 0, 'word embeddings');
+  reader.agree(key('hidden_size', 'dim'), config.dim, n.word, 1, 'channels of width');
+  reader.agree('max_position_embeddings', config.maxPositions, n.position, 0, 'position embeddings');
+  if (n.type) reader.agree('type_vocab_size', config.typeVocabSize, n.type, 0, 'token type embeddings');
+  reader.agree(key('intermediate_size', 'hidden_dim'), config.mlpDim, `${n.fc1(0)}.weight`, 0, 'MLP units');
+  const layer = distil ? 'distilbert.transformer.layer' : `${flavour === 'roberta' ? 'roberta' : 'bert'}.encoder.layer`;
+  reader.agreeDepth(key('num_hidden_layers', 'n_layers'), config.depth, new RegExp(`^${layer.replace(/\./g, '\\.')}\\.(\\d+)\\.`), `${layer}.N`);
+  if (num(json['num_labels']) !== undefined) reader.agree('num_labels', num(json['num_labels'])!, headName, 0, 'classes');
   return config;
 }
 
@@ -449,7 +462,7 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
   const n = names(cfg.flavour);
   const D = cfg.dim;
   const lin = (name: string, ckpt: string, out: number, inDim: number) =>
-    makeLinear(name, [reader.read(`${ckpt}.weight`, [out, inDim])], [reader.read(`${ckpt}.bias`, [out])], inDim);
+    reader.linear(name, [{ weight: `${ckpt}.weight`, bias: `${ckpt}.bias`, out }], inDim);
   const ln = (name: string, ckpt: string) => makeLayerNorm(name, reader.read(`${ckpt}.weight`, [D]), reader.read(`${ckpt}.bias`, [D]), cfg.lnEps);
   const layers: BertLayer[] = Array.from({ length: cfg.depth }, (_, l) => {
     const name = `bert.encoder.layer.${l}`;
@@ -458,7 +471,7 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
       name,
       attn: {
         name: `${name}.attention.self`,
-        qkv: makeLinear(`${name}.attention.self.qkv`, qkv.map((q) => reader.read(`${q}.weight`, [D, D])), qkv.map((q) => reader.read(`${q}.bias`, [D])), D),
+        qkv: reader.linear(`${name}.attention.self.qkv`, qkv.map((q) => ({ weight: `${q}.weight`, bias: `${q}.bias`, out: D })), D),
         proj: lin(`${name}.attention.output.dense`, n.proj(l), D, D),
         heads: cfg.heads,
         headDim: D / cfg.heads,
@@ -471,9 +484,9 @@ export function loadBertWeights(cfg: BertConfig, reader: WeightReader): BertWeig
     };
   });
   return {
-    wordEmbeddings: tf.tensor2d(reader.read(n.word, [cfg.vocabSize, D]), [cfg.vocabSize, D]),
-    positionEmbeddings: tf.tensor2d(reader.read(n.position, [cfg.maxPositions, D]), [cfg.maxPositions, D]),
-    typeEmbeddings: n.type ? tf.tensor2d(reader.read(n.type, [cfg.typeVocabSize, D]), [cfg.typeVocabSize, D]) : null,
+    wordEmbeddings: reader.tensor(n.word, [cfg.vocabSize, D]) as Tensor2D,
+    positionEmbeddings: reader.tensor(n.position, [cfg.maxPositions, D]) as Tensor2D,
+    typeEmbeddings: n.type ? (reader.tensor(n.type, [cfg.typeVocabSize, D]) as Tensor2D) : null,
     embeddingNorm: ln('bert.embeddings.LayerNorm', n.embNorm),
     layers,
     pooler: lin('bert.pooler.dense', n.pooler, D, D),

@@ -20,7 +20,7 @@ import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions,
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
 import { parseNormaliser } from './vit.js';
-import { WeightReader, makeLayerNorm, transposeMatrix } from './weights.js';
+import { WeightReader, filledTensor, makeLayerNorm, transposeInto } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
 import type { BpeTokenizer } from '../text/bpe.js';
@@ -452,18 +452,26 @@ export function loadGPT2Weights(cfg: GPT2Config, reader: WeightReader, configFil
   const D = cfg.dim;
   const V = cfg.vocabSize;
   const d = D / cfg.heads;
-  const wte = reader.read(`${p}wte.weight`, [V, D]);
+  // Every size the weights also tell must be the config's.
+  reader.agree('vocab_size', V, `${p}wte.weight`, 0, 'token embeddings');
+  reader.agree('n_embd', D, `${p}wte.weight`, 1, 'channels of width');
+  reader.agree('n_positions', cfg.maxPositions, `${p}wpe.weight`, 0, 'position embeddings');
+  reader.agree('n_inner', cfg.mlpDim, `${p}h.0.mlp.c_fc.weight`, 1, 'MLP units');
+  reader.agreeDepth('n_layer', cfg.depth, new RegExp(`^${p.replace('.', '\\.')}h\\.(\\d+)\\.`), `${p}h.N`);
+  const wte = reader.view(`${p}wte.weight`, [V, D], 0);
   if (reader.has('lm_head.weight')) {
-    const head = reader.read('lm_head.weight', [V, D]);
+    const head = reader.view('lm_head.weight', [V, D], 1);
     let worst = 0;
     for (let i = 0; i < head.length; i++) worst = Math.max(worst, Math.abs(head[i]! - wte[i]!));
     if (worst > 0) {
       throw new CheckpointError(`'lm_head.weight' differs from '${p}wte.weight' (by up to ${worst.toExponential(2)}): untied output embeddings are not supported`, configFile);
     }
   }
+  // Made now, while wte is in the reader's buffer.
+  const head: Linear = { name: 'lm_head', wT: filledTensor([D, V], (out) => transposeInto(wte, V, D, out, V, 0)) as Tensor2D, b: null };
   const conv = (name: string, ckpt: string, inDim: number, outDim: number): Linear => ({
     name,
-    wT: tf.tensor2d(reader.read(`${ckpt}.weight`, [inDim, outDim]), [inDim, outDim]),
+    wT: reader.tensor(`${ckpt}.weight`, [inDim, outDim]) as Tensor2D,
     b: tf.tensor1d(reader.read(`${ckpt}.bias`, [outDim])) as Tensor1D,
   });
   const ln = (name: string, ckpt: string) => makeLayerNorm(name, reader.read(`${ckpt}.weight`, [D]), reader.read(`${ckpt}.bias`, [D]), cfg.lnEps);
@@ -496,8 +504,8 @@ export function loadGPT2Weights(cfg: GPT2Config, reader: WeightReader, configFil
     };
   });
   return {
-    head: { name: 'lm_head', wT: tf.tensor2d(transposeMatrix(wte, V, D), [D, V]), b: null },
-    positionEmbeddings: tf.tensor2d(reader.read(`${p}wpe.weight`, [cfg.maxPositions, D]), [cfg.maxPositions, D]),
+    head,
+    positionEmbeddings: reader.tensor(`${p}wpe.weight`, [cfg.maxPositions, D]) as Tensor2D,
     layers,
     finalNorm: ln('transformer.ln_f', `${p}ln_f`),
   };

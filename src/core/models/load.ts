@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { tidy } from '../ops.js';
 import { readSafetensors, type SafetensorsFile } from '../io/safetensors.js';
-import type { Preprocessing } from '../image/preprocess.js';
+import { readPreprocessing } from '../image/preprocessing-config.js';
 import { ensureBackend } from '../backend.js';
 import { WeightReader } from './weights.js';
 import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
@@ -21,7 +21,10 @@ import { modelSource } from '../provenance.js';
 type Json = Record<string, unknown>;
 
 export interface LoadOptions {
-  /** Called with non-fatal findings (e.g. tensors in the checkpoint that no layer uses). */
+  /**
+   * Called with non-fatal findings: tensors in the checkpoint that no layer uses, and values neither
+   * the config nor the weights state ("inferred …", also in model.inferred), each saying how to set it.
+   */
   readonly warn?: (message: string) => void;
 }
 
@@ -60,28 +63,46 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const entries = (await fs.readdir(dir)).filter((f) => f.endsWith('.safetensors')).sort();
   if (entries.length === 0) throw new CheckpointError('no *.safetensors file in the model folder', dir);
   const files: SafetensorsFile[] = [];
-  for (const f of entries) files.push(await readSafetensors(path.join(dir, f)));
-  const reader = new WeightReader(files, configFile);
+  let reader: WeightReader;
+  try {
+    for (const f of entries) files.push(await readSafetensors(path.join(dir, f)));
+    reader = new WeightReader(files, configFile);
+  } catch (err) {
+    for (const f of files) f.close();
+    throw err;
+  }
+  try {
+    return await build(dir, config, configFile, entries, reader, options);
+  } finally {
+    reader.close();
+  }
+}
+
+async function build(dir: string, config: Json, configFile: string, entries: readonly string[], reader: WeightReader, options: LoadOptions): Promise<ClassifierModel> {
 
   const modelType = String(config['model_type'] ?? (typeof config['architecture'] === 'string' ? 'vit' : ''));
   const name = path.basename(path.resolve(dir));
+  const inferred: string[] = [];
   let model: ClassifierModel;
   switch (modelType) {
     case 'vit':
     case 'deit': {
-      const { config: cfg, layout } = parseViTConfig(config, reader, configFile);
+      const { config: cfg, layout, inferred: notes } = parseViTConfig(config, reader, configFile);
+      inferred.push(...notes);
+      const labels = readLabels(config, cfg.numClasses, configFile, reader.filesLabel());
       // tidy: a load that fails half-way disposes the tensors it had already made.
       const weights = tidy(() => loadViTWeights(cfg, layout, reader));
       const preprocessing = await readPreprocessing(dir, config, cfg.imageSize);
-      model = new ViTModel(name, cfg, weights, readLabels(config, cfg.numClasses), preprocessing);
+      model = new ViTModel(name, cfg, weights, labels, preprocessing);
       break;
     }
     case 'bert':
     case 'roberta':
     case 'distilbert': {
       const cfg = parseBertConfig(config, reader, configFile);
+      const labels = readLabels(config, cfg.numClasses, configFile, reader.filesLabel());
       const weights = tidy(() => loadBertWeights(cfg, reader));
-      const bert = new BertModel(name, cfg, weights, readLabels(config, cfg.numClasses));
+      const bert = new BertModel(name, cfg, weights, labels);
       try {
         bert.tokenizer = await loadModelTokenizer(dir);
       } catch (err) {
@@ -114,6 +135,8 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     model.dispose();
     throw new CheckpointError(`cannot hash the model's files (${(err as NodeJS.ErrnoException).code ?? String(err)})`, dir);
   }
+  if (inferred.length > 0) model.inferred = inferred;
+  for (const note of inferred) options.warn?.(`${configFile}: inferred ${note}`);
   const unused = reader.unused();
   if (unused.length > 0 && options.warn) {
     options.warn(`${dir}: ${unused.length} tensor(s) in the checkpoint are not used: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', …' : ''}`);
@@ -121,71 +144,38 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   return model;
 }
 
-export function readLabels(config: Json, numClasses: number): string[] {
+/**
+ * The class names: config.json's id2label (HuggingFace), else label_names (timm), else "class i".
+ * Labels the config gives must name exactly the head's classes (ids 0 … n−1, each a string): a list
+ * of another length means the labels and the head come from different models, and every printed
+ * class name would be a guess.
+ */
+export function readLabels(config: Json, numClasses: number, file = 'config.json', weights = 'the weights'): string[] {
   const labels = Array.from({ length: numClasses }, (_, i) => `class ${i}`);
+  const head = `the classification head in ${weights} has ${numClasses} class${numClasses === 1 ? '' : 'es'}`;
   const id2label = config['id2label'];
-  if (id2label && typeof id2label === 'object') {
-    for (const [k, v] of Object.entries(id2label as Json)) {
+  if (id2label !== undefined && id2label !== null) {
+    if (typeof id2label !== 'object' || Array.isArray(id2label)) throw new CheckpointError(`id2label must be an object mapping class ids to names`, file);
+    const entries = Object.entries(id2label as Json);
+    if (entries.length !== numClasses) throw new CheckpointError(`id2label has ${entries.length} label${entries.length === 1 ? '' : 's'} but ${head}`, file);
+    const seen = new Set<number>();
+    for (const [k, v] of entries) {
       const i = Number(k);
-      if (Number.isInteger(i) && i >= 0 && i < numClasses && typeof v === 'string') labels[i] = v;
+      if (!/^\d+$/.test(k) || i >= numClasses) {
+        throw new CheckpointError(`id2label key '${k}' is not a class id 0 … ${numClasses - 1} (${head})`, file);
+      }
+      if (typeof v !== 'string') throw new CheckpointError(`id2label['${k}'] must be a string, got ${JSON.stringify(v)}`, file);
+      if (seen.has(i)) throw new CheckpointError(`id2label names class ${i} twice`, file);
+      seen.add(i);
+      labels[i] = v;
     }
+    return labels;
+  }
+  const names = config['label_names'];
+  if (names !== undefined && names !== null) {
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new CheckpointError(`label_names must be an array of strings`, file);
+    if (names.length !== numClasses) throw new CheckpointError(`label_names has ${names.length} label${names.length === 1 ? '' : 's'} but ${head}`, file);
+    return [...(names as string[])];
   }
   return labels;
-}
-
-const RESAMPLE: Record<number, Preprocessing['resample']> = { 0: 'nearest', 2: 'bilinear', 3: 'bicubic' };
-
-function triple(v: unknown, fallback: [number, number, number]): [number, number, number] {
-  if (typeof v === 'number') return [v, v, v];
-  if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return v as [number, number, number];
-  return fallback;
-}
-
-/**
- * The model's image preprocessing, from (in order) HF's preprocessor_config.json, timm's
- * pretrained_cfg, or mean/std keys in config.json. The fallback, mean = std = 0.5, is timm's
- * default for the original ViT weights.
- */
-async function readPreprocessing(dir: string, config: Json, imageSize: [number, number]): Promise<Preprocessing> {
-  const hf = await readJson(path.join(dir, 'preprocessor_config.json'), false);
-  const base: Preprocessing = {
-    size: imageSize,
-    mean: triple(config['mean'], [0.5, 0.5, 0.5]),
-    std: triple(config['std'], [0.5, 0.5, 0.5]),
-    rescaleFactor: 1 / 255,
-    resample: 'bilinear',
-  };
-  if (hf) {
-    const crop = hf['do_center_crop'] === true;
-    const sizeField = hf['size'];
-    let resizeShortestEdge: number | undefined;
-    if (crop) {
-      if (typeof sizeField === 'number') resizeShortestEdge = sizeField;
-      else if (sizeField && typeof sizeField === 'object') {
-        const s = sizeField as Json;
-        resizeShortestEdge = (s['shortest_edge'] as number | undefined) ?? (s['height'] as number | undefined);
-      }
-    }
-    return {
-      ...base,
-      resizeShortestEdge,
-      mean: triple(hf['image_mean'], base.mean),
-      std: triple(hf['image_std'], base.std),
-      rescaleFactor: typeof hf['rescale_factor'] === 'number' ? (hf['rescale_factor'] as number) : base.rescaleFactor,
-      resample: RESAMPLE[hf['resample'] as number] ?? base.resample,
-    };
-  }
-  const timm = config['pretrained_cfg'];
-  if (timm && typeof timm === 'object') {
-    const t = timm as Json;
-    const cropPct = typeof t['crop_pct'] === 'number' ? (t['crop_pct'] as number) : undefined;
-    return {
-      ...base,
-      mean: triple(t['mean'], base.mean),
-      std: triple(t['std'], base.std),
-      resizeShortestEdge: cropPct && cropPct < 1 ? Math.floor(imageSize[0] / cropPct) : undefined,
-      resample: t['interpolation'] === 'bicubic' ? 'bicubic' : t['interpolation'] === 'nearest' ? 'nearest' : 'bilinear',
-    };
-  }
-  return base;
 }

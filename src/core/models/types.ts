@@ -104,6 +104,8 @@ export interface ClassifierModel {
   readonly name: string;
   /** The folder it was loaded from, with hashes of its weights and config (absent for models built in memory). */
   source?: ModelSource;
+  /** Values neither config.json nor the weights state that loading assumed, each with its override (see docs/models.md). */
+  inferred?: readonly string[];
   readonly labels: readonly string[];
   readonly numClasses: number;
   /** Number of encoder layers. */

@@ -14,10 +14,11 @@ import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions,
 export const OCCLUSION_BATCH = 16;
 import type { Preprocessing } from '../image/preprocess.js';
 import { CheckpointError, InputError, UsageError } from '../errors.js';
-import { ortActive, releaseGraphs } from '../ort-products.js';
+import { ortActive } from '../ort-products.js';
+import { releaseTraced } from '../engine/trace.js';
 import { vitPredictOnOrt } from '../onnx/run.js';
 import { NORMALISERS, type NormaliserName } from '../normalisers.js';
-import { WeightReader, makeLayerNorm, makeLinear } from './weights.js';
+import { WeightReader, makeLayerNorm } from './weights.js';
 import type { RuleSet } from '../relevance/rulesets.js';
 import { vitRelevance } from '../relevance/vit.js';
 import type { RelevanceOptions, RelevanceResult } from '../relevance/result.js';
@@ -353,7 +354,7 @@ export class ViTModel implements ClassifierModel {
   }
 
   dispose(): void {
-    releaseGraphs(this);
+    releaseTraced(this);
     const W = this.weights;
     const linears = [W.patchEmbed, ...W.heads, ...W.blocks.flatMap((b) => [b.attn.qkv, b.attn.proj, b.mlp.fc1, b.mlp.fc2])];
     const norms = [W.norm, ...W.blocks.flatMap((b) => [b.norm1, b.norm2])];
@@ -394,8 +395,20 @@ function need(value: number | undefined, key: string, file: string): number {
   return value;
 }
 
-/** Work out the ViT hyper-parameters and the parameter-name layout from config.json and the weights present. */
-export function parseViTConfig(json: Json, reader: WeightReader, file: string): { config: ViTConfig; layout: Layout } {
+/** What the config and the weights together give: the hyper-parameters, the layout, and what had to be guessed. */
+export interface ParsedViTConfig {
+  readonly config: ViTConfig;
+  readonly layout: Layout;
+  /** Values neither the config nor the weights state, each with how to set it (printed at load). */
+  readonly inferred: readonly string[];
+}
+
+/**
+ * Work out the ViT hyper-parameters and the parameter-name layout from config.json and the weights
+ * present. Every size the weights also tell must agree with the config (CheckpointError naming the
+ * key, both values and the files otherwise).
+ */
+export function parseViTConfig(json: Json, reader: WeightReader, file: string): ParsedViTConfig {
   const modelType = String(json['model_type'] ?? '');
   if (typeof json['hidden_size'] === 'number') {
     const prefix = modelType === 'deit' ? 'deit.' : 'vit.';
@@ -404,8 +417,7 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
     if (act !== 'gelu') throw new CheckpointError(`hidden_act '${act}' is not supported (only exact 'gelu')`, file);
     const teacher = reader.has('cls_classifier.weight');
     const head = teacher ? 'cls_classifier.weight' : 'classifier.weight';
-    const labels = json['id2label'] && typeof json['id2label'] === 'object' ? Object.keys(json['id2label'] as Json).length : undefined;
-    const numClasses = reader.shapeOf(head)?.[0] ?? num(json['num_labels']) ?? labels;
+    const numClasses = reader.shapeOf(head)?.[0] ?? num(json['num_labels']) ?? labelCount(json);
     const imageSize = pair(json['image_size']) ?? [224, 224];
     const eps = num(json['layer_norm_eps']) ?? 1e-12;
     const config: ViTConfig = {
@@ -423,7 +435,27 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
       prefixTokens: modelType === 'deit' ? 2 : 1,
       pooling: teacher ? 'cls+dist' : 'cls',
     };
-    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'hf', prefix } };
+    const keys: AgreeKeys = {
+      dim: 'hidden_size',
+      patch: 'patch_size',
+      channels: 'num_channels',
+      image: 'image_size',
+      mlp: 'intermediate_size',
+      depth: 'num_hidden_layers',
+      classes: 'num_labels',
+      qkvBias: 'qkv_bias',
+    };
+    const names: WeightNames = {
+      patch: `${prefix}embeddings.patch_embeddings.projection.weight`,
+      pos: `${prefix}embeddings.position_embeddings`,
+      fc1: `${prefix}encoder.layer.0.intermediate.dense.weight`,
+      qkvBias: `${prefix}encoder.layer.0.attention.attention.query.bias`,
+      head,
+      layers: [new RegExp(`^${prefix.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`), `${prefix}encoder.layer.N`],
+    };
+    if (num(json['num_labels']) !== undefined) reader.agree('num_labels', num(json['num_labels'])!, head, 0, 'classes');
+    agreeWithWeights(config, keys, names, reader);
+    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'hf', prefix }, inferred: [] };
   }
 
   if (typeof json['embed_dim'] === 'number') {
@@ -444,7 +476,18 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
       prefixTokens: distilled ? 2 : 1,
       pooling: distilled ? 'cls+dist' : 'cls',
     };
-    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'timm', prefix: '' } };
+    const keys: AgreeKeys = {
+      dim: 'embed_dim',
+      patch: 'patch_size',
+      channels: 'in_chans',
+      image: 'img_size',
+      mlp: json['mlp_hidden'] !== undefined ? 'mlp_hidden' : 'mlp_ratio × embed_dim',
+      depth: 'depth',
+      classes: 'num_classes',
+      qkvBias: 'qkv_bias',
+    };
+    agreeWithWeights(config, keys, TIMM_NAMES, reader);
+    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'timm', prefix: '' }, inferred: [] };
   }
 
   if (typeof json['architecture'] === 'string') {
@@ -455,39 +498,127 @@ export function parseViTConfig(json: Json, reader: WeightReader, file: string): 
     const pos = reader.shapeOf('pos_embed');
     const fc1 = reader.shapeOf('blocks.0.mlp.fc1.weight');
     const head = reader.shapeOf('head.weight');
-    if (!size || !patchW || !pos || !fc1 || !head) {
+    if (!patchW || !pos || !fc1 || !head || patchW.length !== 4 || pos.length !== 3) {
       throw new CheckpointError(`timm architecture '${arch}' is not a ViT/DeiT this loader understands (needs patch_embed, pos_embed, blocks, head)`, file);
     }
     if (json['global_pool'] !== undefined && json['global_pool'] !== 'token') {
       throw new CheckpointError(`global_pool '${String(json['global_pool'])}' is not supported (only 'token')`, file);
     }
-    let depth = 0;
-    while (reader.has(`blocks.${depth}.norm1.weight`)) depth++;
+    const inferred: string[] = [];
     const distilled = reader.has('dist_token');
     const prefixTokens = distilled ? 2 : 1;
-    const side = Math.round(Math.sqrt(pos[1]! - prefixTokens)) * patchW[2]!;
+    const patch = patchW[2]!;
+    let imageSize = pair(json['img_size']);
+    if (!imageSize) {
+      // The weights give the token count, not the grid's shape: a square grid is timm's default.
+      const side = Math.round(Math.sqrt(pos[1]! - prefixTokens));
+      if (side * side !== pos[1]! - prefixTokens) {
+        throw new CheckpointError(
+          `pos_embed has ${pos[1]! - prefixTokens} patch positions, not a square grid: set "img_size": [height, width] in config.json`,
+          file,
+        );
+      }
+      imageSize = [side * patch, side * patch];
+      if (side * patch !== 224) inferred.push(`image size ${side * patch}×${side * patch} from pos_embed's ${pos[1]} positions (a square grid; set "img_size" in config.json to override)`);
+    }
+    // The weights cannot tell how the width splits into heads; timm's size words fix it.
+    let heads = num(json['num_heads']);
+    if (heads === undefined) {
+      if (!size) {
+        throw new CheckpointError(`cannot tell the head count of timm architecture '${arch}' (no tiny/small/base/large/huge/giant in its name): set "num_heads" in config.json`, file);
+      }
+      heads = TIMM_HEADS[size]!;
+      inferred.push(`${heads} attention heads from the word '${size}' in the timm architecture name '${arch}' (the weights cannot tell; set "num_heads" in config.json to override)`);
+    }
+    const lnEps = num(json['ln_eps']);
+    if (lnEps === undefined) inferred.push(`LayerNorm eps 1e-6, timm's ViT default (set "ln_eps" in config.json to override)`);
+    let depth = 0;
+    while (reader.has(`blocks.${depth}.norm1.weight`)) depth++;
     const config: ViTConfig = {
-      imageSize: [side, side],
-      patchSize: patchW[2]!,
+      imageSize,
+      patchSize: patch,
       channels: patchW[1]!,
       dim: patchW[0]!,
       depth,
-      heads: TIMM_HEADS[size]!,
+      heads: need(heads, 'num_heads', file),
       mlpDim: fc1[0]!,
       numClasses: head[0]!,
       qkvBias: reader.has('blocks.0.attn.qkv.bias'),
-      lnEps: 1e-6,
-      lnEpsFinal: 1e-6,
+      lnEps: lnEps ?? 1e-6,
+      lnEpsFinal: lnEps ?? 1e-6,
       prefixTokens,
       pooling: distilled ? 'cls+dist' : 'cls',
     };
-    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'timm', prefix: '' } };
+    if (num(json['num_classes']) !== undefined) reader.agree('num_classes', num(json['num_classes'])!, 'head.weight', 0, 'classes');
+    if (num(json['num_features']) !== undefined) reader.agree('num_features', num(json['num_features'])!, 'patch_embed.proj.weight', 0, 'channels of width');
+    if (num(json['embed_dim']) !== undefined) reader.agree('embed_dim', num(json['embed_dim'])!, 'patch_embed.proj.weight', 0, 'channels of width');
+    agreeWithWeights(config, { dim: 'width', patch: 'patch size', channels: 'in_chans', image: 'img_size', mlp: 'MLP width', depth: 'depth', classes: 'num_classes', qkvBias: 'qkv bias' }, TIMM_NAMES, reader);
+    return { config: check({ ...config, attention: parseNormaliser(json, file) }, file), layout: { kind: 'timm', prefix: '' }, inferred };
   }
 
   throw new CheckpointError(
     `cannot tell the ViT layout: expected HuggingFace keys (hidden_size, …), timm-style keys (embed_dim, depth, num_heads, …) or a timm 'architecture'`,
     file,
   );
+}
+
+/** The entries of id2label (HF) or label_names (timm), when the config has them. */
+export function labelCount(json: Json): number | undefined {
+  const id2label = json['id2label'];
+  if (id2label && typeof id2label === 'object' && !Array.isArray(id2label)) return Object.keys(id2label).length;
+  const names = json['label_names'];
+  return Array.isArray(names) ? names.length : undefined;
+}
+
+/** The config keys behind each size, for messages. */
+interface AgreeKeys {
+  readonly dim: string;
+  readonly patch: string;
+  readonly channels: string;
+  readonly image: string;
+  readonly mlp: string;
+  readonly depth: string;
+  readonly classes: string;
+  readonly qkvBias: string;
+}
+
+/** The checkpoint tensors that tell each size. */
+interface WeightNames {
+  readonly patch: string;
+  readonly pos: string;
+  readonly fc1: string;
+  readonly qkvBias: string;
+  readonly head: string;
+  /** Layer-index pattern and its name with N, for messages. */
+  readonly layers: readonly [RegExp, string];
+}
+
+const TIMM_NAMES: WeightNames = {
+  patch: 'patch_embed.proj.weight',
+  pos: 'pos_embed',
+  fc1: 'blocks.0.mlp.fc1.weight',
+  qkvBias: 'blocks.0.attn.qkv.bias',
+  head: 'head.weight',
+  layers: [/^blocks\.(\d+)\./, 'blocks.N'],
+};
+
+function agreeWithWeights(c: ViTConfig, keys: AgreeKeys, names: WeightNames, reader: WeightReader): void {
+  reader.agree(keys.dim, c.dim, names.patch, 0, 'channels of width');
+  reader.agree(keys.channels, c.channels, names.patch, 1, 'input channels');
+  reader.agree(keys.patch, c.patchSize, names.patch, 2, 'pixels of patch side');
+  reader.agree(keys.patch, c.patchSize, names.patch, 3, 'pixels of patch side');
+  const tokens = c.prefixTokens + (c.imageSize[0] / c.patchSize) * (c.imageSize[1] / c.patchSize);
+  reader.agree(`${keys.image} ${c.imageSize.join('×')} with patch size ${c.patchSize} and ${c.prefixTokens} prefix token${c.prefixTokens > 1 ? 's' : ''}: the token count`, tokens, names.pos, 1, 'position embeddings');
+  reader.agree(keys.mlp, c.mlpDim, names.fc1, 0, 'MLP units');
+  reader.agreeDepth(keys.depth, c.depth, names.layers[0], names.layers[1]);
+  reader.agree(keys.classes, c.numClasses, names.head, 0, 'classes');
+  const hasBias = reader.has(names.qkvBias);
+  if (reader.has(names.fc1) && hasBias !== c.qkvBias) {
+    throw new CheckpointError(
+      `${keys.qkvBias} is ${c.qkvBias} but the weights ${hasBias ? 'have' : 'have no'} query/key/value biases ('${names.qkvBias}' in ${reader.filesLabel()})`,
+      reader.configLabel(),
+    );
+  }
 }
 
 /** relprop's own config key for sparse attention; absent in other tools' checkpoints (softmax). */
@@ -527,15 +658,14 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
         }`
       : `blocks.${l}.${part}`;
   const lin = (name: string, ckpt: string, out: number, inDim: number, bias = true): Linear =>
-    makeLinear(name, [reader.read(`${ckpt}.weight`, [out, inDim])], [bias ? reader.read(`${ckpt}.bias`, [out]) : null], inDim);
+    reader.linear(name, [{ weight: `${ckpt}.weight`, bias: bias ? `${ckpt}.bias` : null, out }], inDim);
   const ln = (name: string, ckpt: string, eps: number): LayerNorm =>
     makeLayerNorm(name, reader.read(`${ckpt}.weight`, [D]), reader.read(`${ckpt}.bias`, [D]), eps);
 
   const patchCkpt = hf ? `${p}embeddings.patch_embeddings.projection` : 'patch_embed.proj';
-  const patchEmbed = makeLinear(
+  const patchEmbed = reader.linear(
     'patch_embed.proj',
-    [reader.read(`${patchCkpt}.weight`, [D, cfg.channels, P, P])],
-    [reader.read(`${patchCkpt}.bias`, [D])],
+    [{ weight: `${patchCkpt}.weight`, bias: `${patchCkpt}.bias`, out: D, shape: [D, cfg.channels, P, P] }],
     cfg.channels * P * P,
   );
   const prefixNames = hf
@@ -545,7 +675,7 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
   const prefixData = new Float32Array(cfg.prefixTokens * D);
   prefixRows.forEach((row, i) => prefixData.set(row, i * D));
   const prefix = tf.tensor2d(prefixData, [cfg.prefixTokens, D]);
-  const posEmbed = tf.tensor2d(reader.read(hf ? `${p}embeddings.position_embeddings` : 'pos_embed', [1, T, D]), [T, D]);
+  const posEmbed = reader.tensor(hf ? `${p}embeddings.position_embeddings` : 'pos_embed', [1, T, D], [T, D]) as Tensor2D;
 
   const heads = cfg.heads;
   const blocks: ViTBlock[] = [];
@@ -554,10 +684,9 @@ export function loadViTWeights(cfg: ViTConfig, layout: Layout, reader: WeightRea
     let qkv: Linear;
     if (hf) {
       const parts = ['query', 'key', 'value'].map((k) => `${p}encoder.layer.${l}.attention.attention.${k}`);
-      qkv = makeLinear(
+      qkv = reader.linear(
         `${name}.attn.qkv`,
-        parts.map((n) => reader.read(`${n}.weight`, [D, D])),
-        parts.map((n) => (cfg.qkvBias ? reader.read(`${n}.bias`, [D]) : null)),
+        parts.map((n) => ({ weight: `${n}.weight`, bias: cfg.qkvBias ? `${n}.bias` : null, out: D })),
         D,
       );
     } else {

@@ -101,23 +101,6 @@ export class GraphBuilder {
     return name;
   }
 
-  private readonly weights = new Map<object, string>();
-  private readonly transposed = new Map<string, string>();
-
-  /** A weight tensor as an initializer, once however often the graph reads it. */
-  weight(stem: string, t: { dataSync(): ArrayLike<number>; shape: number[] }): string {
-    let name = this.weights.get(t);
-    if (!name) this.weights.set(t, (name = this.constant(stem, Float32Array.from(t.dataSync()), t.shape)));
-    return name;
-  }
-
-  /** A 2-D initializer transposed (ONNX Runtime folds the Transpose of a constant at load). */
-  transpose(name: string): string {
-    let t = this.transposed.get(name);
-    if (!t) this.transposed.set(name, (t = this.op('Transpose', [name], { perm: [1, 0] })));
-    return t;
-  }
-
   scalar(value: number): string {
     return this.constant('c', Float32Array.of(value), []);
   }

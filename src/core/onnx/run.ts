@@ -1,22 +1,24 @@
 /**
  * Whole passes as one ONNX Runtime session per model: the forward pass (`predict`) and, for methods
  * that take input gradients of many samples at once (integrated gradients' path points, SmoothGrad's
- * noisy copies), the forward and hand-written backward pass together. Everything runs in native
- * code, every elementwise op vectorised and the products threaded, where tfjs-wasm pays ~10 µs per
- * op and runs its elementwise kernels on one core: on the shipped models a forward of 64 occluded
- * images took ~85 ms through tfjs ops and ~20 ms here. Explanations that read activations (the
- * relevance rules, attention methods) keep the tfjs forward and its records.
+ * noisy copies), the forward and backward pass together. The graphs are traced from the one layer
+ * definition (nn/, families/) by engine/trace.ts, so they cannot drift from the eager pass.
+ * Explanations that read activations (the relevance rules, attention methods) keep the tfjs forward
+ * and its records.
  *
- * The graphs hold their own copy of the weights, so only models up to MAX_WEIGHT_BYTES take this
- * path. A graph that fails to build or load sends the model back to its tfjs path for good.
+ * Weights are graph inputs fed from a host copy. While the model classes still hold tfjs weights that
+ * copy doubles them, so only models up to MAX_WEIGHT_BYTES take this path.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
-import { ortActive, runGraph } from '../ort-products.js';
+import { ortActive } from '../ort-products.js';
 import type { ViTModel } from '../models/vit.js';
 import type { BertModel } from '../models/bert.js';
 import type { ClassifierModel, ModelInput, TokenInput } from '../models/types.js';
-import { vitGraph } from './vit.js';
-import { bertGraph } from './bert.js';
+import type { HostTensor, Params } from '../engine/ops.js';
+import { runTraced } from '../engine/trace.js';
+import { inputGradientPass, predictPass, type Network } from '../passes/passes.js';
+import { vitFromModel } from '../families/vit/vit.js';
+import { bertFromModel, bertInputs, type BertShape } from '../families/bert/bert.js';
 
 const MAX_WEIGHT_BYTES = 64 * 2 ** 20;
 
@@ -35,10 +37,6 @@ function small(model: { weights: object }): boolean {
   return bytes <= MAX_WEIGHT_BYTES;
 }
 
-const int64 = (t: Tensor) => BigInt64Array.from(t.dataSync() as Int32Array, (v) => BigInt(v));
-// dataSync is already a copy out of the wasm heap (Float32Array.from would walk it element by element).
-const floats = (t: Tensor) => t.dataSync() as Float32Array;
-
 /** ViT and BERT-family models small enough for a graph to copy their weights. */
 function eligible(model: ClassifierModel): boolean {
   return (model.family === 'vit' || model.family === 'bert') && small(model as unknown as { weights: object });
@@ -49,39 +47,43 @@ export function hasNativePasses(model: ClassifierModel): boolean {
   return ortActive() && eligible(model);
 }
 
-const logitsOf = (y: ReturnType<typeof runGraph>) => y && tf.tensor2d(y['logits']!.data, [y['logits']!.dims[0]!, y['logits']!.dims[1]!]);
+interface Table {
+  readonly network: Network;
+  readonly params: Params;
+  readonly bert?: BertShape;
+}
+
+const tables = new WeakMap<object, Table>();
+
+function tableOf(model: ViTModel | BertModel): Table {
+  let t = tables.get(model);
+  if (!t) {
+    if (model.family === 'vit') t = vitFromModel(model);
+    else {
+      const b = bertFromModel(model);
+      t = { network: b.network, params: b.params, bert: b.shape };
+    }
+    tables.set(model, t);
+  }
+  return t;
+}
+
+const host = (t: Tensor): HostTensor => ({ data: t.dataSync() as Float32Array, shape: t.shape });
+const logitsOf = (y: Record<string, HostTensor>) => tf.tensor2d(y['logits']!.data, y['logits']!.shape as [number, number]);
 
 /** ViT / DeiT logits for pixels [B, C, H, W], or null where ONNX Runtime does not take them. */
 export function vitPredictOnOrt(model: ViTModel, pixels: Tensor4D): Tensor2D | null {
-  if (!eligible(model)) return null;
-  return logitsOf(runGraph(model, 'predict', () => vitGraph(model), { pixels: { data: floats(pixels), dims: pixels.shape } }, ['logits']));
+  if (!hasNativePasses(model)) return null;
+  const t = tableOf(model);
+  return logitsOf(runTraced(model, 'predict', t.params, { x: host(pixels) }, predictPass(t.network)));
 }
-
-/** The ids, mask and segments of token input [B, T] (or of one sample repeated `copies` times) as graph feeds. */
-function tokenFeeds(tokens: TokenInput, copies = 1) {
-  const [B, T] = tokens.ids.shape;
-  const repeat = <A extends Float32Array | BigInt64Array>(a: A): A => {
-    if (copies === 1) return a;
-    const out = new (a.constructor as new (n: number) => A)(a.length * copies);
-    for (let i = 0; i < copies; i++) out.set(a as never, i * a.length);
-    return out;
-  };
-  const dims = [B * copies, T];
-  return {
-    ids: { data: repeat(int64(tokens.ids)), dims },
-    mask: { data: repeat(Float32Array.from(tokens.attentionMask.dataSync())), dims },
-    types: { data: repeat(tokens.typeIds ? int64(tokens.typeIds) : new BigInt64Array(B * T)), dims },
-  };
-}
-
-/** Softmax attention takes any length; the sparse maps' sort is built for one (a graph per length). */
-const lengthOf = (model: BertModel, T: number) => ((model.config.attention ?? 'softmax') === 'softmax' ? null : T);
 
 /** BERT-family logits for token ids [B, T] with their mask and segments, or null where ONNX Runtime does not take them. */
 export function bertPredictOnOrt(model: BertModel, tokens: TokenInput): Tensor2D | null {
-  if (!eligible(model)) return null;
-  const fixed = lengthOf(model, tokens.ids.shape[1]);
-  return logitsOf(runGraph(model, `predict-${fixed ?? 'any'}`, () => bertGraph(model, fixed), tokenFeeds(tokens), ['logits']));
+  if (!hasNativePasses(model)) return null;
+  const t = tableOf(model);
+  const inputs = bertInputs(t.bert!, tokens);
+  return logitsOf(runTraced(model, 'predict', t.params, { ...inputs, x: inputs['ids']! }, predictPass(t.network)));
 }
 
 /**
@@ -91,23 +93,23 @@ export function bertPredictOnOrt(model: BertModel, tokens: TokenInput): Tensor2D
  * ONNX Runtime does not take the model (the caller runs model.backward).
  */
 export function inputGradientOnOrt(model: ClassifierModel, input: ModelInput, x: Tensor, weights: Float32Array): { input: Tensor; logits: Float32Array } | null {
-  if (!eligible(model)) return null;
+  if (!hasNativePasses(model)) return null;
   const C = model.numClasses;
-  let y: ReturnType<typeof runGraph>;
+  let y: Record<string, HostTensor>;
   if (model.family === 'vit') {
     const vit = model as unknown as ViTModel;
-    if (x.rank !== 4 || vit.weights.blocks.some((b) => b.mlp.activation === 'gelu-tanh')) return null;
-    const n = x.shape[0]!;
-    y = runGraph(vit, 'gradient', () => vitGraph(vit, true), { pixels: { data: floats(x), dims: x.shape }, weights: { data: weights, dims: [n, C] } }, ['logits', 'gradient']);
+    if (x.rank !== 4) return null;
+    const t = tableOf(vit);
+    y = runTraced(vit, 'gradient', t.params, { x: host(x), seed: { data: weights, shape: [x.shape[0]!, C] } }, inputGradientPass(t.network));
   } else {
     const bert = model as unknown as BertModel;
-    if (input.kind !== 'tokens' || input.ids.shape[0] !== 1 || bert.weights.layers.some((l) => l.mlp.activation === 'gelu-tanh')) return null;
+    if (input.kind !== 'tokens' || input.ids.shape[0] !== 1) return null;
     const T = input.ids.shape[1];
     const D = bert.config.dim;
     const n = x.size / (T * D);
-    const fixed = lengthOf(bert, T);
-    const feeds = { ...tokenFeeds(input, n), words: { data: floats(x), dims: [n, T, D] }, weights: { data: weights, dims: [n, C] } };
-    y = runGraph(bert, `gradient-${fixed ?? 'any'}`, () => bertGraph(bert, fixed, true), feeds, ['logits', 'gradient']);
+    const t = tableOf(bert);
+    const feeds = { ...bertInputs(t.bert!, input, n), x: { data: x.dataSync() as Float32Array, shape: [n, T, D] }, seed: { data: weights, shape: [n, C] } };
+    y = runTraced(bert, 'gradient', t.params, feeds, inputGradientPass(t.network));
   }
-  return y && { input: tf.tensor(y['gradient']!.data, x.shape), logits: y['logits']!.data };
+  return { input: tf.tensor(y['gradient']!.data, x.shape), logits: y['logits']!.data };
 }

@@ -7,7 +7,7 @@
  * encoder input (after the embedding LayerNorm), as theirs does.
  */
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
-import { tidy } from '../ops.js';
+import { linear, tidy } from '../ops.js';
 import type { ForwardResult } from '../models/types.js';
 import type { BertModel, BertRecord } from '../models/bert.js';
 import type { RuleSet } from './rulesets.js';
@@ -62,8 +62,13 @@ export function bertRelevance(
 
     const bert = ledger.open('bert', 'BertModel', rPooled);
     const pooler = ledger.open('bert.pooler', 'BertPooler', rPooled);
-    ledger.record('bert.pooler.activation', model.config.poolerActivation === 'tanh' ? 'Tanh' : 'ReLU', rPooled, [rPooled]);
-    const rDenseOut = rPooled;
+    const activation = model.config.poolerActivation;
+    // The dense layer's output z, recomputed as the forward computed it, only for a rule that reads it.
+    const poolerRecord = { get input() { return linear(W.pooler, rec.poolInput); }, output: rec.pooled, activation };
+    const rDenseOut = rules.poolerActivation(rPooled, poolerRecord);
+    // The gradient rule on ReLU is the identity rule, and conserves as it does.
+    const poolerDrift = !rules.poolerActivationConserves && activation !== 'relu';
+    ledger.record('bert.pooler.activation', activation === 'tanh' ? 'Tanh' : 'ReLU', rPooled, [rDenseOut], { expectedDrift: poolerDrift });
     rPooled = rules.linear(W.pooler, rec.poolInput, rDenseOut);
     ledger.record('bert.pooler.dense', 'Linear', rDenseOut, [rPooled]);
     // The pooler reads the first token: relevance lands on its row, zero elsewhere.

@@ -301,6 +301,32 @@ export function softmaxTaylor(R: Tensor2D, rec: NormaliserRecord): Tensor2D {
   });
 }
 
+/** What the pooler's activation (BERT's tanh, DistilBERT's ReLU) saw and produced: y = f(z), [B, D]. */
+export interface PoolerActivationRecord {
+  /** Its input z, the pooler dense layer's output. */
+  readonly input: Tensor2D;
+  /** Its output y, the classifier's input. */
+  readonly output: Tensor2D;
+  readonly activation: 'tanh' | 'relu';
+}
+
+/**
+ * An elementwise activation y = f(z) crossed by its own gradient, as gradient × input crosses it:
+ * Ali et al.'s code (XAI_Transformers, forward_and_explain) through the pooler's tanh,
+ * `((pooled.grad) * pooled).sum().backward()`. The relevance arriving is R = y ⊙ c (c the gradient
+ * reaching y, for the ε-rules above it), and z receives z ⊙ f'(z) ⊙ c = z ⊙ f'(z) ⊙ R ⊘ y, so the
+ * ε-rule on the dense layer below hands its input x ⊙ Wᵀ(f'(z) ⊙ c): the plain gradient. For ReLU
+ * z·f'(z) = f(z) and this is the identity rule; for tanh it is not conservative (Σ z·tanh'(z)·c is
+ * not Σ tanh(z)·c). tanh' = 1 − y², from the recorded output, as PyTorch's tanh backward computes it.
+ */
+export function activationGradient(R: Tensor2D, rec: PoolerActivationRecord, epsilon: number): Tensor2D {
+  return tf.tidy(() => {
+    const y = rec.output;
+    const slope = rec.activation === 'tanh' ? tf.sub(1, tf.square(y)) : tf.cast(tf.greater(rec.input, 0), 'float32');
+    return tf.mul(tf.mul(rec.input, slope), tf.div(R, stabilise(y, epsilon))) as Tensor2D;
+  });
+}
+
 /** What a LayerNorm saw and produced: input and output [rows, D], and its parameters. */
 export interface LayerNormRecord {
   readonly input: Tensor2D;

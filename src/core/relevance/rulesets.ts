@@ -20,6 +20,7 @@ import {
   linearAlpha1Beta0Separate,
   linearEpsilon,
   linearGamma,
+  activationGradient,
   patchZB,
   poolSelect,
   poolZ,
@@ -28,6 +29,7 @@ import {
   stabilise,
   type LayerNormRecord,
   type NormaliserRecord,
+  type PoolerActivationRecord,
 } from './rules.js';
 
 /** What an elementwise activation (GELU) saw and produced. */
@@ -72,6 +74,13 @@ export interface RuleSet {
   readonly pool: (pooled: Tensor2D, R: Tensor2D) => Tensor2D;
   readonly layerNorm: (R: Tensor2D, ln: LayerNormRecord) => Tensor2D;
   readonly gelu: (R: Tensor2D, act: ActivationRecord) => Tensor2D;
+  /** The activation between a text classifier's pooler dense layer and its classifier (tanh, ReLU). */
+  readonly poolerActivation: (R: Tensor2D, act: PoolerActivationRecord) => Tensor2D;
+  /**
+   * Whether that rule claims conservation. The identity does; the gradient rule does on ReLU only,
+   * and the ledger marks the pooler's tanh (and the composites around it) as expected to drift.
+   */
+  readonly poolerActivationConserves: boolean;
   /** The attention normaliser (softmax, sparsemax, 1.5-entmax), one (sample, head) at a time. */
   readonly softmax: (R: Tensor2D, rec: NormaliserRecord) => Tensor2D;
   /**
@@ -104,6 +113,8 @@ export const PAPER_RULES: RuleSet = {
   pool: poolZ,
   layerNorm: identity,
   gelu: identity,
+  poolerActivation: identity,
+  poolerActivationConserves: true,
   softmax: identity,
   softmaxConserves: true,
   linearInRelevance: false,
@@ -165,6 +176,8 @@ export function attnLrpRules(options: AttnLrpOptions = {}): RuleSet {
     pool: poolSelect,
     layerNorm: (R, ln) => layerNormConstantStd(R, ln, eps),
     gelu: identity,
+    poolerActivation: identity,
+    poolerActivationConserves: true,
     softmax: softmaxTaylor,
     softmaxConserves: false,
     linearInRelevance: true,
@@ -175,25 +188,38 @@ export interface CpLrpOptions {
   /** LRP-γ on the Linear layers and the patch embedding (0: LRP-0/ε, the default). */
   readonly gamma?: number;
   readonly epsilon?: number;
+  /**
+   * The pooler's activation (BERT's tanh): 'gradient' (the default: its plain gradient, as Ali et
+   * al.'s code takes it) or 'identity' (relevance passed unchanged, as through GELU). The two agree
+   * on ReLU (DistilBERT).
+   */
+  readonly pooler?: CpLrpPooler;
 }
+
+export const CP_LRP_POOLERS = ['gradient', 'identity'] as const;
+export type CpLrpPooler = (typeof CP_LRP_POOLERS)[number];
 
 /**
  * Conservative propagation, CP-LRP (Ali et al., ICML 2022): the AH rule (attention weights held
  * constant, so relevance flows through the values only) and the LN-rule (σ held constant; Ali et
  * al.'s evaluated variant `detach_KQ_LNorm_Norm`, which keeps the centring: the one of their two
  * variants that conserves), LRP-0 (ε-stabilised) or sign-aware LRP-γ on Linear layers, ε-rule on Adds, GELU
- * identity. Starts from the logit value as their code does (`Rout = logits[:, cl]`). With γ = 0 it is
- * gradient × input of the model with A and σ detached (and GELU's derivative replaced by GELU(x)/x),
- * and it conserves everywhere on a zero-bias model.
+ * identity, and the plain gradient through a text pooler's tanh, as their forward_and_explain takes
+ * it (`pooler: 'identity'` for the identity rule there). Starts from the logit value as their code
+ * does (`Rout = logits[:, cl]`). With γ = 0 it is gradient × input of the model with A and σ
+ * detached (and GELU's derivative replaced by GELU(x)/x); on a zero-bias model it conserves
+ * everywhere except across that tanh.
  */
 export function cpLrpRules(options: CpLrpOptions = {}): RuleSet {
   const eps = options.epsilon ?? DEFAULT_EPSILON;
   const gamma = options.gamma ?? 0;
+  const pooler = options.pooler ?? 'gradient';
   if (!(Number.isFinite(gamma) && gamma >= 0)) throw new UsageError(`gamma must be a number ≥ 0, got ${gamma}`);
-  const suffix = [gamma !== 0 ? `gamma=${gamma}` : '', eps !== DEFAULT_EPSILON ? `eps=${eps}` : ''].filter(Boolean).join(',');
+  if (!CP_LRP_POOLERS.includes(pooler)) throw new UsageError(`pooler must be one of ${CP_LRP_POOLERS.join(', ')}, got '${String(pooler)}'`);
+  const suffix = [gamma !== 0 ? `gamma=${gamma}` : '', eps !== DEFAULT_EPSILON ? `eps=${eps}` : '', pooler !== 'gradient' ? `pooler=${pooler}` : ''].filter(Boolean).join(',');
   return {
     id: suffix ? `cp-lrp(${suffix})` : 'cp-lrp',
-    description: 'CP-LRP (Ali et al. 2022): attention weights constant (AH rule), LN with constant σ, LRP-0/ε or LRP-γ on Linear layers',
+    description: `CP-LRP (Ali et al. 2022): attention weights constant (AH rule), LN with constant σ, LRP-0/ε or LRP-γ on Linear layers, ${pooler === 'gradient' ? 'gradient' : 'identity rule'} through the pooler's tanh`,
     start: 'logit',
     linear: (layer, x, R, y) => linearGamma(layer, x, R, gamma, eps, y),
     patchEmbed: (layer, patches, R) => linearGamma(layer, patches, R, gamma, eps),
@@ -205,6 +231,8 @@ export function cpLrpRules(options: CpLrpOptions = {}): RuleSet {
     pool: poolSelect,
     layerNorm: (R, ln) => layerNormConstantStd(R, ln, eps),
     gelu: identity,
+    poolerActivation: pooler === 'gradient' ? (R, act) => activationGradient(R, act, eps) : identity,
+    poolerActivationConserves: pooler === 'identity',
     softmax: identity,
     softmaxConserves: true,
     linearInRelevance: true,
@@ -225,10 +253,12 @@ export function getRuleSet(id: string | undefined, fallback: RuleSet = PAPER_RUL
 
 /**
  * The rule set a method's explanation was computed with, from the options it reports (`rules`, and
- * `gamma` for CP-LRP's LRP-γ variant), so later views of the same pass (the per-block R^(A) maps)
+ * `gamma` and `pooler` for CP-LRP's variants), so later views of the same pass (the per-block R^(A) maps)
  * find it in the context's cache rather than running another one.
  */
-export function ruleSetOf(options: { readonly rules?: string; readonly gamma?: number }): RuleSet {
-  if (options.rules === CP_LRP_RULES.id && options.gamma !== undefined && options.gamma !== 0) return cpLrpRules({ gamma: options.gamma });
+export function ruleSetOf(options: { readonly rules?: string; readonly gamma?: number; readonly pooler?: CpLrpPooler }): RuleSet {
+  if (options.rules === CP_LRP_RULES.id && ((options.gamma !== undefined && options.gamma !== 0) || (options.pooler !== undefined && options.pooler !== 'gradient'))) {
+    return cpLrpRules({ gamma: options.gamma, pooler: options.pooler });
+  }
   return getRuleSet(options.rules);
 }

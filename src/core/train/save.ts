@@ -11,6 +11,7 @@ import { transposeMatrix } from '../models/weights.js';
 import type { ViTModel } from '../models/vit.js';
 import type { BertModel } from '../models/bert.js';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { hfPreprocessorConfig } from '../image/preprocessing-config.js';
 import type { Tokenizer } from '../text/tokenizer.js';
 
 type Named = Record<string, TensorToWrite>;
@@ -101,18 +102,7 @@ export async function saveViT(model: ViTModel, dir: string, extraConfig: Record<
     ...labelMaps(model.labels),
     ...extraConfig,
   });
-  const p = model.preprocessing;
-  await writeJson(path.join(dir, 'preprocessor_config.json'), {
-    image_processor_type: 'ViTImageProcessor',
-    do_resize: true,
-    size: { height: p.size[0], width: p.size[1] },
-    resample: p.resample === 'bicubic' ? 3 : p.resample === 'nearest' ? 0 : 2,
-    do_rescale: true,
-    rescale_factor: p.rescaleFactor,
-    do_normalize: true,
-    image_mean: p.mean,
-    image_std: p.std,
-  });
+  await writeJson(path.join(dir, 'preprocessor_config.json'), hfPreprocessorConfig(model.preprocessing));
 }
 
 /** vocab.txt, tokenizer_config.json and an equivalent tokenizer.json (WordPiece, BERT normaliser). */

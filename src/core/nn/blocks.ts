@@ -1,0 +1,88 @@
+/**
+ * Transformer blocks. Pre-LN (ViT, GPT-2): x + Attn(LN₁(x)), then + MLP(LN₂(·)). Each block is one
+ * layer to the passes; its forward keeps what its backward and relevance forms read.
+ */
+import type { Ops } from '../engine/ops.js';
+import { attention, attentionBack, type AttentionRec, type AttentionSpec } from './attention.js';
+import { layerNorm, type LayerNormSpec } from './layernorm.js';
+import type { Layer } from './layer.js';
+import { mlp, mlpBack, type MlpRec, type MlpSpec } from './mlp.js';
+
+export interface PreLnBlockSpec {
+  readonly name: string;
+  readonly norm1: LayerNormSpec;
+  readonly attn: AttentionSpec;
+  readonly norm2: LayerNormSpec;
+  readonly mlp: MlpSpec;
+}
+
+interface BlockRec<V> {
+  readonly norm1: unknown;
+  readonly attn: AttentionRec<V>;
+  readonly norm2: unknown;
+  readonly mlp: MlpRec<V>;
+  /** Token rows this block computed (all, or the first `rows`). */
+  readonly rows?: number;
+  readonly tokens: number;
+}
+
+export function preLnBlock(spec: PreLnBlockSpec): Layer {
+  const [ln1, ln2] = [layerNorm(spec.norm1), layerNorm(spec.norm2)];
+  return {
+    name: spec.name,
+    // Keys and values read every token.
+    inputRows: () => undefined,
+    forward<V>(o: Ops<V>, x: V, rows?: number) {
+      const tokens = o.shape(x)[1]!;
+      const n1 = ln1.forward(o, x);
+      const a = attention(o, spec.attn, n1.y, rows === undefined ? {} : { queries: rows });
+      const mid = o.add(rows === undefined ? x : o.slice(x, 1, 0, rows), a.y);
+      const n2 = ln2.forward(o, mid);
+      const m = mlp(o, spec.mlp, n2.y);
+      const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
+      return { y: o.add(mid, m.y), rec };
+    },
+    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+      const r = rec as BlockRec<V>;
+      const dMid = o.add(dy, ln2.backward(o, r.norm2, mlpBack(o, spec.mlp, r.mlp, dy)));
+      const dIn = ln1.backward(o, r.norm1, attentionBack(o, spec.attn, r.attn, dMid).dx);
+      return o.add(r.rows === undefined ? dMid : o.pad(dMid, 1, 0, r.tokens - r.rows), dIn);
+    },
+  };
+}
+
+export interface PostLnBlockSpec {
+  readonly name: string;
+  readonly attn: AttentionSpec;
+  /** After the attention's residual sum, and after the MLP's. */
+  readonly norm1: LayerNormSpec;
+  readonly mlp: MlpSpec;
+  readonly norm2: LayerNormSpec;
+  /** The pass input holding the additive attention mask, [B, 1, 1, T]. */
+  readonly mask?: string;
+}
+
+/** Post-LN (BERT): h = LN₁(x + Attn(x)), y = LN₂(h + MLP(h)). */
+export function postLnBlock(spec: PostLnBlockSpec): Layer {
+  const [ln1, ln2] = [layerNorm(spec.norm1), layerNorm(spec.norm2)];
+  return {
+    name: spec.name,
+    inputRows: () => undefined,
+    forward<V>(o: Ops<V>, x: V, rows?: number) {
+      const tokens = o.shape(x)[1]!;
+      const a = attention(o, spec.attn, x, { ...(rows === undefined ? {} : { queries: rows }), ...(spec.mask ? { mask: o.input(spec.mask) } : {}) });
+      const n1 = ln1.forward(o, o.add(a.y, rows === undefined ? x : o.slice(x, 1, 0, rows)));
+      const m = mlp(o, spec.mlp, n1.y);
+      const n2 = ln2.forward(o, o.add(m.y, n1.y));
+      const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
+      return { y: n2.y, rec };
+    },
+    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+      const r = rec as BlockRec<V>;
+      const dNorm2In = ln2.backward(o, r.norm2, dy);
+      const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp, dNorm2In)));
+      const dx = attentionBack(o, spec.attn, r.attn, dNorm1In).dx;
+      return o.add(dx, r.rows === undefined ? dNorm1In : o.pad(dNorm1In, 1, 0, r.tokens - r.rows));
+    },
+  };
+}
