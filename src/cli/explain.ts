@@ -31,6 +31,23 @@ import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-wri
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
 import { boolean, integer, number } from './options.js';
+import { interruptible, progressPrinter, wantProgress } from './progress.js';
+import { CancelledError } from '../core/errors.js';
+import type { ExplainProgress } from '../core/context.js';
+
+/** Ctrl-C and progress, for the computations of one command. */
+interface Hooks {
+  readonly signal: AbortSignal;
+  readonly onProgress?: (p: ExplainProgress) => void;
+}
+
+/**
+ * Before the first output is written (the report checks it itself): a Ctrl-C that came during a
+ * computation without passes to stop between stops the command here.
+ */
+function checkNotInterrupted(hooks: Hooks): void {
+  if (hooks.signal.aborted) throw new CancelledError('cancelled');
+}
 
 interface ExplainFlags {
   model?: string;
@@ -64,6 +81,7 @@ interface ExplainFlags {
   colormap?: ColormapName;
   alpha?: number;
   bare?: boolean;
+  progress?: boolean;
 }
 
 /** The JSON shape of one explanation, shared by `--json` and `--out FILE.json`. */
@@ -193,7 +211,10 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (methodIds.length !== 1 && flags.report === undefined) throw new UsageError(`several methods (--method ${flags.method}) need --report FILE.html|FILE.pdf: the other outputs hold one map`);
   const method = methodIds.length === 1 ? checkMethod(methodIds[0]!, flags) : checkMethods(methodIds, flags);
   const given = [flags.image, flags.tensor, flags.text, flags.textFile, flags.ids].filter((x) => x !== undefined).length;
-  if (!flags.model && given === 0) return runDefault(flags, methodIds);
+  const progress = progressPrinter(wantProgress(flags.progress));
+  const withHooks = (work: (hooks: Hooks) => Promise<void>) =>
+    interruptible((signal) => work({ signal, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }), progress.end);
+  if (!flags.model && given === 0) return withHooks((hooks) => runDefault(flags, methodIds, hooks));
   if (!flags.model) throw new UsageError('--model DIR is required with an input (a folder with config.json and *.safetensors)');
   if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
   if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
@@ -209,9 +230,14 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (flags.target !== undefined && flags.targetToken !== undefined) throw new UsageError('give --target K or --target-token TEXT, not both');
   if (flags.contrast !== undefined && flags.contrastToken !== undefined) throw new UsageError('give --contrast K or --contrast-token TEXT, not both');
 
+  const modelDir = flags.model;
+  await withHooks((hooks) => explainWith(flags, modelDir, method, methodIds, hooks));
+}
+
+async function explainWith(flags: ExplainFlags, modelDir: string, method: ReturnType<typeof getMethod>, methodIds: readonly string[], hooks: Hooks): Promise<void> {
   await ensureBackend(flags.backend);
   const warn = (m: string) => process.stderr.write(`relprop: warning: ${m}\n`);
-  const model = await loadModel(flags.model, { warn });
+  const model = await loadModel(modelDir, { warn });
   try {
     if (!(model instanceof ViTModel) && (flags.alpha !== undefined || flags.colormap !== undefined)) {
       throw new UsageError(`${flags.alpha !== undefined ? '--alpha' : '--colormap'} draws an image overlay; model '${model.name}' takes text, whose outputs shade words`);
@@ -243,8 +269,8 @@ async function run(flags: ExplainFlags): Promise<void> {
     const report: ReportRequest | null = flags.report
       ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }
       : null;
-    if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report);
-    else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report);
+    if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report, hooks);
+    else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report, hooks);
     else throw new UsageError(`model '${model.name}' is of a family the CLI does not handle`);
   } finally {
     model.dispose();
@@ -294,7 +320,7 @@ function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMeth
  * the paper's method, an overlay written to relprop-example.png, and how much of the relevance falls
  * on the object that decides the label.
  */
-async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Promise<void> {
+async function runDefault(flags: ExplainFlags, methodIds: readonly string[], hooks: Hooks): Promise<void> {
   const dir = path.join(packageRoot(), 'models', 'image-softmax');
   const out = flags.out ?? 'relprop-example.png';
   await ensureBackend(flags.backend);
@@ -306,10 +332,10 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
   try {
     const method = methodIds[0]!;
     const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma, ntType: flags.ntType, abs: flags.abs, pooler: flags.pooler };
-    const [e] = await explain(model, loaded.input, { method, ...options });
+    const [e] = await explain(model, loaded.input, { method, ...options, ...hooks });
     if (flags.report) {
-      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 });
-    }
+      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }, hooks);
+    } else checkNotInterrupted(hooks);
     // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
     const big = scaleNearest(loaded.view, 4);
     const colormap = flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet');
@@ -369,13 +395,16 @@ async function writeOut(file: string, content: string | Uint8Array): Promise<voi
   await writeFileAtomic(file, content);
 }
 
-async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean, report: ReportRequest | null): Promise<void> {
+async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean, report: ReportRequest | null, hooks: Hooks): Promise<void> {
   if (flags.text !== undefined || flags.textFile || flags.ids) throw new UsageError(`model '${model.name}' takes images: use --image or --tensor`);
   if (flags.out && /\.html$/i.test(flags.out)) throw new UsageError('--out FILE.html is for text models; use .png or .json');
   const loaded = flags.image ? await loadImageFile(model, flags.image) : await loadTensorFile(model, flags.tensor!);
   try {
-    const [result] = await explain(model, loaded.input, request);
+    const [result] = await explain(model, loaded.input, { ...request, ...hooks });
     const e = result!;
+    // The report's methods run before any output is written, so a Ctrl-C during them leaves none.
+    if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report, hooks);
+    else checkNotInterrupted(hooks);
     const json = explanationJson(e, model, explanationProvenance(model, e));
     if (flags.out && /\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
     else if (flags.out) {
@@ -384,7 +413,6 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
       const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
       await writeOut(flags.out, await overlayPng(overlay, e, model, colormap, flags));
     }
-    if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report);
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
     else process.stdout.write(summary(e, model) + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));
   } finally {
@@ -392,7 +420,7 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
   }
 }
 
-async function explainText(model: TextModel, flags: ExplainFlags, request: Request, warn: (m: string) => void, report: ReportRequest | null): Promise<void> {
+async function explainText(model: TextModel, flags: ExplainFlags, request: Request, warn: (m: string) => void, report: ReportRequest | null, hooks: Hooks): Promise<void> {
   if (flags.image || flags.tensor) throw new UsageError(`model '${model.name}' takes text: use --text, --text-file or --ids`);
   if (flags.out && /\.png$/i.test(flags.out)) throw new UsageError('--out FILE.png is for image models; use .html or .json');
   let loaded: LoadedText;
@@ -405,16 +433,15 @@ async function explainText(model: TextModel, flags: ExplainFlags, request: Reque
     loaded = encodeText(model, text, warn);
   }
   try {
-    const [result] = await explain(model, loaded.input, request);
+    if (report && (!loaded.encoding || loaded.text === null)) throw new UsageError('--report needs the text (--text or --text-file), not raw --ids: the report shades words');
+    const [result] = await explain(model, loaded.input, { ...request, ...hooks });
     const e = result!;
+    if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'text', name: flags.textFile ? path.basename(flags.textFile) : 'text', text: loaded.text!, encoding: loaded.encoding! }, report, hooks);
+    else checkNotInterrupted(hooks);
     const json = { ...explanationJson(e, model, explanationProvenance(model, e)), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
     if (flags.out) {
       if (/\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
       else await writeOut(flags.out, tokenHighlightHtml(highlightInput(e, model, loaded)));
-    }
-    if (report) {
-      if (!loaded.encoding || loaded.text === null) throw new UsageError('--report needs the text (--text or --text-file), not raw --ids: the report shades words');
-      await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'text', name: flags.textFile ? path.basename(flags.textFile) : 'text', text: loaded.text, encoding: loaded.encoding }, report);
     }
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
     else process.stdout.write(summary(e, model) + tokenTable(e, loaded, model.family === 'gpt2') + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));
@@ -526,6 +553,8 @@ export function explainCommand(): Command {
     .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))
     .option('--alpha <a>', 'overlay opacity, 0..1 (default 0.5); with --out FILE.png or --report', number('--alpha', 0, 1))
     .option('--bare', 'PNG overlay without its legend (colour bar with min / 0 / max, method and class)')
+    .option('--progress', 'show progress with an ETA on stderr (default: when stderr is a terminal; env RELPROP_PROGRESS=1)')
+    .option('--no-progress', 'no progress line, also on a terminal (env RELPROP_PROGRESS=0)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: ExplainFlags) => run(flags));
 }
