@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { FIXTURES, GOLDEN_DIR, loadGolden, tensor, expectClose } from './helpers/golden.js';
-import { relprop } from './helpers/cli.js';
+import { relprop, ROOT } from './helpers/cli.js';
+import { createHash } from 'node:crypto';
+import { readPngText } from '../src/core/image/png-text.js';
 
 const MODEL = path.join(GOLDEN_DIR, 'vit-tiny-a');
 const golden = loadGolden('vit-tiny-a');
@@ -42,11 +44,26 @@ describe('relprop explain', () => {
   it('--image … --out overlay.png writes an overlay at the image\'s own size; --out x.json writes the JSON', async () => {
     const png = path.join(tmp, 'overlay.png');
     const image = path.join(FIXTURES, 'images', 'halves-32x16.jpg');
-    const r = await relprop('explain', '--model', MODEL, '--image', image, '--method', 'lrp', '--out', png);
+    const r = await relprop('explain', '--model', MODEL, '--image', image, '--method', 'lrp', '--out', png, '--bare');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/wrote .*overlay\.png/);
     const meta = await sharp(png).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 32, 16]);
+    // Without --bare the legend strip goes below the overlay: as wide as its text needs, taller.
+    const legend = path.join(tmp, 'overlay-legend.png');
+    expect((await relprop('explain', '--model', MODEL, '--image', image, '--method', 'lrp', '--out', legend)).code).toBe(0);
+    const withLegend = await sharp(legend).metadata();
+    expect(withLegend.width!).toBeGreaterThanOrEqual(32);
+    expect(withLegend.height!).toBeGreaterThan(16);
+    // Both carry their provenance in an iTXt chunk: the model's real weights hash and the options given.
+    for (const [file, bare] of [[png, true], [legend, false]] as const) {
+      const prov = JSON.parse(readPngText(new Uint8Array(await fs.readFile(file)))['relprop']!);
+      expect(prov.model.weightsSha256).toBe(createHash('sha256').update(await fs.readFile(path.join(MODEL, 'weights.safetensors'))).digest('hex'));
+      expect(prov.model.folder).toBe(path.resolve(MODEL));
+      expect(prov.method).toBe('lrp');
+      expect(prov.options).toMatchObject({ colormap: 'bwr', alpha: 0.5, legend: !bare });
+      expect(prov.relprop.version).toBe(JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')).version);
+    }
     const json = path.join(tmp, 'sub', 'e.json');
     expect((await relprop('explain', '--model', MODEL, '--image', image, '--method', 'lrp', '--out', json)).code).toBe(0);
     const saved = JSON.parse(await fs.readFile(json, 'utf8'));

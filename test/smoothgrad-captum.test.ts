@@ -112,7 +112,7 @@ describe('SmoothGrad equals Captum NoiseTunnel(Saliency) given the same noise', 
     const c = reference.cases[0]!;
     const { input, dispose } = inputOf(c);
     try {
-      const bad = { ntType: 'smoothgrad-sq' } as unknown as MethodOptions;
+      const bad = { ntType: 'smoothgrad-sq' } as unknown as Omit<MethodOptions, 'onProgress'>;
       await expect(explain(models.vit, input, { method: 'smoothgrad', target: 0, ...bad })).rejects.toThrow(/ntType/);
     } finally {
       dispose();

@@ -4,7 +4,8 @@
  * explanation context, with the ledger charts and per-block maps of relevance methods.
  */
 import { withAtomicFile, writeFileAtomic } from '../core/io/atomic-write.js';
-import { ExplainContext } from '../core/context.js';
+import { ExplainContext, type ExplainProgress } from '../core/context.js';
+import { assertFitsInMemory } from '../core/memory.js';
 import { htmlToPdf } from '../core/eval/report-pdf.js';
 import { encodePng, type RgbImage } from '../core/image/io.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
@@ -43,9 +44,17 @@ function softmax(xs: ArrayLike<number>): number[] {
   return e.map((x) => x / s);
 }
 
-export async function writeExplanationReport(file: string, model: ClassifierModel, input: ModelInput, view: ReportView, request: ReportRequest): Promise<void> {
+/** Ctrl-C and progress for the report's methods (see ContextOptions). */
+export interface ReportHooks {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: ExplainProgress) => void;
+}
+
+/** Computes every method, then writes the report; once `hooks.signal` is aborted, throws CancelledError before writing. */
+export async function writeExplanationReport(file: string, model: ClassifierModel, input: ModelInput, view: ReportView, request: ReportRequest, hooks: ReportHooks = {}): Promise<void> {
   const methods = request.methods.map(getMethod);
-  const ctx = new ExplainContext(model, input, request.contrast === undefined ? {} : { contrast: request.contrast });
+  for (const m of methods) assertFitsInMemory(model, input, m.id);
+  const ctx = new ExplainContext(model, input, { ...(request.contrast === undefined ? {} : { contrast: request.contrast }), ...hooks });
   const results: ReportMethodResult[] = [];
   let target: number;
   let prediction: Array<{ classId: number; label: string; probability: number }>;
@@ -90,6 +99,7 @@ export async function writeExplanationReport(file: string, model: ClassifierMode
         ...(layers ? { layers } : {}),
       });
     }
+    ctx.throwIfCancelled();
   } finally {
     ctx.dispose();
   }

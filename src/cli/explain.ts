@@ -24,10 +24,30 @@ import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.j
 import type { Explanation } from '../core/methods/types.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
 import { encodePng, type RgbImage } from '../core/image/io.js';
+import { withLegend } from '../core/image/legend.js';
+import { addPngText } from '../core/image/png-text.js';
+import { provenance, type Provenance } from '../core/provenance.js';
 import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-write.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
 import { boolean, integer, number } from './options.js';
+import { interruptible, progressPrinter, wantProgress } from './progress.js';
+import { CancelledError } from '../core/errors.js';
+import type { ExplainProgress } from '../core/context.js';
+
+/** Ctrl-C and progress, for the computations of one command. */
+interface Hooks {
+  readonly signal: AbortSignal;
+  readonly onProgress?: (p: ExplainProgress) => void;
+}
+
+/**
+ * Before the first output is written (the report checks it itself): a Ctrl-C that came during a
+ * computation without passes to stop between stops the command here.
+ */
+function checkNotInterrupted(hooks: Hooks): void {
+  if (hooks.signal.aborted) throw new CancelledError('cancelled');
+}
 
 interface ExplainFlags {
   model?: string;
@@ -60,11 +80,14 @@ interface ExplainFlags {
   backend?: string;
   colormap?: ColormapName;
   alpha?: number;
+  bare?: boolean;
+  progress?: boolean;
 }
 
 /** The JSON shape of one explanation, shared by `--json` and `--out FILE.json`. */
-export function explanationJson(e: Explanation, model: { name: string; labels: readonly string[] }) {
+export function explanationJson(e: Explanation, model: { name: string; labels: readonly string[] }, prov?: Provenance) {
   return {
+    ...(prov ? { provenance: prov } : {}),
     method: e.method,
     target: e.target,
     targetLabel: model.labels[e.target],
@@ -76,6 +99,49 @@ export function explanationJson(e: Explanation, model: { name: string; labels: r
     map: { shape: [...e.shape], space: e.space, data: Array.from(e.map) },
     ledger: e.ledger?.map(({ layer, kind, relevanceIn, relevanceOut, branches, expectedDrift }) => ({ layer, kind, relevanceIn, relevanceOut, ...(branches ? { branches } : {}), ...(expectedDrift ? { expectedDrift } : {}) })) ?? null,
   };
+}
+
+/** What produced an explanation's outputs; `extra` adds the drawing options of a PNG. */
+function explanationProvenance(model: ClassifierModel, e: Explanation, extra: Record<string, unknown> = {}): Provenance {
+  const rules = typeof e.options.rules === 'string' ? e.options.rules : undefined;
+  return provenance(model, {
+    method: e.method,
+    ...(rules ? { rules } : {}),
+    options: { ...e.options, ...extra },
+    target: e.target,
+    targetLabel: model.labels[e.target] ?? `class ${e.target}`,
+    ...(e.contrast !== undefined ? { contrast: e.contrast, contrastLabel: model.labels[e.contrast] ?? `class ${e.contrast}` } : {}),
+  });
+}
+
+/** The overlay as a PNG: with its legend unless --bare, and its provenance in an iTXt chunk. */
+async function overlayPng(overlay: RgbImage, e: Explanation, model: ClassifierModel, colormap: ColormapName, flags: ExplainFlags, offset = 0): Promise<Uint8Array> {
+  const label = (k: number) => asciiLabel(model.labels[k] ?? `class ${k}`);
+  const line = `${e.method}: class ${e.target} (${label(e.target)})${e.contrast !== undefined ? ` - class ${e.contrast} (${label(e.contrast)})` : ''}`;
+  let img = overlay;
+  if (!flags.bare) {
+    // The legend's scale is the overlay's own: the map drawn at the overlay's size (the right part of a side-by-side picture).
+    const drawn = offset ? { width: overlay.width - offset, height: overlay.height } : overlay;
+    const legend = withLegend({ width: drawn.width, height: drawn.height, data: new Uint8Array(drawn.width * drawn.height * 3) }, e.map, e.shape as [number, number], { colormap, lines: [line] });
+    img = stackLegend(overlay, legend, drawn.height);
+  }
+  const prov = explanationProvenance(model, e, { colormap, alpha: flags.alpha ?? 0.5, legend: !flags.bare });
+  return addPngText(await encodePng(img), 'relprop', JSON.stringify(prov));
+}
+
+/** The picture with the legend strip (the part of `legend` below its first `height` rows) added below. */
+function stackLegend(picture: RgbImage, legend: RgbImage, height: number): RgbImage {
+  const width = Math.max(picture.width, legend.width);
+  const strip = legend.height - height;
+  const data = new Uint8Array(width * (picture.height + strip) * 3).fill(255);
+  for (let y = 0; y < picture.height; y++) data.set(picture.data.subarray(y * picture.width * 3, (y + 1) * picture.width * 3), y * width * 3);
+  for (let y = 0; y < strip; y++) data.set(legend.data.subarray((height + y) * legend.width * 3, (height + y + 1) * legend.width * 3), (picture.height + y) * width * 3);
+  return { width, height: picture.height + strip, data };
+}
+
+/** Class names in the legend's font: printable ASCII, anything else as '?'. */
+function asciiLabel(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?');
 }
 
 function argmax(xs: ArrayLike<number>): number {
@@ -145,7 +211,10 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (methodIds.length !== 1 && flags.report === undefined) throw new UsageError(`several methods (--method ${flags.method}) need --report FILE.html|FILE.pdf: the other outputs hold one map`);
   const method = methodIds.length === 1 ? checkMethod(methodIds[0]!, flags) : checkMethods(methodIds, flags);
   const given = [flags.image, flags.tensor, flags.text, flags.textFile, flags.ids].filter((x) => x !== undefined).length;
-  if (!flags.model && given === 0) return runDefault(flags, methodIds);
+  const progress = progressPrinter(wantProgress(flags.progress));
+  const withHooks = (work: (hooks: Hooks) => Promise<void>) =>
+    interruptible((signal) => work({ signal, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }), progress.end);
+  if (!flags.model && given === 0) return withHooks((hooks) => runDefault(flags, methodIds, hooks));
   if (!flags.model) throw new UsageError('--model DIR is required with an input (a folder with config.json and *.safetensors)');
   if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
   if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
@@ -153,6 +222,7 @@ async function run(flags: ExplainFlags): Promise<void> {
   for (const [flag, given] of [['--alpha', flags.alpha !== undefined], ['--colormap', flags.colormap !== undefined]] as const) {
     if (given && !drawn) throw new UsageError(`${flag} draws an overlay, and this command writes none: give --out FILE.png or --report FILE.html|FILE.pdf (image models)`);
   }
+  if (flags.bare && !(flags.out !== undefined && /\.png$/i.test(flags.out))) throw new UsageError('--bare leaves the legend off a PNG overlay, and this command writes none: give --out FILE.png');
   await assertOutputsSpareInputs(
     [...(flags.out !== undefined ? [['--out', flags.out] as const] : []), ...(flags.report !== undefined ? [['--report', flags.report] as const] : [])],
     [...(flags.image !== undefined ? [['--image', flags.image] as const] : []), ...(flags.tensor !== undefined ? [['--tensor', flags.tensor] as const] : []), ...(flags.textFile !== undefined ? [['--text-file', flags.textFile] as const] : []), ...(await folderFiles(flags.model)).map((f) => ['--model', f] as const)],
@@ -160,9 +230,14 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (flags.target !== undefined && flags.targetToken !== undefined) throw new UsageError('give --target K or --target-token TEXT, not both');
   if (flags.contrast !== undefined && flags.contrastToken !== undefined) throw new UsageError('give --contrast K or --contrast-token TEXT, not both');
 
+  const modelDir = flags.model;
+  await withHooks((hooks) => explainWith(flags, modelDir, method, methodIds, hooks));
+}
+
+async function explainWith(flags: ExplainFlags, modelDir: string, method: ReturnType<typeof getMethod>, methodIds: readonly string[], hooks: Hooks): Promise<void> {
   await ensureBackend(flags.backend);
   const warn = (m: string) => process.stderr.write(`relprop: warning: ${m}\n`);
-  const model = await loadModel(flags.model, { warn });
+  const model = await loadModel(modelDir, { warn });
   try {
     if (!(model instanceof ViTModel) && (flags.alpha !== undefined || flags.colormap !== undefined)) {
       throw new UsageError(`${flags.alpha !== undefined ? '--alpha' : '--colormap'} draws an image overlay; model '${model.name}' takes text, whose outputs shade words`);
@@ -194,8 +269,8 @@ async function run(flags: ExplainFlags): Promise<void> {
     const report: ReportRequest | null = flags.report
       ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }
       : null;
-    if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report);
-    else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report);
+    if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report, hooks);
+    else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report, hooks);
     else throw new UsageError(`model '${model.name}' is of a family the CLI does not handle`);
   } finally {
     model.dispose();
@@ -245,7 +320,7 @@ function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMeth
  * the paper's method, an overlay written to relprop-example.png, and how much of the relevance falls
  * on the object that decides the label.
  */
-async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Promise<void> {
+async function runDefault(flags: ExplainFlags, methodIds: readonly string[], hooks: Hooks): Promise<void> {
   const dir = path.join(packageRoot(), 'models', 'image-softmax');
   const out = flags.out ?? 'relprop-example.png';
   await ensureBackend(flags.backend);
@@ -257,14 +332,15 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[]): Pr
   try {
     const method = methodIds[0]!;
     const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma, ntType: flags.ntType, abs: flags.abs, pooler: flags.pooler };
-    const [e] = await explain(model, loaded.input, { method, ...options });
+    const [e] = await explain(model, loaded.input, { method, ...options, ...hooks });
     if (flags.report) {
-      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 });
-    }
+      await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }, hooks);
+    } else checkNotInterrupted(hooks);
     // The task's images are 64×64: show the input and the overlay side by side, 4× larger.
     const big = scaleNearest(loaded.view, 4);
-    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap: flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet'), alpha: flags.alpha ?? 0.5 });
-    await writeOut(out, await encodePng(sideBySide(big, overlay, 8)));
+    const colormap = flags.colormap ?? (getMethod(method).signed ? 'bwr' : 'jet');
+    const overlay = overlayHeatmap(big, e!.map, e!.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
+    await writeOut(out, await overlayPng(sideBySide(big, overlay, 8), e!, model, colormap, flags, big.width + 8));
     const positive = Array.from(e!.map, (v) => Math.max(0, v));
     const total = positive.reduce((a, b) => a + b, 0);
     const onObject = e!.space === 'patch' ? positive.reduce((a, v, i) => a + v * (sample.patchMask[i]! > 0 ? 1 : 0), 0) / (total || 1) : NaN;
@@ -319,22 +395,24 @@ async function writeOut(file: string, content: string | Uint8Array): Promise<voi
   await writeFileAtomic(file, content);
 }
 
-async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean, report: ReportRequest | null): Promise<void> {
+async function explainImage(model: ViTModel, flags: ExplainFlags, request: Request, signed: boolean, report: ReportRequest | null, hooks: Hooks): Promise<void> {
   if (flags.text !== undefined || flags.textFile || flags.ids) throw new UsageError(`model '${model.name}' takes images: use --image or --tensor`);
   if (flags.out && /\.html$/i.test(flags.out)) throw new UsageError('--out FILE.html is for text models; use .png or .json');
   const loaded = flags.image ? await loadImageFile(model, flags.image) : await loadTensorFile(model, flags.tensor!);
   try {
-    const [result] = await explain(model, loaded.input, request);
+    const [result] = await explain(model, loaded.input, { ...request, ...hooks });
     const e = result!;
-    const json = explanationJson(e, model);
+    // The report's methods run before any output is written, so a Ctrl-C during them leaves none.
+    if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report, hooks);
+    else checkNotInterrupted(hooks);
+    const json = explanationJson(e, model, explanationProvenance(model, e));
     if (flags.out && /\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
     else if (flags.out) {
       // Signed maps (LRP, gradient × input) need a diverging colormap so that negative evidence shows.
       const colormap = flags.colormap ?? (signed ? 'bwr' : 'jet');
       const overlay = overlayHeatmap(loaded.original ?? loaded.view, e.map, e.shape as [number, number], { colormap, alpha: flags.alpha ?? 0.5 });
-      await writeOut(flags.out, await encodePng(overlay));
+      await writeOut(flags.out, await overlayPng(overlay, e, model, colormap, flags));
     }
-    if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'image', name: path.basename(flags.image ?? flags.tensor!), image: loaded.original ?? loaded.view }, report);
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
     else process.stdout.write(summary(e, model) + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));
   } finally {
@@ -342,7 +420,7 @@ async function explainImage(model: ViTModel, flags: ExplainFlags, request: Reque
   }
 }
 
-async function explainText(model: TextModel, flags: ExplainFlags, request: Request, warn: (m: string) => void, report: ReportRequest | null): Promise<void> {
+async function explainText(model: TextModel, flags: ExplainFlags, request: Request, warn: (m: string) => void, report: ReportRequest | null, hooks: Hooks): Promise<void> {
   if (flags.image || flags.tensor) throw new UsageError(`model '${model.name}' takes text: use --text, --text-file or --ids`);
   if (flags.out && /\.png$/i.test(flags.out)) throw new UsageError('--out FILE.png is for image models; use .html or .json');
   let loaded: LoadedText;
@@ -355,16 +433,15 @@ async function explainText(model: TextModel, flags: ExplainFlags, request: Reque
     loaded = encodeText(model, text, warn);
   }
   try {
-    const [result] = await explain(model, loaded.input, request);
+    if (report && (!loaded.encoding || loaded.text === null)) throw new UsageError('--report needs the text (--text or --text-file), not raw --ids: the report shades words');
+    const [result] = await explain(model, loaded.input, { ...request, ...hooks });
     const e = result!;
-    const json = { ...explanationJson(e, model), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
+    if (report) await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'text', name: flags.textFile ? path.basename(flags.textFile) : 'text', text: loaded.text!, encoding: loaded.encoding! }, report, hooks);
+    else checkNotInterrupted(hooks);
+    const json = { ...explanationJson(e, model, explanationProvenance(model, e)), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
     if (flags.out) {
       if (/\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
       else await writeOut(flags.out, tokenHighlightHtml(highlightInput(e, model, loaded)));
-    }
-    if (report) {
-      if (!loaded.encoding || loaded.text === null) throw new UsageError('--report needs the text (--text or --text-file), not raw --ids: the report shades words');
-      await writeExplanationReport(flags.report!, model, loaded.input, { kind: 'text', name: flags.textFile ? path.basename(flags.textFile) : 'text', text: loaded.text, encoding: loaded.encoding }, report);
     }
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
     else process.stdout.write(summary(e, model) + tokenTable(e, loaded, model.family === 'gpt2') + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));
@@ -475,6 +552,9 @@ export function explainCommand(): Command {
     .option('--list-methods', 'list the available methods and exit')
     .addOption(new Option('--colormap <name>', 'overlay colormap (default: jet, or bwr for signed maps)').choices([...COLORMAPS]))
     .option('--alpha <a>', 'overlay opacity, 0..1 (default 0.5); with --out FILE.png or --report', number('--alpha', 0, 1))
+    .option('--bare', 'PNG overlay without its legend (colour bar with min / 0 / max, method and class)')
+    .option('--progress', 'show progress with an ETA on stderr (default: when stderr is a terminal; env RELPROP_PROGRESS=1)')
+    .option('--no-progress', 'no progress line, also on a terminal (env RELPROP_PROGRESS=0)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
     .action(async (flags: ExplainFlags) => run(flags));
 }

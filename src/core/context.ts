@@ -5,7 +5,7 @@
  */
 import { tf, type Tensor, type Tensor4D } from './tf.js';
 import { batchSize, disposeInput, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
-import { findNonFinite, NonFiniteError, UsageError } from './errors.js';
+import { CancelledError, findNonFinite, NonFiniteError, UsageError } from './errors.js';
 import type { RuleSet } from './relevance/rulesets.js';
 import { disposeRelevance, type RelevanceResult } from './relevance/result.js';
 import { relevancePass } from './relevance/passes.js';
@@ -34,7 +34,25 @@ export interface ContextOptions {
    * context's life, so every cached gradient and relevance pass means the same thing.
    */
   readonly contrast?: number | readonly number[];
+  /**
+   * Stops the multi-pass methods (integrated gradients, SmoothGrad, occlusion) between passes:
+   * they throw CancelledError, having freed what they allocated.
+   */
+  readonly signal?: AbortSignal;
+  /** Called after each pass of a multi-pass method, with what is done of the whole call. */
+  readonly onProgress?: (p: ExplainProgress) => void;
 }
+
+/** How far a multi-pass method is: `done` of `total` units (steps, noisy copies, occluded units) over all inputs. */
+export interface ExplainProgress {
+  readonly method: string;
+  readonly done: number;
+  readonly total: number;
+  readonly unit: 'steps' | 'samples' | 'units';
+}
+
+/** Back to the event loop, so that a signal handler (Ctrl-C) or a cancel message can run. */
+const yieldToEventLoop = (): Promise<void> => new Promise((ok) => (typeof setImmediate === 'function' ? setImmediate(ok) : setTimeout(ok, 0)));
 
 export class ExplainContext {
   private fwd: ForwardResult | null = null;
@@ -45,12 +63,16 @@ export class ExplainContext {
   private maskRows: Uint8Array[] | null = null;
   /** The contrast class of each input (see ContextOptions), or null. */
   readonly contrast: readonly number[] | null;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onProgress: ((p: ExplainProgress) => void) | undefined;
 
   constructor(
     readonly model: ClassifierModel,
     readonly input: ModelInput,
     options: ContextOptions = {},
   ) {
+    this.signal = options.signal;
+    this.onProgress = options.onProgress;
     const c = options.contrast;
     this.contrast = c === undefined ? null : this.checkClasses(typeof c === 'number' ? Array(this.batch).fill(c) : [...c], 'contrast');
   }
@@ -230,6 +252,23 @@ export class ExplainContext {
     passes.push({ result, toInput });
     this.relevanceCache.set(k, passes);
     return result;
+  }
+
+  /**
+   * Between two passes of a multi-pass method: throws CancelledError once the signal is aborted,
+   * reports progress, and yields to the event loop when someone listens (a signal or a progress
+   * callback), so that they get to run during a long computation.
+   */
+  async pass(progress?: ExplainProgress): Promise<void> {
+    if (!this.signal && !this.onProgress) return;
+    this.throwIfCancelled();
+    if (progress) this.onProgress?.(progress);
+    await yieldToEventLoop();
+    this.throwIfCancelled();
+  }
+
+  throwIfCancelled(): void {
+    if (this.signal?.aborted) throw new CancelledError('cancelled');
   }
 
   /** Validate targets (one per input, or one for all) against the model's classes. */

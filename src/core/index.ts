@@ -5,7 +5,8 @@ export { RelpropError, CheckpointError, InputError, UsageError, NonFiniteError, 
 export { loadModel, SUPPORTED_MODEL_TYPES, type LoadOptions } from './models/load.js';
 export type { ClassifierModel, ModelInput, ImageInput, ForwardResult, MapSpace } from './models/types.js';
 export { ViTModel, type ViTConfig } from './models/vit.js';
-export { ExplainContext, type ContextOptions } from './context.js';
+export { ExplainContext, type ContextOptions, type ExplainProgress } from './context.js';
+export { assertFitsInMemory, memoryLowerBound, memoryLimit } from './memory.js';
 export { explain, type ExplainRequest } from './explain.js';
 export { listMethods, getMethod } from './methods/registry.js';
 export type { Explanation, ExplanationMethod, MethodOptions } from './methods/types.js';

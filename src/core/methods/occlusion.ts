@@ -23,24 +23,32 @@ export const occlusion: ExplanationMethod = {
     const { model } = ctx;
     const requested = options.occlusion ?? 'auto';
     if (!MODES.includes(requested)) throw new UsageError(`unknown occlusion '${requested}' (choose one of ${MODES.join(', ')})`);
-    return targets.map((target, b) => {
+    const out = [];
+    for (const [b, target] of targets.entries()) {
       const occ = model.occlusions(ctx.input, b, requested);
-      // y_target, or y_target − y_contrast for a contrastive target: a unit whose occlusion changes
-      // nothing scores exactly 0.
-      const full = ctx.targetScore(ctx.predictedLogits(b), b, target);
-      const map = new Float32Array(occ.shape.reduce((a, n) => a * n, 1));
       let at = 0;
-      for (const batch of occ.batches) {
-        const out = model.predict(batch);
-        const values = out.dataSync();
-        const C = out.shape[1];
-        for (let i = 0; i < out.shape[0]; i++) map[occ.positions[at++]!] = full - ctx.targetScore(values.subarray(i * C, (i + 1) * C), b, target);
-        out.dispose();
-        disposeInput(batch);
-        // Per target: each target's input has its own number of units.
-        options.onProgress?.(at, occ.positions.length);
+      try {
+        // y_target, or y_target − y_contrast for a contrastive target: a unit whose occlusion changes
+        // nothing scores exactly 0.
+        const full = ctx.targetScore(ctx.predictedLogits(b), b, target);
+        const map = new Float32Array(occ.shape.reduce((a, n) => a * n, 1));
+        const units = occ.positions.length;
+        for (const batch of occ.batches) {
+          const variants = model.predict(batch);
+          const values = variants.dataSync();
+          const C = variants.shape[1];
+          for (let i = 0; i < variants.shape[0]; i++) map[occ.positions[at++]!] = full - ctx.targetScore(values.subarray(i * C, (i + 1) * C), b, target);
+          variants.dispose();
+          disposeInput(batch);
+          options.onProgress?.(b * units + at, units * targets.length);
+          await ctx.pass({ method: 'occlusion', done: b * units + at, total: units * targets.length, unit: 'units' });
+        }
+        out.push(result(ctx, b, { method: 'occlusion', target, map, shape: occ.shape, space: occ.space, options: { occlusion: occ.mode } }));
+      } finally {
+        // Each batch is freed once used; after a cancel or an error, the rest (a second dispose is a no-op).
+        for (const batch of occ.batches) disposeInput(batch);
       }
-      return result(ctx, b, { method: 'occlusion', target, map, shape: occ.shape, space: occ.space, options: { occlusion: occ.mode } });
-    });
+    }
+    return out;
   },
 };

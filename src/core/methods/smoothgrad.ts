@@ -66,45 +66,52 @@ export const smoothgrad: ExplanationMethod = {
     const { model } = ctx;
     // Noisy copies per backward pass: as many as integrated gradients batches (memory-bound by T²·H·depth).
     const chunk = chunkSize(ctx.tokens, model.heads, model.depth);
-    return targets.map((target, b) => {
+    const out = [];
+    for (const [b, target] of targets.entries()) {
       const sample = model.sampleOf(ctx.input, b);
       const noise = options.noise ?? SMOOTHGRAD_DEFAULTS.noise[sample.kind];
       const x = model.gradientInput(sample);
-      const sigma = noise * valueRange(x, sample);
-      const per = x.size;
-      const rows = x.shape[0]!;
-      const rest = x.shape.slice(1);
       // Σ a_s and Σ a_s², elementwise, as Captum's NoiseTunnel accumulates them.
       let sum = tf.zerosLike(x);
       let sumSq = tf.zerosLike(x);
-      for (let s0 = 0; s0 < samples; s0 += chunk) {
-        const n = Math.min(chunk, samples - s0);
-        const buffer = new Float32Array(n * per);
-        if (sigma > 0) for (let s = 0; s < n; s++) buffer.set(smoothgradNoise(per, sigma, seed, s0 + s), s * per);
-        // The copies stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
-        const noisy = tf.tidy(() => tf.reshape(tf.add(tf.tensor(buffer, [n, ...x.shape]), x), [n * rows, ...rest]));
-        const contrast = ctx.contrast ? Array<number>(n).fill(ctx.contrast[b]!) : null;
-        const g = gradientsAt(model, sample, Array<number>(n).fill(target), false, { x: noisy, contrast });
-        const [nextSum, nextSq] = tf.tidy(() => {
-          const grads = tf.reshape(g.input, [n, ...x.shape]);
-          const a = abs ? tf.abs(grads) : grads;
-          return [tf.add(sum, tf.sum(a, 0)), tf.add(sumSq, tf.sum(tf.square(a), 0))];
+      try {
+        const sigma = noise * valueRange(x, sample);
+        const per = x.size;
+        const rows = x.shape[0]!;
+        const rest = x.shape.slice(1);
+        for (let s0 = 0; s0 < samples; s0 += chunk) {
+          const n = Math.min(chunk, samples - s0);
+          const buffer = new Float32Array(n * per);
+          if (sigma > 0) for (let s = 0; s < n; s++) buffer.set(smoothgradNoise(per, sigma, seed, s0 + s), s * per);
+          // The copies stacked along the batch axis (axis 0 for pixels and for [T, D] embeddings).
+          const noisy = tf.tidy(() => tf.reshape(tf.add(tf.tensor(buffer, [n, ...x.shape]), x), [n * rows, ...rest]));
+          const contrast = ctx.contrast ? Array<number>(n).fill(ctx.contrast[b]!) : null;
+          const g = gradientsAt(model, sample, Array<number>(n).fill(target), false, { x: noisy, contrast });
+          const [nextSum, nextSq] = tf.tidy(() => {
+            const grads = tf.reshape(g.input, [n, ...x.shape]);
+            const a = abs ? tf.abs(grads) : grads;
+            return [tf.add(sum, tf.sum(a, 0)), tf.add(sumSq, tf.sum(tf.square(a), 0))];
+          });
+          tf.dispose([noisy, g.input, sum, sumSq]);
+          sum = nextSum!;
+          sumSq = nextSq!;
+          options.onProgress?.(b * samples + s0 + n, samples * targets.length);
+          await ctx.pass({ method: 'smoothgrad', done: b * samples + s0 + n, total: samples * targets.length, unit: 'samples' });
+        }
+        const smoothed = tf.tidy(() => {
+          const mean = tf.mul(sum, 1 / samples);
+          const meanSq = tf.mul(sumSq, 1 / samples);
+          return ntType === 'smoothgrad' ? mean : ntType === 'smoothgrad_sq' ? meanSq : tf.sub(meanSq, tf.mul(mean, mean));
         });
-        tf.dispose([noisy, g.input, sum, sumSq]);
-        sum = nextSum!;
-        sumSq = nextSq!;
-        options.onProgress?.(b * samples + s0 + n, targets.length * samples);
+        const { maps, shape, space } = model.attributionMaps(smoothed, 1, 'abs');
+        smoothed.dispose();
+        out.push(result(ctx, b, { method: 'smoothgrad', target, map: maps[0]!, shape, space, options: { samples, noise, seed, ntType, abs } }));
+      } finally {
+        tf.dispose([x, sum, sumSq]);
+        disposeInput(sample);
       }
-      const smoothed = tf.tidy(() => {
-        const mean = tf.mul(sum, 1 / samples);
-        const meanSq = tf.mul(sumSq, 1 / samples);
-        return ntType === 'smoothgrad' ? mean : ntType === 'smoothgrad_sq' ? meanSq : tf.sub(meanSq, tf.mul(mean, mean));
-      });
-      const { maps, shape, space } = model.attributionMaps(smoothed, 1, 'abs');
-      tf.dispose([x, sum, sumSq, smoothed]);
-      disposeInput(sample);
-      return result(ctx, b, { method: 'smoothgrad', target, map: maps[0]!, shape, space, options: { samples, noise, seed, ntType, abs } });
-    });
+    }
+    return out;
   },
 };
 
