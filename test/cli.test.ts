@@ -90,6 +90,21 @@ describe('relprop explain', () => {
     expect(totals.map(([l]) => l)).toEqual(expected.map((_, l) => l));
     totals.forEach(([l, v]) => expect(Math.abs(v - expected[l]!)).toBeLessThanOrEqual(Math.abs(expected[l]!) * 5e-3 + 1e-6));
     expect(html).not.toMatch(/<script|(src|href)="https?:/i);
+    // Each map's provenance (issue 15, item 16): read back from the report's JSON block.
+    const block = /<pre hidden id="relprop-provenance">(.*?)<\/pre>/s.exec(html)![1]!;
+    const unescape = (t: string) => t.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
+    const provs = JSON.parse(unescape(block));
+    expect(provs.map((p: { method: string }) => p.method)).toEqual(['transformer-attribution', 'lrp', 'rollout']);
+    const sha = createHash('sha256').update(await fs.readFile(path.join(MODEL, 'weights.safetensors'))).digest('hex');
+    for (const p of provs) {
+      expect(p.model.weightsSha256).toBe(sha);
+      expect(p.target).toBe(golden.results[0].argmax);
+      expect(p.engine).toMatch(/\w/);
+      expect(Number.isNaN(Date.parse(p.date))).toBe(false);
+    }
+    expect(provs[0].rules).toBe('paper');
+    expect(provs[0].options).toMatchObject({ startLayer: 0, rules: 'paper' });
+    expect(html).toMatch(/<h2>Provenance<\/h2>.*weights sha256 [0-9a-f]{64}/s);
 
     const bad = await relprop('explain', '--model', MODEL, '--tensor', path.join(MODEL, 'img0.json'), '--method', 'lrp,rollout');
     expect(bad.code).toBe(1);

@@ -16,6 +16,7 @@ import type { ClassifierModel, ModelInput } from '../core/models/types.js';
 import { conservationVerdict } from '../core/relevance/ledger.js';
 import { explanationReportHtml, type ReportMethodResult } from '../core/report/explanation-report.js';
 import { highlightWords } from '../core/text-inputs.js';
+import { provenance } from '../core/provenance.js';
 import type { Encoding } from '../core/text/tokenizer.js';
 import type { ColormapName } from '../core/image/colormap.js';
 
@@ -88,7 +89,16 @@ export async function writeExplanationReport(file: string, model: ClassifierMode
             }),
           )
         : undefined;
+      const rules = typeof ex.options.rules === 'string' ? ex.options.rules : undefined;
       results.push({
+        provenance: provenance(model, {
+          method: method.id,
+          ...(rules ? { rules } : {}),
+          options: { ...ex.options, ...(view.kind === 'image' ? { colormap, alpha: request.alpha } : {}) },
+          target: ex.target,
+          targetLabel: model.labels[ex.target] ?? `class ${ex.target}`,
+          ...(ex.contrast !== undefined ? { contrast: ex.contrast, contrastLabel: model.labels[ex.contrast] ?? `class ${ex.contrast}` } : {}),
+        }),
         method: method.id,
         title: method.title,
         ms,
