@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { FIXTURES, tensor, expectClose } from './helpers/golden.js';
@@ -47,6 +48,21 @@ describe('relprop explain on text', () => {
     const word = out.words.find((w: { text: string }) => w.text === 'unbelievable');
     expect(word).toMatchObject({ start: 13, end: 25 });
     expect(word.relevance).toBeCloseTo(out.map.data[4] + out.map.data[5] + out.map.data[6], 6);
+    // Both outputs record what produced them (issue 15, item 16): the folder's real weights hash, the
+    // method, the rule set it defaulted to, the target, the engine and the date.
+    const sha = createHash('sha256').update(await fs.readFile(path.join(textModel, 'weights.safetensors'))).digest('hex');
+    const unescape = (t: string) => t.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
+    const inPage = JSON.parse(unescape(/<pre hidden id="relprop-provenance">(.*?)<\/pre>/s.exec(page)![1]!));
+    for (const p of [out.provenance, inPage]) {
+      expect(p.model.weightsSha256).toBe(sha);
+      expect(p.model.folder).toBe(path.resolve(textModel));
+      expect(p.method).toBe('lrp');
+      expect(p.rules).toBe('paper');
+      expect(p.target).toBe(out.target);
+      expect(p.engine).toMatch(/\w/);
+      expect(Number.isNaN(Date.parse(p.date))).toBe(false);
+    }
+    expect(page).toMatch(/weights sha256 [0-9a-f]{64}/);
   });
 
   it('empty text, a non-UTF-8 file, and ids outside the vocabulary are clear errors; long text is truncated with a warning', async () => {

@@ -441,7 +441,7 @@ async function explainText(model: TextModel, flags: ExplainFlags, request: Reque
     const json = { ...explanationJson(e, model, explanationProvenance(model, e)), tokens: loaded.tokens, ...(loaded.encoding ? { words: highlightWords(loaded.encoding, e.map) } : {}) };
     if (flags.out) {
       if (/\.json$/i.test(flags.out)) await writeOut(flags.out, JSON.stringify(json) + '\n');
-      else await writeOut(flags.out, tokenHighlightHtml(highlightInput(e, model, loaded)));
+      else await writeOut(flags.out, tokenHighlightHtml({ ...highlightInput(e, model, loaded), provenance: json.provenance! }));
     }
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
     else process.stdout.write(summary(e, model) + tokenTable(e, loaded, model.family === 'gpt2') + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));

@@ -9,6 +9,7 @@
  *
  * Offsets are JavaScript string indices (UTF-16 code units), as `String.prototype.slice` uses.
  */
+import { provenanceLines, type Provenance } from '../provenance.js';
 import { InputError } from '../errors.js';
 
 export interface HighlightPiece {
@@ -40,6 +41,8 @@ export interface TokenHighlightInput {
   readonly specialTokens?: ReadonlyArray<HighlightPiece>;
   /** One line, e.g. "conserved to 1e-3 (largest drift 2e-7)". */
   readonly ledgerSummary?: string;
+  /** What produced the map: printed below it, and as JSON in a hidden element for tools. */
+  readonly provenance?: Provenance;
 }
 
 export interface TokenHighlightJson {
@@ -361,6 +364,7 @@ ${special}
 ${legend}
 ${renderTopTable(input, maxAbs)}
 ${ledger}
+${input.provenance ? `<footer><pre class="prov">${e(provenanceLines(input.provenance).join('\n'))}</pre></footer><pre hidden id="relprop-provenance">${e(JSON.stringify(input.provenance))}</pre>` : ''}
 </main>
 </body>
 </html>
