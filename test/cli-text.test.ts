@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { FIXTURES, tensor, expectClose } from './helpers/golden.js';
-import { relprop } from './helpers/cli.js';
+import { relprop, unescapeHtml } from './helpers/cli.js';
 import { BERT_DIR, bertGolden as golden } from './helpers/bert.js';
 
 let tmp: string;
@@ -51,8 +51,7 @@ describe('relprop explain on text', () => {
     // Both outputs record what produced them (issue 15, item 16): the folder's real weights hash, the
     // method, the rule set it defaulted to, the target, the engine and the date.
     const sha = createHash('sha256').update(await fs.readFile(path.join(textModel, 'weights.safetensors'))).digest('hex');
-    const unescape = (t: string) => t.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
-    const inPage = JSON.parse(unescape(/<pre hidden id="relprop-provenance">(.*?)<\/pre>/s.exec(page)![1]!));
+    const inPage = JSON.parse(unescapeHtml(/<pre hidden id="relprop-provenance">(.*?)<\/pre>/s.exec(page)![1]!));
     for (const p of [out.provenance, inPage]) {
       expect(p.model.weightsSha256).toBe(sha);
       expect(p.model.folder).toBe(path.resolve(textModel));

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { FIXTURES, GOLDEN_DIR, loadGolden, tensor, expectClose } from './helpers/golden.js';
-import { relprop, ROOT } from './helpers/cli.js';
+import { relprop, ROOT, unescapeHtml } from './helpers/cli.js';
 import { createHash } from 'node:crypto';
 import { readPngText } from '../src/core/image/png-text.js';
 
@@ -92,8 +92,7 @@ describe('relprop explain', () => {
     expect(html).not.toMatch(/<script|(src|href)="https?:/i);
     // Each map's provenance (issue 15, item 16): read back from the report's JSON block.
     const block = /<pre hidden id="relprop-provenance">(.*?)<\/pre>/s.exec(html)![1]!;
-    const unescape = (t: string) => t.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
-    const provs = JSON.parse(unescape(block));
+    const provs = JSON.parse(unescapeHtml(block));
     expect(provs.map((p: { method: string }) => p.method)).toEqual(['transformer-attribution', 'lrp', 'rollout']);
     const sha = createHash('sha256').update(await fs.readFile(path.join(MODEL, 'weights.safetensors'))).digest('hex');
     for (const p of provs) {

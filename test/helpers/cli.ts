@@ -60,3 +60,8 @@ export function expectCliError(r: CliResult, code: number, message: RegExp): voi
   expect(r.stderr).not.toMatch(STACK_FRAME);
   expect(r.stdout).toBe('');
 }
+
+/** The text of an element relprop escaped with escapeHtml (src/core/report/token-highlight.ts), back as written. */
+export function unescapeHtml(t: string): string {
+  return t.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
+}

@@ -5,7 +5,7 @@
  * cannot reproduce exactly is an error naming the file, because a model evaluated on other pixels
  * than it was trained on gives other logits and other relevance maps.
  */
-import { promises as fs } from 'node:fs';
+import { readJson } from '../io/json-file.js';
 import path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { RESAMPLE_FILTERS, roundHalfEven, type Preprocessing, type Resample } from './preprocess.js';
@@ -302,23 +302,6 @@ export function parseTimmPreprocessing(cfg: Json, file: string, imageSize: [numb
   };
 }
 
-async function readJsonIfPresent(file: string): Promise<Json | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CheckpointError(`cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, file);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new CheckpointError(`not valid JSON: ${(err as Error).message}`, file);
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new CheckpointError('expected a JSON object', file);
-  return value as Json;
-}
 
 /**
  * The model's image preprocessing, from (in order) HF's preprocessor_config.json, timm's
@@ -328,7 +311,7 @@ async function readJsonIfPresent(file: string): Promise<Json | undefined> {
 export async function readPreprocessing(dir: string, config: Json, imageSize: [number, number]): Promise<Preprocessing> {
   const configFile = path.join(dir, 'config.json');
   const hfFile = path.join(dir, 'preprocessor_config.json');
-  const hf = await readJsonIfPresent(hfFile);
+  const hf = await readJson(hfFile, false);
   if (hf) return parseHfPreprocessing(hf, hfFile, String(config['model_type'] ?? ''), imageSize);
   const timm = config['pretrained_cfg'];
   if (timm !== undefined && timm !== null) {

@@ -2,6 +2,7 @@
  * Load a model folder: `config.json` + one or more `*.safetensors` (+ `preprocessor_config.json`).
  * Dispatches on `model_type` to the family's own file.
  */
+import { readJson } from '../io/json-file.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CheckpointError } from '../errors.js';
@@ -28,23 +29,6 @@ export interface LoadOptions {
   readonly warn?: (message: string) => void;
 }
 
-async function readJson(file: string, required: boolean): Promise<Json | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CheckpointError(`cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, file);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new CheckpointError(`not valid JSON: ${(err as Error).message}`, file);
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new CheckpointError('expected a JSON object', file);
-  return value as Json;
-}
 
 export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'bert', 'roberta', 'distilbert', 'gpt2'] as const;
 
