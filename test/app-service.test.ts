@@ -240,6 +240,33 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the service behind the page', ()
       await idle();
     });
 
+    it('lists a model being loaded, with its Cancel; a cancelled load is neither kept nor selected', async () => {
+      const opened = await api<{ inputId: string }>('openImage', { modelId: 'image-softmax', name: 'other.jpg', bytes: (await fs.readFile(IMAGE)).toString('base64') }, 'other-window');
+      const other = await api<{ jobId: string }>('explain', { inputId: opened.inputId, modelId: 'image-softmax', method: 'smoothgrad', options: { samples: 1000 } }, 'other-window');
+      await expect.poll(async () => (await api<Job>('job', { id: other.jobId })).state, { timeout: 20_000 }).toBe('running');
+      const folder = path.join(ROOT, 'test', 'fixtures', 'golden', 'vit-tiny-a');
+      await page.getByRole('button', { name: 'Add model folder…' }).click();
+      await page.locator('#model-path').fill(folder);
+      await page.getByRole('button', { name: 'Add', exact: true }).click();
+      const loadRow = bar().locator('[data-activity="load"]');
+      await loadRow.waitFor({ timeout: 10_000 });
+      expect(await loadRow.locator('.label').textContent()).toBe('Loading the model in vit-tiny-a');
+      expect(await loadRow.textContent()).toMatch(/waiting for the work before it/);
+      expect(await loadRow.getAttribute('data-mine')).toBe('true');
+      await shot('11-activity-model-load');
+      await loadRow.getByRole('button', { name: 'Cancel' }).click();
+      await expect.poll(() => page.getByRole('status').filter({ hasText: 'Cancelled.' }).count(), { timeout: 5_000 }).toBe(1);
+      await loadRow.waitFor({ state: 'detached', timeout: 5_000 });
+      expect(await page.getByRole('alert').count()).toBe(0);
+      expect(await page.locator('select[aria-label="Model"]').inputValue()).toBe('image-softmax');
+      expect((await api<Array<{ id: string }>>('listModels')).map((m) => m.id)).not.toContain('user/vit-tiny-a');
+      const settings = path.join(tmp, 'settings.json');
+      expect(existsSync(settings) ? JSON.parse(await fs.readFile(settings, 'utf8')).models ?? [] : []).not.toContain(folder);
+      await bar().locator(`[data-id="${other.jobId}"]`).getByRole('button', { name: 'Cancel' }).click();
+      await expect.poll(async () => (await api<Job>('job', { id: other.jobId })).state, { timeout: 10_000 }).toBe('cancelled');
+      await idle();
+    });
+
     it('bounds the explanations one window may queue', async () => {
       const opened = await api<{ inputId: string }>('openImage', { modelId: 'image-softmax', name: 'q.jpg', bytes: (await fs.readFile(IMAGE)).toString('base64') }, 'greedy');
       const ask = (client: string) => api<{ jobId: string }>('explain', { inputId: opened.inputId, modelId: 'image-softmax', method: 'integrated-gradients', options: { steps: 1000 } }, client);

@@ -30,7 +30,7 @@ export function createApiHandler(service: RelpropService, host: HostFunctions, l
   const impl: Implementations = {
     version: () => host.version(),
     listModels: () => service.listModels(),
-    addModel: (folder) => service.addModel(folder),
+    addModel: (folder, c) => service.addModel(folder, c),
     removeModel: (id) => service.removeModel(id),
     listMethods: () => service.listMethods(),
     openImage: (r, c) => service.openImage(r, c),

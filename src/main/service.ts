@@ -154,7 +154,7 @@ interface Pending {
 /** A worker request that is not a job but may take long: listed as an activity, and cancellable. */
 interface Operation {
   readonly id: string;
-  readonly kind: 'open' | 'start';
+  readonly kind: 'open' | 'load' | 'start';
   readonly label: string;
   readonly client: string;
   readonly startedAt: number;
@@ -423,7 +423,7 @@ export class RelpropService {
   }
 
   /** `folder` has been validated as an absolute existing folder. */
-  async addModel(folder: string): Promise<ModelInfo> {
+  async addModel(folder: string, client = 'local'): Promise<ModelInfo> {
     const dir = await fs.realpath(folder);
     await describeFolder(dir); // refuses what is not a model folder, with the reason
     await this.ensureModels();
@@ -431,8 +431,9 @@ export class RelpropService {
     if (existing && !existing.info.problem) return existing.info;
     // Loaded once before it is remembered: a folder whose weights do not load is neither kept nor offered.
     try {
-      await this.request(() => ({ type: 'load', model: { id: `user/${path.basename(dir)}`, dir } }));
+      await this.request(() => ({ type: 'load', model: { id: `user/${path.basename(dir)}`, dir } }), undefined, undefined, this.operation('load', `Loading the model in ${path.basename(dir)}`, client, true));
     } catch (err) {
+      if (err instanceof ApiError && err.code === 'cancelled') throw err;
       throw new ApiError(`${dir}: the model does not load, so it was not added: ${(err as Error).message}`, 'bad-request');
     }
     const settings = await this.readSettings();

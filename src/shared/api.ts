@@ -372,7 +372,7 @@ export interface ActivityStep {
   total: number;
 }
 
-export type ActivityKind = 'explain' | 'open' | 'evaluate' | 'start';
+export type ActivityKind = 'explain' | 'open' | 'load' | 'evaluate' | 'start';
 
 export interface Activity {
   /** A job or evaluation id, or the id of an operation (opening an input, loading a model): what `cancel` takes. */
