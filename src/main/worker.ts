@@ -31,7 +31,7 @@ import { encodeText, highlightWords } from '../core/text-inputs.js';
 import { provenance } from '../core/provenance.js';
 import { tf } from '../core/tf.js';
 import { isDiverging } from '../core/image/colormap.js';
-import { explainVerdict, INPUT_RELEVANCE_METHODS } from './verdict.js';
+import { explainVerdict, INPUT_RELEVANCE_METHODS, ledgerSummary } from './verdict.js';
 import type { Encoding } from '../core/text/tokenizer.js';
 import {
   COLORMAP_IDS,
@@ -231,33 +231,6 @@ async function prepare(inputId: string, ref: ModelRef): Promise<Prepared> {
   return p;
 }
 
-function ledgerSummary(ledger: readonly LedgerEntry[] | null): LedgerSummary | null {
-  if (!ledger || ledger.length === 0) return null;
-  const v = conservationVerdict(ledger, CONSERVATION_TOLERANCE);
-  // JSON has no NaN or Infinity: a total that blew up is reported as the largest finite number.
-  const finite = (x: number): number => (Number.isFinite(x) ? x : Number.MAX_VALUE);
-  return {
-    tolerance: v.tolerance,
-    conserved: v.conserved,
-    exempt: v.exempt,
-    largestDrift: finite(v.largestDrift),
-    largestDriftLayer: v.largestDriftLayer,
-    first: { layer: ledger[0]!.layer, relevance: finite(ledger[0]!.relevanceIn) },
-    last: { layer: ledger[ledger.length - 1]!.layer, relevance: finite(ledger[ledger.length - 1]!.relevanceOut) },
-    rows: v.rows.map((r) => ({
-      layer: r.layer,
-      kind: r.kind,
-      depth: r.depth,
-      relevanceIn: finite(r.relevanceIn),
-      relevanceOut: finite(r.relevanceOut),
-      ...(r.branches ? { branches: r.branches.map(finite) } : {}),
-      drift: finite(r.drift),
-      resolution: finite(r.resolution),
-      ...(r.expected ? { expected: true as const } : {}),
-    })),
-  };
-}
-
 /** The per-block R^(A) maps (core/layer-relevance.ts), drawn for the Layers view. */
 async function layerMaps(p: Prepared, ctx: ExplainContext, used: MethodOptions, target: number, colormap: ExplainOptions['colormap']): Promise<LayerRelevance[]> {
   const out: LayerRelevance[] = [];
@@ -358,7 +331,7 @@ async function explainOne(
     ...(contrast ? { contrast: contrast.classId, contrastLabel: contrast.label } : {}),
   });
   const sum = data.reduce((a, b) => a + b, 0);
-  const summary = ledgerSummary(explanation.ledger);
+  const summary = ledgerSummary(explanation.ledger, CONSERVATION_TOLERANCE);
   const common = {
     inputId,
     modelId: p.modelId,
