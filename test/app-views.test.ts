@@ -123,6 +123,7 @@ async function expectSpaced(): Promise<void> {
   for (const line of text.split('\n')) {
     expect(line, 'a · without a space beside it').not.toMatch(/\S·|·\S/);
     expect(line, 'a bracket run into a word').not.toMatch(/\)[A-Za-z]/);
+    expect(line, 'a sentence run into the next').not.toMatch(/[a-z]\.[A-Z][a-z]/);
   }
 }
 
@@ -421,6 +422,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       expect(ledgerText).not.toContain('✗');
       expect(ledgerText).toContain(ref.ledger!.byDesign!);
       expect(await scope.locator('[data-testid="prov-rules"]').textContent()).toBe('attnlrp');
+      await expectSpaced();
       await shot('07-verdict-attnlrp-by-design');
 
       await page.selectOption('select[aria-label="Method"]', 'integrated-gradients');
