@@ -336,6 +336,8 @@ describe.skipIf(!HAVE_CHROMIUM)('relprop serve: the service behind the page', ()
       await row.waitFor({ timeout: 10_000 });
       expect(await row.getAttribute('data-mine')).toBe('true');
       expect(await row.textContent()).toMatch(/Evaluating image-softmax on 400 samples of the image task.*\d+ \/ 400 inputs/);
+      // The form shows what is running, not the page's defaults (50 samples).
+      await expect.poll(() => page.locator('input[aria-label="Number of samples"]').inputValue(), { timeout: 5_000 }).toBe('400');
       // Asking again says where the running one is.
       await page.getByRole('button', { name: 'Run evaluation' }).isDisabled();
       const evalId = (await row.getAttribute('data-id'))!;

@@ -896,6 +896,7 @@ export class RelpropService {
       elapsedMs: (ev.endedAt ?? Date.now()) - ev.startedAt,
       etaMs,
       out: ev.out,
+      request: ev.request,
       summary: ev.summary ? evalSummary(ev.summary) : null,
       ...(ev.error !== undefined ? { error: ev.error } : {}),
     };

@@ -477,6 +477,8 @@ export interface EvalStatus {
   etaMs: number | null;
   /** The run folder (journal.jsonl, results.csv, summary.json, report.html). */
   out: string;
+  /** What was asked for: a page that reattaches shows it in its form. */
+  request: EvaluateRequest;
   summary: EvalSummary | null;
   error?: string;
 }
