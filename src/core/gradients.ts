@@ -57,6 +57,13 @@ export function gradientsAt(
   } = {},
 ): GradientResult {
   if (model.backward) return backwardAt(model, input, targets, withAttention, options);
+  // Many samples' input gradients alone: the traced forward and backward pass, as for backwardAt.
+  if (!withAttention && options.x && !options.onForward) {
+    const seed = targetWeights(targets, model.numClasses, options.contrast);
+    const native = inputGradientOnOrt(model, input, options.x, seed.dataSync() as Float32Array);
+    seed.dispose();
+    if (native) return { input: native.input, attention: [], logits: native.logits };
+  }
   const B = targets.length;
   const T = model.tokensOf(input);
   const H = model.heads;

@@ -17,7 +17,13 @@ import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
+import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, NativeForm, OcclusionMode, Occlusions, TokenInput } from './types.js';
+import type { Params } from '../engine/ops.js';
+import { releaseTraced } from '../engine/trace.js';
+import { predictOnOrt } from '../onnx/run.js';
+import { gpt2Inputs, gpt2Network } from '../families/gpt2/gpt2.js';
+import { HostParams } from '../families/host-params.js';
+import type { Network } from '../nn/network.js';
 import { CheckpointError, InputError } from '../errors.js';
 import type { NormaliserName } from '../normalisers.js';
 import { parseNormaliser } from './vit.js';
@@ -189,6 +195,8 @@ export class GPT2Model implements ClassifierModel {
 
   predict(input: ModelInput, options: Pick<ForwardOptions, 'attentionEdit'> = {}): Tensor2D {
     const tokens = this.tokenInput(input);
+    const native = options.attentionEdit ? null : predictOnOrt(this, tokens);
+    if (native) return native;
     return tf.tidy(() => {
       const { x, T, explained } = this.hidden(tokens, options);
       return lmHead(this.weights.head, layerNorm(this.weights.finalNorm, matmul(selectorMatrix(explained, T), x)));
@@ -227,7 +235,7 @@ export class GPT2Model implements ClassifierModel {
   }
 
   /** The explained position and the position ids of every sample; rejects empty samples and foreign ids. */
-  private layout(tokens: TokenInput): Layout {
+  layout(tokens: TokenInput): Layout {
     const [B, T] = tokens.ids.shape;
     const mask = tokens.attentionMask.dataSync();
     const ids = tokens.ids.dataSync();
@@ -332,7 +340,38 @@ export class GPT2Model implements ClassifierModel {
     return tokenSampleOf(this.tokenInput(input), b);
   }
 
+  private native?: NativeForm;
+
+  /** The one definition (families/gpt2) with this model's weights, for the native passes. */
+  nativeForm(): NativeForm {
+    if (!this.native) {
+      const { network, params } = gpt2FromModel(this);
+      const feeds = (tokens: TokenInput, copies = 1) => {
+        const [B, T] = tokens.ids.shape;
+        return gpt2Inputs(tokens.ids.dataSync(), tokens.attentionMask.dataSync(), [B, T], this.layout(tokens), CAUSAL_MASK_VALUE, copies);
+      };
+      this.native = {
+        network,
+        params,
+        predictFeeds: (input) => {
+          const f = feeds(this.tokenInput(input));
+          return { ...f, x: f['ids']! };
+        },
+        // One sample's word embeddings [n·T, D] at n points (integrated gradients' path, SmoothGrad's copies).
+        gradientFeeds: (input, x) => {
+          if (input.kind !== 'tokens' || input.ids.shape[0] !== 1) return null;
+          const T = input.ids.shape[1];
+          const n = x.size / (T * this.config.dim);
+          return { feeds: { ...feeds(this.tokenInput(input), n), x: { data: x.dataSync() as Float32Array, shape: [n, T, this.config.dim] } }, copies: n };
+        },
+      };
+    }
+    return this.native;
+  }
+
   dispose(): void {
+    this.native = undefined;
+    releaseTraced(this);
     const W = this.weights;
     const linears = W.layers.flatMap((l) => [l.attn.qkv, l.attn.proj, l.mlp.fc1, l.mlp.fc2]);
     const norms = [W.finalNorm, ...W.layers.flatMap((l) => [l.norm1, l.norm2])];
@@ -503,4 +542,33 @@ export function loadGPT2Weights(cfg: GPT2Config, reader: WeightReader, configFil
     layers,
     finalNorm: ln('transformer.ln_f', `${p}ln_f`),
   };
+}
+
+/** The family table with this model's weights as host tensors (linear weights in [out, in]). */
+export function gpt2FromModel(model: GPT2Model): { network: Network; params: Params } {
+  const { config: cfg, weights: W } = model;
+  const params = new HostParams();
+  // wte is the head's weight transposed: [V, D], the lookup table and the tied head at once.
+  params.linear('wte', W.head);
+  params.tensor('wpe.weight', W.positionEmbeddings);
+  W.layers.forEach((l, i) => {
+    const at = `h.${i}`;
+    params.layerNorm(`${at}.ln_1`, l.norm1);
+    params.linear(`${at}.attn.c_attn`, l.attn.qkv);
+    params.linear(`${at}.attn.c_proj`, l.attn.proj);
+    params.layerNorm(`${at}.ln_2`, l.norm2);
+    params.linear(`${at}.mlp.c_fc`, l.mlp.fc1);
+    params.linear(`${at}.mlp.c_proj`, l.mlp.fc2);
+  });
+  params.layerNorm('ln_f', W.finalNorm);
+  const network = gpt2Network({
+    depth: cfg.depth,
+    dim: cfg.dim,
+    heads: cfg.heads,
+    lnEps: cfg.lnEps,
+    activation: cfg.activation,
+    normaliser: cfg.attention ?? 'softmax',
+    scales: W.layers.map((l) => l.attn.scale),
+  });
+  return { network, params };
 }

@@ -15,6 +15,8 @@ export interface AttentionSpec {
   readonly headDim: number;
   /** What turns scores into attention weights (default softmax). */
   readonly normaliser?: NormaliserName;
+  /** The scores' factor (default 1/√d; GPT-2 can turn it off or add 1/(layer + 1)). */
+  readonly scale?: number;
 }
 
 export interface AttentionRec<V> {
@@ -29,6 +31,7 @@ export interface AttentionRec<V> {
 }
 
 const fused = (s: AttentionSpec['qkv']): s is LinearSpec => 'w' in s;
+const scaleOf = (a: AttentionSpec): number => a.scale ?? 1 / Math.sqrt(a.headDim);
 
 /** [B, T, H·d] ↔ [B, H, T, d] */
 function split<V>(o: Ops<V>, a: AttentionSpec, x: V): V {
@@ -56,7 +59,7 @@ export function attention<V>(o: Ops<V>, a: AttentionSpec, x: V, options: { queri
     [q, k, v] = [s.q, s.k, s.v].map((l) => split(o, a, linear(o, l, x))) as [V, V, V];
   }
   if (options.queries !== undefined) q = o.slice(q, 2, 0, options.queries);
-  const scores = o.matmul(o.mul(q, o.scalar(1 / Math.sqrt(a.headDim))), k, { transB: true });
+  const scores = o.matmul(o.mul(q, o.scalar(scaleOf(a))), k, { transB: true });
   const probs = normalise(o, a.normaliser ?? 'softmax', options.mask ? o.add(scores, options.mask) : scores);
   const y = linear(o, a.proj, merge(o, a, o.matmul(probs, v)));
   return { y, rec: { q, k, v, probs, ...(options.queries !== undefined ? { queries: options.queries } : {}) } };
@@ -67,7 +70,7 @@ export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<
   const dContext = split(o, a, linearBack(o, a.proj, dy));
   const dProbs = o.matmul(dContext, rec.v, { transB: true });
   const dv = o.matmul(rec.probs, dContext, { transA: true });
-  const dScores = o.mul(normaliseBack(o, a.normaliser ?? 'softmax', rec.probs, dProbs), o.scalar(1 / Math.sqrt(a.headDim)));
+  const dScores = o.mul(normaliseBack(o, a.normaliser ?? 'softmax', rec.probs, dProbs), o.scalar(scaleOf(a)));
   let dq = o.matmul(dScores, rec.k);
   const dk = o.matmul(dScores, rec.q, { transA: true });
   // Rows that did not ask have no gradient through q.

@@ -14,6 +14,8 @@ export interface PreLnBlockSpec {
   readonly attn: AttentionSpec;
   readonly norm2: LayerNormSpec;
   readonly mlp: MlpSpec;
+  /** The pass input holding the additive attention mask (GPT-2: causal + padded keys, [B, 1, T, T]). */
+  readonly mask?: string;
 }
 
 interface BlockRec<V> {
@@ -35,7 +37,7 @@ export function preLnBlock(spec: PreLnBlockSpec): Layer {
     forward<V>(o: Ops<V>, x: V, rows?: number) {
       const tokens = o.shape(x)[1]!;
       const n1 = ln1.forward(o, x);
-      const a = attention(o, spec.attn, n1.y, rows === undefined ? {} : { queries: rows });
+      const a = attention(o, spec.attn, n1.y, { ...(rows === undefined ? {} : { queries: rows }), ...(spec.mask ? { mask: o.input(spec.mask) } : {}) });
       const mid = o.add(rows === undefined ? x : o.slice(x, 1, 0, rows), a.y);
       const n2 = ln2.forward(o, mid);
       const m = mlp(o, spec.mlp, n2.y);

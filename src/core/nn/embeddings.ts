@@ -79,25 +79,27 @@ export interface TextEmbeddingSpec {
   /** Tables read at the pass inputs `positions` and (if present) `types`. */
   readonly positions: string;
   readonly types?: string;
-  readonly norm: { readonly name: string; readonly eps: number };
+  /** BERT's LayerNorm after the sum; GPT-2 has none. */
+  readonly norm?: { readonly name: string; readonly eps: number };
 }
 
 /**
- * BERT's embeddings (Devlin et al.): words + positions (+ segments), then LayerNorm. Positions and
- * segments are constants of the input; their ids are pass inputs, as the host finds them
- * (RoBERTa counts positions past padding_idx over non-padding tokens only).
+ * BERT's embeddings (Devlin et al.): words + positions (+ segments), then LayerNorm; GPT-2's are
+ * words + positions alone. Positions and segments are constants of the input; their ids are pass
+ * inputs, as the host finds them (RoBERTa counts positions past padding_idx over non-padding tokens
+ * only; GPT-2 counts real tokens, so padding does not shift them).
  */
-export function textEmbeddings(spec: TextEmbeddingSpec, norm: Layer): Layer {
+export function textEmbeddings(spec: TextEmbeddingSpec, norm?: Layer): Layer {
   return {
     name: spec.name,
     inputRows: () => undefined,
     forward<V>(o: Ops<V>, words: V) {
       let sum = o.add(words, o.gather(o.param(spec.positions), o.input('positions')));
       if (spec.types) sum = o.add(sum, o.gather(o.param(spec.types), o.input('types')));
-      return norm.forward(o, sum);
+      return norm ? norm.forward(o, sum) : { y: sum, rec: null };
     },
     backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
-      return norm.backward(o, rec, dy);
+      return norm ? norm.backward(o, rec, dy) : dy;
     },
   };
 }

@@ -57,3 +57,22 @@ export function poolerHead(name: string, dense: LinearSpec, activation: 'tanh' |
     },
   };
 }
+
+/**
+ * A decoder's explained row: y = S·x with S [B, 1, T] one-hot at each sample's explained position
+ * (the pass input `select`: the last real token, or a chosen one), so padding and any position are
+ * one product, and its backward is Sᵀ·dy.
+ */
+export function selectedRow(name: string, select: string): Layer {
+  return {
+    name,
+    // The selection reads any row.
+    inputRows: () => undefined,
+    forward<V>(o: Ops<V>, x: V) {
+      return { y: o.matmul(o.input(select), x), rec: null };
+    },
+    backward<V>(o: Ops<V>, _rec: unknown, dy: V): V {
+      return o.matmul(o.input(select), dy, { transA: true });
+    },
+  };
+}
