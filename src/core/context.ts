@@ -13,7 +13,7 @@ import { gradientsAt } from './gradients.js';
 import { tensorsOf } from './tensors.js';
 
 export { tensorsOf };
-import { hasNativePasses } from './onnx/run.js';
+import { hasCheapNativePredict, hasNativePasses } from './onnx/run.js';
 
 /** Gradients of the target logits (one target per input; the batch's sum is differentiated). */
 export interface Gradients {
@@ -111,13 +111,18 @@ export class ExplainContext {
     }
   }
 
+  /** Whether the recorded forward pass has been run (relevance and attention methods reuse it). */
+  hasForward(): boolean {
+    return this.fwd !== null;
+  }
+
   /** Logits of each input, [B][C]. */
   logits(): Float32Array[] {
     if (!this.logitRows) {
       // Before any method has asked for the recorded forward pass, and where the model's lean pass
       // is one native graph (onnx/run.ts), that pass gives the logits: integrated gradients,
       // SmoothGrad and occlusion need nothing else from a forward.
-      const lean = !this.fwd && hasNativePasses(this.model);
+      const lean = !this.fwd && hasCheapNativePredict(this.model);
       const logits = lean ? this.model.predict(this.input) : this.forward().logits;
       const flat = logits.dataSync() as Float32Array;
       const c = logits.shape[1];
