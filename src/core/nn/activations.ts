@@ -1,12 +1,17 @@
 /** Elementwise activations and their derivatives, side by side. */
 import type { Ops } from '../engine/ops.js';
 
-export type Activation = 'gelu' | 'gelu-tanh' | 'relu';
+export type Activation = 'gelu' | 'gelu-tanh' | 'relu' | 'silu';
+
+/** σ(x) = 1/(1 + e^−x). */
+const sigmoid = <V>(o: Ops<V>, x: V): V => o.div(o.scalar(1), o.add(o.exp(o.mul(x, o.scalar(-1))), o.scalar(1)));
 
 const GELU_TANH_C = Math.sqrt(2 / Math.PI);
 
 export function activate<V>(o: Ops<V>, kind: Activation, x: V): V {
   if (kind === 'relu') return o.relu(x);
+  // SiLU (swish), Llama's gate: x·σ(x).
+  if (kind === 'silu') return o.mul(x, sigmoid(o, x));
   if (kind === 'gelu') return o.mul(o.mul(x, o.scalar(0.5)), o.add(o.erf(o.mul(x, o.scalar(Math.SQRT1_2))), o.scalar(1)));
   // GPT-2's tanh form, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
   const inner = o.mul(o.add(x, o.mul(o.mul(o.mul(x, x), x), o.scalar(0.044715))), o.scalar(GELU_TANH_C));
@@ -16,6 +21,11 @@ export function activate<V>(o: Ops<V>, kind: Activation, x: V): V {
 /** dy ⊙ f′(x) at the recorded input x. */
 export function activateBack<V>(o: Ops<V>, kind: Activation, x: V, dy: V): V {
   if (kind === 'relu') return o.mul(dy, o.positive(x));
+  if (kind === 'silu') {
+    // σ(x)·(1 + x·(1 − σ(x)))
+    const s = sigmoid(o, x);
+    return o.mul(dy, o.mul(s, o.add(o.mul(x, o.sub(o.scalar(1), s)), o.scalar(1))));
+  }
   if (kind === 'gelu') {
     // Φ(x) + x·φ(x)
     const cdf = o.mul(o.add(o.erf(o.mul(x, o.scalar(Math.SQRT1_2))), o.scalar(1)), o.scalar(0.5));

@@ -6,6 +6,7 @@ import type { Ops } from '../engine/ops.js';
 import { linear, linearBack, type LinearSpec } from './linear.js';
 import { normalise, normaliseBack } from './normalisers.js';
 import type { NormaliserName } from '../normalisers.js';
+import { rope, ropeBack, type RopeInputs } from './rope.js';
 
 export interface AttentionSpec {
   /** One fused q | k | v projection (timm), or three (HuggingFace). */
@@ -17,6 +18,13 @@ export interface AttentionSpec {
   readonly normaliser?: NormaliserName;
   /** The scores' factor (default 1/√d; GPT-2 can turn it off or add 1/(layer + 1)). */
   readonly scale?: number;
+  /**
+   * Grouped-query attention (Ainslie et al. 2023): k and v have this many heads, each shared by
+   * heads / kvHeads query heads in order, as HF's repeat_kv (default: heads).
+   */
+  readonly kvHeads?: number;
+  /** Rotary embeddings on q and k (Llama-style decoders). */
+  readonly rope?: RopeInputs;
 }
 
 export interface AttentionRec<V> {
@@ -34,13 +42,32 @@ const fused = (s: AttentionSpec['qkv']): s is LinearSpec => 'w' in s;
 const scaleOf = (a: AttentionSpec): number => a.scale ?? 1 / Math.sqrt(a.headDim);
 
 /** [B, T, H·d] ↔ [B, H, T, d] */
-function split<V>(o: Ops<V>, a: AttentionSpec, x: V): V {
+function split<V>(o: Ops<V>, a: AttentionSpec, x: V, heads = a.heads): V {
   const [B, T] = o.shape(x) as [number, number];
-  return o.transpose(o.reshape(x, [B, T, a.heads, a.headDim]), [0, 2, 1, 3]);
+  return o.transpose(o.reshape(x, [B, T, heads, a.headDim]), [0, 2, 1, 3]);
+}
+
+const kvHeadsOf = (a: AttentionSpec): number => a.kvHeads ?? a.heads;
+
+/** [B, KV, T, d] → [B, H, T, d]: kv head j serves query heads j·r … j·r + r − 1 (HF's repeat_kv). */
+function repeatKv<V>(o: Ops<V>, a: AttentionSpec, x: V): V {
+  const kv = kvHeadsOf(a);
+  if (kv === a.heads) return x;
+  const [B, , T, d] = o.shape(x) as [number, number, number, number];
+  const r = a.heads / kv;
+  return o.reshape(o.broadcast(o.reshape(x, [B, kv, 1, T, d]), [B, kv, r, T, d]), [B, a.heads, T, d]);
+}
+
+/** repeat_kv's transpose: each kv head's gradient sums over the query heads it served. */
+function repeatKvBack<V>(o: Ops<V>, a: AttentionSpec, dx: V): V {
+  const kv = kvHeadsOf(a);
+  if (kv === a.heads) return dx;
+  const [B, , T, d] = o.shape(dx) as [number, number, number, number];
+  return o.reshape(o.sum(o.reshape(dx, [B, kv, a.heads / kv, T, d]), 2), [B, kv, T, d]);
 }
 function merge<V>(o: Ops<V>, a: AttentionSpec, x: V): V {
-  const [B, , T] = o.shape(x) as [number, number, number];
-  return o.reshape(o.transpose(x, [0, 2, 1, 3]), [B, T, a.heads * a.headDim]);
+  const [B, H, T] = o.shape(x) as [number, number, number];
+  return o.reshape(o.transpose(x, [0, 2, 1, 3]), [B, T, H * a.headDim]);
 }
 
 /**
@@ -56,8 +83,11 @@ export function attention<V>(o: Ops<V>, a: AttentionSpec, x: V, options: { queri
     [q, k, v] = [0, 1, 2].map((i) => split(o, a, o.slice(qkv, -1, i * width, (i + 1) * width))) as [V, V, V];
   } else {
     const s = a.qkv;
-    [q, k, v] = [s.q, s.k, s.v].map((l) => split(o, a, linear(o, l, x))) as [V, V, V];
+    const kv = kvHeadsOf(a);
+    [q, k, v] = [split(o, a, linear(o, s.q, x)), split(o, a, linear(o, s.k, x), kv), split(o, a, linear(o, s.v, x), kv)];
   }
+  if (a.rope) [q, k] = [rope(o, a.rope, q), rope(o, a.rope, k)];
+  [k, v] = [repeatKv(o, a, k), repeatKv(o, a, v)];
   if (options.queries !== undefined) q = o.slice(q, 2, 0, options.queries);
   const scores = o.matmul(o.mul(q, o.scalar(scaleOf(a))), k, { transB: true });
   const probs = normalise(o, a.normaliser ?? 'softmax', options.mask ? o.add(scores, options.mask) : scores);
@@ -76,7 +106,9 @@ export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<
   // Rows that did not ask have no gradient through q.
   const T = o.shape(rec.k)[2]!;
   if (rec.queries !== undefined) dq = o.pad(dq, 2, 0, T - rec.queries);
-  const [gq, gk, gv] = [dq, dk, dv].map((t) => merge(o, a, t)) as [V, V, V];
+  let [dkKv, dvKv] = [repeatKvBack(o, a, dk), repeatKvBack(o, a, dv)];
+  if (a.rope) [dq, dkKv] = [ropeBack(o, a.rope, dq), ropeBack(o, a.rope, dkKv)];
+  const [gq, gk, gv] = [dq, dkKv, dvKv].map((t) => merge(o, a, t)) as [V, V, V];
   if (fused(a.qkv)) return { dx: linearBack(o, a.qkv, o.concat([gq, gk, gv], -1)), dProbs };
   const s = a.qkv;
   return { dx: o.add(o.add(linearBack(o, s.q, gq), linearBack(o, s.k, gk)), linearBack(o, s.v, gv)), dProbs };

@@ -1,19 +1,35 @@
 /**
- * Transformer blocks. Pre-LN (ViT, GPT-2): x + Attn(LN₁(x)), then + MLP(LN₂(·)). Each block is one
- * layer to the passes; its forward keeps what its backward and relevance forms read.
+ * Transformer blocks. Pre-norm (ViT, GPT-2 with LayerNorm; Llama-style decoders with RMSNorm and a
+ * gated MLP): x + Attn(N₁(x)), then + MLP(N₂(·)). Each block is one layer to the passes; its forward
+ * keeps what its backward and relevance forms read.
  */
 import type { Ops } from '../engine/ops.js';
 import { attention, attentionBack, type AttentionRec, type AttentionSpec } from './attention.js';
 import { layerNorm, type LayerNormSpec } from './layernorm.js';
 import type { Layer } from './layer.js';
-import { mlp, mlpBack, type MlpRec, type MlpSpec } from './mlp.js';
+import { gatedMlp, gatedMlpBack, mlp, mlpBack, type GatedMlpRec, type GatedMlpSpec, type MlpRec, type MlpSpec } from './mlp.js';
+import { rmsNorm, type RmsNormSpec } from './rmsnorm.js';
+
+/** A block's normaliser: LayerNorm, or RMSNorm where `rms` is set. */
+export type NormSpec = LayerNormSpec | (RmsNormSpec & { readonly rms: true });
+export type AnyMlpSpec = MlpSpec | GatedMlpSpec;
+
+const normLayer = (n: NormSpec): Layer => ('rms' in n ? rmsNorm(n) : layerNorm(n));
+const isGated = (m: AnyMlpSpec): m is GatedMlpSpec => 'gate' in m;
+
+function anyMlp<V>(o: Ops<V>, m: AnyMlpSpec, x: V): { y: V; rec: MlpRec<V> | GatedMlpRec<V> } {
+  return isGated(m) ? gatedMlp(o, m, x) : mlp(o, m, x);
+}
+function anyMlpBack<V>(o: Ops<V>, m: AnyMlpSpec, rec: MlpRec<V> | GatedMlpRec<V>, dy: V): V {
+  return isGated(m) ? gatedMlpBack(o, m, rec as GatedMlpRec<V>, dy) : mlpBack(o, m, rec, dy);
+}
 
 export interface PreLnBlockSpec {
   readonly name: string;
-  readonly norm1: LayerNormSpec;
+  readonly norm1: NormSpec;
   readonly attn: AttentionSpec;
-  readonly norm2: LayerNormSpec;
-  readonly mlp: MlpSpec;
+  readonly norm2: NormSpec;
+  readonly mlp: AnyMlpSpec;
   /** The pass input holding the additive attention mask (GPT-2: causal + padded keys, [B, 1, T, T]). */
   readonly mask?: string;
 }
@@ -22,14 +38,14 @@ interface BlockRec<V> {
   readonly norm1: unknown;
   readonly attn: AttentionRec<V>;
   readonly norm2: unknown;
-  readonly mlp: MlpRec<V>;
+  readonly mlp: MlpRec<V> | GatedMlpRec<V>;
   /** Token rows this block computed (all, or the first `rows`). */
   readonly rows?: number;
   readonly tokens: number;
 }
 
 export function preLnBlock(spec: PreLnBlockSpec): Layer {
-  const [ln1, ln2] = [layerNorm(spec.norm1), layerNorm(spec.norm2)];
+  const [ln1, ln2] = [normLayer(spec.norm1), normLayer(spec.norm2)];
   return {
     name: spec.name,
     // Keys and values read every token.
@@ -40,13 +56,13 @@ export function preLnBlock(spec: PreLnBlockSpec): Layer {
       const a = attention(o, spec.attn, n1.y, { ...(rows === undefined ? {} : { queries: rows }), ...(spec.mask ? { mask: o.input(spec.mask) } : {}) });
       const mid = o.add(rows === undefined ? x : o.slice(x, 1, 0, rows), a.y);
       const n2 = ln2.forward(o, mid);
-      const m = mlp(o, spec.mlp, n2.y);
+      const m = anyMlp(o, spec.mlp, n2.y);
       const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
       return { y: o.add(mid, m.y), rec };
     },
     backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
       const r = rec as BlockRec<V>;
-      const dMid = o.add(dy, ln2.backward(o, r.norm2, mlpBack(o, spec.mlp, r.mlp, dy)));
+      const dMid = o.add(dy, ln2.backward(o, r.norm2, anyMlpBack(o, spec.mlp, r.mlp, dy)));
       const dIn = ln1.backward(o, r.norm1, attentionBack(o, spec.attn, r.attn, dMid).dx);
       return o.add(r.rows === undefined ? dMid : o.pad(dMid, 1, 0, r.tokens - r.rows), dIn);
     },
@@ -82,7 +98,7 @@ export function postLnBlock(spec: PostLnBlockSpec): Layer {
     backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
       const r = rec as BlockRec<V>;
       const dNorm2In = ln2.backward(o, r.norm2, dy);
-      const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp, dNorm2In)));
+      const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp as MlpRec<V>, dNorm2In)));
       const dx = attentionBack(o, spec.attn, r.attn, dNorm1In).dx;
       return o.add(dx, r.rows === undefined ? dNorm1In : o.pad(dNorm1In, 1, 0, r.tokens - r.rows));
     },

@@ -1,4 +1,4 @@
-/** The transformer MLP: fc2(f(fc1(x))). */
+/** The transformer MLP, fc2(f(fc1(x))), and the gated one of Llama-style decoders, down(f(gate(x)) ⊙ up(x)). */
 import type { Ops } from '../engine/ops.js';
 import { activate, activateBack, type Activation } from './activations.js';
 import { linear, linearBack, type LinearSpec } from './linear.js';
@@ -21,4 +21,31 @@ export function mlp<V>(o: Ops<V>, m: MlpSpec, x: V): { y: V; rec: MlpRec<V> } {
 
 export function mlpBack<V>(o: Ops<V>, m: MlpSpec, rec: MlpRec<V>, dy: V): V {
   return linearBack(o, m.fc1, activateBack(o, m.activation, rec.pre, linearBack(o, m.fc2, dy)));
+}
+
+/** SwiGLU (f = SiLU: Llama, Mistral, Qwen) or GeGLU (f = tanh GELU: Gemma), Shazeer 2020. */
+export interface GatedMlpSpec {
+  readonly gate: LinearSpec;
+  readonly up: LinearSpec;
+  readonly down: LinearSpec;
+  readonly activation: Activation;
+}
+
+export interface GatedMlpRec<V> {
+  /** gate's output, the activation's input, and up's output. */
+  readonly pre: V;
+  readonly up: V;
+}
+
+export function gatedMlp<V>(o: Ops<V>, m: GatedMlpSpec, x: V): { y: V; rec: GatedMlpRec<V> } {
+  const pre = linear(o, m.gate, x);
+  const up = linear(o, m.up, x);
+  return { y: linear(o, m.down, o.mul(activate(o, m.activation, pre), up)), rec: { pre, up } };
+}
+
+export function gatedMlpBack<V>(o: Ops<V>, m: GatedMlpSpec, rec: GatedMlpRec<V>, dy: V): V {
+  const dh = linearBack(o, m.down, dy);
+  const dPre = activateBack(o, m.activation, rec.pre, o.mul(dh, rec.up));
+  const dUp = o.mul(dh, activate(o, m.activation, rec.pre));
+  return o.add(linearBack(o, m.gate, dPre), linearBack(o, m.up, dUp));
 }
