@@ -146,3 +146,11 @@ export function runEager(params: Params, inputs: Readonly<Record<string, HostTen
   });
   return result;
 }
+
+/**
+ * Run `f` eagerly on tfjs tensors and hand back what it returns, tensors included (the caller owns
+ * them and tidies): for a model class that keeps a forward's records, or differentiates through it.
+ */
+export function withEager<T>(params: Params, inputs: Readonly<Record<string, Tensor>>, f: (o: Ops<Tensor>) => T): T {
+  return f(new EagerOps(params, inputs));
+}

@@ -6,7 +6,7 @@
 import type { Ops } from '../engine/ops.js';
 import { attention, attentionBack, type AttentionRec, type AttentionSpec } from './attention.js';
 import { layerNorm, type LayerNormSpec } from './layernorm.js';
-import type { Layer } from './layer.js';
+import type { GradientSink, Layer } from './layer.js';
 import { gatedMlp, gatedMlpBack, mlp, mlpBack, type GatedMlpRec, type GatedMlpSpec, type MlpRec, type MlpSpec } from './mlp.js';
 import { rmsNorm, type RmsNormSpec } from './rmsnorm.js';
 
@@ -60,10 +60,12 @@ export function preLnBlock(spec: PreLnBlockSpec): Layer {
       const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
       return { y: o.add(mid, m.y), rec };
     },
-    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+    backward<V>(o: Ops<V>, rec: unknown, dy: V, sink?: GradientSink<V>): V {
       const r = rec as BlockRec<V>;
       const dMid = o.add(dy, ln2.backward(o, r.norm2, anyMlpBack(o, spec.mlp, r.mlp, dy)));
-      const dIn = ln1.backward(o, r.norm1, attentionBack(o, spec.attn, r.attn, dMid).dx);
+      const back = attentionBack(o, spec.attn, r.attn, dMid);
+      sink?.(spec.name, back.dProbs);
+      const dIn = ln1.backward(o, r.norm1, back.dx);
       return o.add(r.rows === undefined ? dMid : o.pad(dMid, 1, 0, r.tokens - r.rows), dIn);
     },
   };
@@ -95,11 +97,13 @@ export function postLnBlock(spec: PostLnBlockSpec): Layer {
       const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
       return { y: n2.y, rec };
     },
-    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+    backward<V>(o: Ops<V>, rec: unknown, dy: V, sink?: GradientSink<V>): V {
       const r = rec as BlockRec<V>;
       const dNorm2In = ln2.backward(o, r.norm2, dy);
       const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp as MlpRec<V>, dNorm2In)));
-      const dx = attentionBack(o, spec.attn, r.attn, dNorm1In).dx;
+      const back = attentionBack(o, spec.attn, r.attn, dNorm1In);
+      sink?.(spec.name, back.dProbs);
+      const dx = back.dx;
       return o.add(dx, r.rows === undefined ? dNorm1In : o.pad(dNorm1In, 1, 0, r.tokens - r.rows));
     },
   };

@@ -22,8 +22,12 @@ export interface Layer {
   inputRows(rows: number | undefined): number | undefined;
   /** `rows`: how many leading token rows of the output are needed (undefined: all). */
   forward<V>(o: Ops<V>, x: V, rows?: number): Forward<V>;
-  backward<V>(o: Ops<V>, rec: unknown, dy: V): V;
+  /** `sink` receives what gradient-weighted methods read besides dx: each block's ∂/∂A. */
+  backward<V>(o: Ops<V>, rec: unknown, dy: V, sink?: GradientSink<V>): V;
 }
+
+/** ∂(Σ seed ⊙ y)/∂A of the block named `layer`, [B, H, queries, T]. */
+export type GradientSink<V> = (layer: string, dProbs: V) => void;
 
 /** Row-wise layers need of their input exactly the rows asked of their output. */
 export const sameRows = (rows: number | undefined): number | undefined => rows;
