@@ -272,7 +272,7 @@ function checkMethods(ids: readonly string[], flags: ExplainFlags, schema: Optio
   checkContrast(methods, flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
   for (const [option, { flag }] of Object.entries(schema)) {
-    if (given(flags, option) && !methods.some((m) => (m.options as readonly string[]).includes(option))) throw new UsageError(`${flag} applies to none of the methods ${ids.join(', ')}`);
+    if (isSet(flags, option) && !methods.some((m) => (m.options as readonly string[]).includes(option))) throw new UsageError(`${flag} applies to none of the methods ${ids.join(', ')}`);
   }
   return methods[0]!;
 }
@@ -285,7 +285,7 @@ function checkContrast(methods: ReadonlyArray<ReturnType<typeof getMethod>>, fla
   if (independent.length) throw new UsageError(`${flag} does not apply to ${independent.map((m) => `'${m}'`).join(', ')}: ${independent.length > 1 ? 'their maps do' : 'its map does'} not depend on the target class, so there is no logit(A) − logit(B) to explain`);
 }
 
-function given(flags: ExplainFlags, option: string): boolean {
+function isSet(flags: ExplainFlags, option: string): boolean {
   return (flags as Record<string, unknown>)[option] !== undefined;
 }
 
@@ -295,7 +295,7 @@ function checkMethod(id: string, flags: ExplainFlags, schema: OptionSchema): Ret
   checkContrast([method], flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
   for (const [option, { flag }] of Object.entries(schema)) {
-    if (given(flags, option) && !(method.options as readonly string[]).includes(option)) {
+    if (isSet(flags, option) && !(method.options as readonly string[]).includes(option)) {
       throw new UsageError(`${flag} does not apply to method '${method.id}' (it takes: ${method.options.join(', ') || 'no options'})`);
     }
   }
