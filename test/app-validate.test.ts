@@ -149,7 +149,7 @@ describe('explain and compare', () => {
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', target: 4 }, ctx), /target \(model 'image-softmax' has classes 0\.\.3\) must be between 0 and 3, got 4/);
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', target: 1.5 }, ctx), /must be an integer/);
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { rules: 'zennit' } }, ctx), /unknown rule set "zennit"/);
-    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { steps: 0 } }, ctx), /steps must be between 1 and 1000/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { steps: 0 } }, ctx), /options\.steps must be an integer ≥ 1, got 0/);
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { alpha: 2 } }, ctx), /alpha must be a number between 0 and 1/);
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { colormap: 'rainbow' } }, ctx), /unknown colormap/);
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { eval: '1' } }, ctx), /unknown field 'eval'/);
@@ -183,9 +183,9 @@ describe('method options of the newer methods and the Layers view', () => {
   it('accept in-range SmoothGrad, LRP-γ and layers options and refuse the rest', () => {
     const options = { samples: 8, noise: 0.2, seed: 7, gamma: 0.25, layers: true };
     expect(validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options }, ctx).options).toEqual(options);
-    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { samples: 0 } }, ctx), /samples must be between 1 and 1000/);
-    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { noise: -1 } }, ctx), /noise must be a number between 0 and 10/);
-    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { gamma: Number.NaN } }, ctx), /gamma must be a number between 0 and 100/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { samples: 0 } }, ctx), /options\.samples must be an integer ≥ 1, got 0/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { noise: -1 } }, ctx), /options\.noise must be a number ≥ 0, got -1/);
+    refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { gamma: Number.NaN } }, ctx), /options\.gamma must be a number ≥ 0, got NaN/);
     refused(() => validateRequest('explain', { inputId: ID, modelId: 'image-softmax', method: 'lrp', options: { layers: 'yes' } }, ctx), /layers must be true or false/);
   });
 });

@@ -14,6 +14,8 @@ import sharp from 'sharp';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT } from './helpers/cli.js';
 import { FIXTURES } from './helpers/golden.js';
+import { METHOD_OPTIONS, OPTION_NAMES, type OptionSpec } from '../src/core/methods/options.js';
+import type { MethodCatalogue } from '../src/shared/api.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -658,6 +660,54 @@ describe.skipIf(!HAVE_CHROMIUM)('the app: maps you can read off, and what made t
       expect((await api<JobStatus>('job', { id: first })).state).toBe('cancelled');
       await shot('13-class-picked-mid-run');
       await page.locator('input[aria-label="Steps"]').fill('');
+    });
+  });
+
+  describe('issue 16: the option form is the schema\'s', () => {
+    it('each method shows the fields of the options it reads, with the schema\'s ranges and choices, and SmoothGrad\'s nt_type and abs reach the method', async () => {
+      await openImageInPage();
+      const catalogue = await api<MethodCatalogue>('listMethods');
+      const fields = page.locator('#panel-explain .options label');
+      let checked = 0;
+      for (const id of ['smoothgrad', 'cp-lrp', 'integrated-gradients', 'transformer-attribution', 'occlusion', 'raw-attention']) {
+        await page.selectOption('select[aria-label="Method"]', id);
+        const reads = catalogue.methods.find((m) => m.id === id)!.options;
+        const names = OPTION_NAMES.filter((n) => reads.includes(n));
+        expect(await fields.locator('input, select').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label'))), id).toEqual(names.map((n) => METHOD_OPTIONS[n].label));
+        for (const name of names) {
+          const spec: OptionSpec = METHOD_OPTIONS[name];
+          const field = page.locator(`#panel-explain [aria-label="${spec.label}"]`);
+          if (spec.kind === 'integer' || spec.kind === 'number') {
+            expect(await field.getAttribute('type')).toBe('number');
+            expect(await field.getAttribute('min')).toBe(String(spec.min));
+            expect(await field.getAttribute('max')).toBe(spec.max === undefined ? null : String(spec.max));
+            expect(await field.getAttribute('step')).toBe(String(spec.kind === 'number' ? spec.step : 1));
+          } else if (spec.kind === 'enum') {
+            expect(await field.locator('option').evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value))).toEqual(['', ...spec.values.filter((v) => v !== spec.default)]);
+          } else if (spec.kind === 'boolean') {
+            expect(await field.isChecked()).toBe(spec.default);
+          } else {
+            expect(await field.locator('option').evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value))).toEqual(['', ...catalogue.ruleSets.map((r) => r.id)]);
+          }
+          checked++;
+        }
+      }
+      expect(checked).toBe(5 + 2 + 1 + 2 + 1);
+      // Options the form did not have before: they reach the method and come back in what it used.
+      await page.selectOption('select[aria-label="Method"]', 'smoothgrad');
+      await page.locator('input[aria-label="Samples"]').fill('3');
+      await page.selectOption('select[aria-label="NoiseTunnel type"]', 'vargrad');
+      await page.locator('input[aria-label="Absolute gradient"]').setChecked(false);
+      await page.getByRole('button', { name: 'Explain', exact: true }).click();
+      await idle();
+      const scope = page.locator('[data-testid="explanation"]');
+      await expect.poll(() => scope.locator('code[data-option="ntType"]').textContent(), { timeout: 30_000 }).toBe('vargrad');
+      expect(await scope.locator('code[data-option="abs"]').textContent()).toBe('false');
+      expect(await scope.locator('code[data-option="samples"]').textContent()).toBe('3');
+      await shot('16-options-smoothgrad');
+      await page.locator('input[aria-label="Samples"]').fill('');
+      await page.selectOption('select[aria-label="NoiseTunnel type"]', '');
+      await page.locator('input[aria-label="Absolute gradient"]').setChecked(true);
     });
   });
 

@@ -21,9 +21,13 @@ import { modelSource } from '../core/provenance.js';
 import { encodePng } from '../core/image/io.js';
 import type { RunProvenance } from '../core/eval/report.js';
 import type { ImageRemoval, TextRemoval } from '../core/eval/perturb-model.js';
-import { integer, number } from './options.js';
+import { addMethodOptionFlags, integer } from './options.js';
+import { METHOD_OPTIONS, pickOptions, type OptionName, type OptionValues } from '../core/methods/options.js';
 
-interface CompareFlags {
+/** The method options compare takes (SmoothGrad's; the other methods run at their defaults), as the schema defines them. */
+const COMPARE_OPTIONS = ['samples', 'noise', 'seed'] as const satisfies readonly OptionName[];
+
+interface CompareFlags extends Pick<OptionValues, (typeof COMPARE_OPTIONS)[number]> {
   model: string;
   data: string;
   methods: string;
@@ -35,9 +39,6 @@ interface CompareFlags {
   removal?: string;
   pdf?: boolean;
   backend?: string;
-  samples?: number;
-  noise?: number;
-  seed?: number;
   restart?: boolean;
 }
 
@@ -216,7 +217,7 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
     bin, 'compare', '--model', flags.model, '--data', flags.data, '--methods', flags.methods, '--metrics', flags.metrics,
     '--out', dirs[k]!, '--shard', `${k}/${n}`,
     ...(flags.masks ? ['--masks', flags.masks] : []), ...(flags.removal ? ['--removal', flags.removal] : []), ...(flags.backend ? ['--backend', flags.backend] : []),
-    ...(['samples', 'noise', 'seed'] as const).flatMap((k) => (flags[k] !== undefined ? [`--${k}`, String(flags[k])] : [])),
+    ...COMPARE_OPTIONS.flatMap((k) => (flags[k] !== undefined ? [METHOD_OPTIONS[k].flag, String(flags[k])] : [])),
     ...(flags.restart ? ['--restart'] : []),
   ];
   const t0 = performance.now();
@@ -280,7 +281,7 @@ async function runWorkers(flags: CompareFlags, n: number): Promise<void> {
 }
 
 export function compareCommand(): Command {
-  return new Command('compare')
+  const command = new Command('compare')
     .description('Compare explanation methods on a data set with perturbation, localisation and agreement measures; writes results.csv, summary.json and report.html. Interrupted runs resume from the journal in --out.')
     .requiredOption('--model <dir|name>', 'model folder, or a shipped model name (image-softmax, text-entmax15, …)')
     .requiredOption('--data <spec>', 'FOLDER of images, FILE.txt (a sentence a line), FILE.jsonl, or task:image|image-pair|text|text-pair:COUNT')
@@ -290,10 +291,9 @@ export function compareCommand(): Command {
     .option('--workers <n>', 'parallel worker processes (each one core)', integer('--workers', 1), 1)
     .option('--shard <k/n|auto>', 'only inputs with index mod n = k (several machines; join with relprop merge); auto: k and n from a Slurm job array or a Kubernetes Indexed Job (auto/n: n given)')
     .option('--masks <dir>', 'ground-truth masks for a folder of images: DIR/NAME.png, non-black = foreground')
-    .addOption(new Option('--removal <how>', 'perturbation removal: zero|mean|blur (images; default zero), mask|unk|delete (text; default mask, delete for gpt2, which has no [MASK])').choices(['zero', 'mean', 'blur', 'mask', 'unk', 'delete']))
-    .option('--samples <n>', 'noisy copies averaged by smoothgrad (default 16)', integer('--samples', 1))
-    .option('--noise <level>', 'smoothgrad noise σ as a fraction of the input\'s value range (default 0.15 for images, 0.01 for text)', number('--noise', 0))
-    .option('--seed <n>', 'seed of smoothgrad\'s noise (default 0)', integer('--seed', 0))
+    .addOption(new Option('--removal <how>', 'perturbation removal: zero|mean|blur (images; default zero), mask|unk|delete (text; default mask, delete for gpt2, which has no [MASK])').choices(['zero', 'mean', 'blur', 'mask', 'unk', 'delete']));
+  addMethodOptionFlags(command, METHOD_OPTIONS, COMPARE_OPTIONS);
+  return command
     .option('--restart', 'discard the results already in --out (also when they were made with another configuration) instead of resuming them')
     .option('--pdf', 'also print the report to report.pdf (Debian chromium)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
@@ -327,7 +327,7 @@ export function compareCommand(): Command {
             ...(shard ? { shard } : {}),
             ...(removal && ['zero', 'mean', 'blur'].includes(removal) ? { imageRemoval: removal as ImageRemoval } : {}),
             ...(removal && ['mask', 'unk', 'delete'].includes(removal) ? { textRemoval: removal as TextRemoval } : {}),
-            methodOptions: { samples: flags.samples, noise: flags.noise, seed: flags.seed },
+            methodOptions: pickOptions(Object.fromEntries(COMPARE_OPTIONS.map((k) => [k, flags[k]]))),
             restart: !!flags.restart,
           },
           (p) => printProgress(progressLine(p.done, p.total, p.seconds, `${p.skipped ? `(${p.skipped} resumed) ` : ''}${p.errors ? `${p.errors} skipped as bad ` : ''}${p.current}`), p.done === p.total),

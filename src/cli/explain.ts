@@ -14,7 +14,7 @@ import { readTextFile } from '../core/text/tokenizer.js';
 import { tokenHighlightHtml, type TokenHighlightInput } from '../core/report/token-highlight.js';
 import { BertModel } from '../core/models/bert.js';
 import { GPT2Model } from '../core/models/gpt2.js';
-import type { ClassifierModel, OcclusionMode } from '../core/models/types.js';
+import type { ClassifierModel } from '../core/models/types.js';
 import { disposeInput } from '../core/models/types.js';
 import { loadModel } from '../core/models/load.js';
 import { ViTModel } from '../core/models/vit.js';
@@ -22,6 +22,7 @@ import { listMethods, getMethod } from '../core/methods/registry.js';
 import { RULE_SETS, getRuleSet } from '../core/relevance/rulesets.js';
 import { conservationReport, type LedgerEntry } from '../core/relevance/ledger.js';
 import type { Explanation } from '../core/methods/types.js';
+import { METHOD_OPTIONS, type OptionSchema, type OptionValues } from '../core/methods/options.js';
 import { overlayHeatmap } from '../core/image/overlay.js';
 import { encodePng, type RgbImage } from '../core/image/io.js';
 import { withLegend } from '../core/image/legend.js';
@@ -30,7 +31,7 @@ import { provenance, type Provenance } from '../core/provenance.js';
 import { assertOutputsSpareInputs, writeFileAtomic } from '../core/io/atomic-write.js';
 import { COLORMAPS, type ColormapName } from '../core/image/colormap.js';
 import { writeExplanationReport, type ReportRequest } from './explain-report.js';
-import { boolean, integer, number } from './options.js';
+import { addMethodOptionFlags, integer, number } from './options.js';
 import { interruptible, progressPrinter, wantProgress } from './progress.js';
 import { CancelledError } from '../core/errors.js';
 import type { ExplainProgress } from '../core/context.js';
@@ -49,30 +50,20 @@ function checkNotInterrupted(hooks: Hooks): void {
   if (hooks.signal.aborted) throw new CancelledError('cancelled');
 }
 
-interface ExplainFlags {
+/** The method options (the schema's, each under its name) and the command's own flags. */
+interface ExplainFlags extends OptionValues {
   model?: string;
   image?: string;
   tensor?: string;
   text?: string;
   textFile?: string;
   ids?: string;
-  occlusion?: string;
   /** Absent: transformer-attribution. */
   method?: string;
   target?: number;
   targetToken?: string;
   contrast?: number;
   contrastToken?: string;
-  startLayer?: number;
-  rules?: string;
-  steps?: number;
-  samples?: number;
-  noise?: number;
-  seed?: number;
-  gamma?: number;
-  ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
-  abs?: boolean;
-  pooler?: 'gradient' | 'identity';
   out?: string;
   report?: string;
   json?: boolean;
@@ -157,10 +148,9 @@ function softmax(xs: ArrayLike<number>): number[] {
   return e.map((x) => x / s);
 }
 
-function methodList(): string {
-  const flag: Record<string, string> = { startLayer: '--start-layer', rules: '--rules', steps: '--steps', samples: '--samples', noise: '--noise', seed: '--seed', gamma: '--gamma', ntType: '--nt-type', abs: '--abs', pooler: '--pooler' };
+function methodList(schema: OptionSchema): string {
   const rows = listMethods().map((m) => {
-    const opts = m.options.length ? ` [${m.options.map((o) => flag[o] ?? `--${o}`).join(', ')}]` : '';
+    const opts = m.options.length ? ` [${m.options.map((o) => schema[o]?.flag ?? `--${o}`).join(', ')}]` : '';
     return `  ${m.id.padEnd(26)} ${m.title}${m.targetDependent ? '' : ' (target-independent)'}${opts}\n  ${''.padEnd(26)} ${m.reference}`;
   });
   const rules = RULE_SETS.map((r) => `  ${r.id.padEnd(26)} ${r.description}`);
@@ -200,21 +190,27 @@ function summary(e: Explanation, model: { name: string; family?: string; labels:
   return lines.join('\n') + '\n';
 }
 
-async function run(flags: ExplainFlags): Promise<void> {
+/** The method options given on the command line: the schema's, those set. */
+function methodOptionsOf(flags: ExplainFlags, schema: OptionSchema): OptionValues {
+  const given = flags as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(schema).filter((name) => given[name] !== undefined).map((name) => [name, given[name]])) as OptionValues;
+}
+
+async function run(flags: ExplainFlags, schema: OptionSchema): Promise<void> {
   if (flags.listMethods) {
-    process.stdout.write(methodList());
+    process.stdout.write(methodList(schema));
     return;
   }
   // Validate what costs nothing before loading anything.
   const methodIds = (flags.method ?? 'transformer-attribution').split(',').map((m) => m.trim()).filter((m) => m !== '');
   if (flags.report !== undefined && !/\.(html|pdf)$/i.test(flags.report)) throw new UsageError(`--report must end in .html or .pdf, got '${flags.report}'`);
   if (methodIds.length !== 1 && flags.report === undefined) throw new UsageError(`several methods (--method ${flags.method}) need --report FILE.html|FILE.pdf: the other outputs hold one map`);
-  const method = methodIds.length === 1 ? checkMethod(methodIds[0]!, flags) : checkMethods(methodIds, flags);
+  const method = methodIds.length === 1 ? checkMethod(methodIds[0]!, flags, schema) : checkMethods(methodIds, flags, schema);
   const given = [flags.image, flags.tensor, flags.text, flags.textFile, flags.ids].filter((x) => x !== undefined).length;
   const progress = progressPrinter(wantProgress(flags.progress));
   const withHooks = (work: (hooks: Hooks) => Promise<void>) =>
     interruptible((signal) => work({ signal, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }), progress.end);
-  if (!flags.model && given === 0) return withHooks((hooks) => runDefault(flags, methodIds, hooks));
+  if (!flags.model && given === 0) return withHooks((hooks) => runDefault(flags, methodOptionsOf(flags, schema), methodIds, hooks));
   if (!flags.model) throw new UsageError('--model DIR is required with an input (a folder with config.json and *.safetensors)');
   if (given !== 1) throw new UsageError('give exactly one input: --image FILE or --tensor FILE.json (image models), --text "…", --text-file FILE or --ids 1,2,3 (text models)');
   if (flags.out && !/\.(png|json|html)$/i.test(flags.out)) throw new UsageError(`--out must end in .png, .json or .html, got '${flags.out}'`);
@@ -231,10 +227,10 @@ async function run(flags: ExplainFlags): Promise<void> {
   if (flags.contrast !== undefined && flags.contrastToken !== undefined) throw new UsageError('give --contrast K or --contrast-token TEXT, not both');
 
   const modelDir = flags.model;
-  await withHooks((hooks) => explainWith(flags, modelDir, method, methodIds, hooks));
+  await withHooks((hooks) => explainWith(flags, methodOptionsOf(flags, schema), modelDir, method, methodIds, hooks));
 }
 
-async function explainWith(flags: ExplainFlags, modelDir: string, method: ReturnType<typeof getMethod>, methodIds: readonly string[], hooks: Hooks): Promise<void> {
+async function explainWith(flags: ExplainFlags, options: OptionValues, modelDir: string, method: ReturnType<typeof getMethod>, methodIds: readonly string[], hooks: Hooks): Promise<void> {
   await ensureBackend(flags.backend);
   const warn = (m: string) => process.stderr.write(`relprop: warning: ${m}\n`);
   const model = await loadModel(modelDir, { warn });
@@ -253,19 +249,8 @@ async function explainWith(flags: ExplainFlags, modelDir: string, method: Return
       method: method.id,
       target: target ?? ('predicted' as const),
       ...(contrast !== undefined ? { contrast } : {}),
-      startLayer: flags.startLayer,
-      rules: flags.rules,
-      steps: flags.steps,
-      samples: flags.samples,
-      noise: flags.noise,
-      seed: flags.seed,
-      gamma: flags.gamma,
-      ntType: flags.ntType,
-      abs: flags.abs,
-      pooler: flags.pooler,
-      occlusion: flags.occlusion as OcclusionMode | undefined,
+      ...options,
     };
-    const { method: _first, target: _t, contrast: _c, ...options } = request;
     const report: ReportRequest | null = flags.report
       ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }
       : null;
@@ -280,14 +265,14 @@ async function explainWith(flags: ExplainFlags, modelDir: string, method: Return
 type Request = Parameters<typeof explain>[2];
 
 /** Several methods for one report: each option given must apply to at least one of them; the first method is returned. */
-function checkMethods(ids: readonly string[], flags: ExplainFlags): ReturnType<typeof getMethod> {
+function checkMethods(ids: readonly string[], flags: ExplainFlags, schema: OptionSchema): ReturnType<typeof getMethod> {
   const methods = ids.map(getMethod);
   const dup = ids.find((m, i) => ids.indexOf(m) !== i);
   if (dup) throw new UsageError(`method '${dup}' is listed twice`);
   checkContrast(methods, flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
-  for (const [flag, option] of OPTION_FLAGS) {
-    if (flags[option] !== undefined && !methods.some((m) => m.options.includes(option))) throw new UsageError(`${flag} applies to none of the methods ${ids.join(', ')}`);
+  for (const [option, { flag }] of Object.entries(schema)) {
+    if (isSet(flags, option) && !methods.some((m) => (m.options as readonly string[]).includes(option))) throw new UsageError(`${flag} applies to none of the methods ${ids.join(', ')}`);
   }
   return methods[0]!;
 }
@@ -300,15 +285,17 @@ function checkContrast(methods: ReadonlyArray<ReturnType<typeof getMethod>>, fla
   if (independent.length) throw new UsageError(`${flag} does not apply to ${independent.map((m) => `'${m}'`).join(', ')}: ${independent.length > 1 ? 'their maps do' : 'its map does'} not depend on the target class, so there is no logit(A) − logit(B) to explain`);
 }
 
-const OPTION_FLAGS = [['--start-layer', 'startLayer'], ['--rules', 'rules'], ['--steps', 'steps'], ['--samples', 'samples'], ['--noise', 'noise'], ['--seed', 'seed'], ['--gamma', 'gamma'], ['--nt-type', 'ntType'], ['--abs', 'abs'], ['--pooler', 'pooler'], ['--occlusion', 'occlusion']] as const;
+function isSet(flags: ExplainFlags, option: string): boolean {
+  return (flags as Record<string, unknown>)[option] !== undefined;
+}
 
 /** The method, after checking that every method option given applies to it. */
-function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMethod> {
+function checkMethod(id: string, flags: ExplainFlags, schema: OptionSchema): ReturnType<typeof getMethod> {
   const method = getMethod(id);
   checkContrast([method], flags);
   if (flags.rules !== undefined) getRuleSet(flags.rules);
-  for (const [flag, option] of OPTION_FLAGS) {
-    if (flags[option] !== undefined && !method.options.includes(option)) {
+  for (const [option, { flag }] of Object.entries(schema)) {
+    if (isSet(flags, option) && !(method.options as readonly string[]).includes(option)) {
       throw new UsageError(`${flag} does not apply to method '${method.id}' (it takes: ${method.options.join(', ') || 'no options'})`);
     }
   }
@@ -320,7 +307,7 @@ function checkMethod(id: string, flags: ExplainFlags): ReturnType<typeof getMeth
  * the paper's method, an overlay written to relprop-example.png, and how much of the relevance falls
  * on the object that decides the label.
  */
-async function runDefault(flags: ExplainFlags, methodIds: readonly string[], hooks: Hooks): Promise<void> {
+async function runDefault(flags: ExplainFlags, options: OptionValues, methodIds: readonly string[], hooks: Hooks): Promise<void> {
   const dir = path.join(packageRoot(), 'models', 'image-softmax');
   const out = flags.out ?? 'relprop-example.png';
   await ensureBackend(flags.backend);
@@ -331,7 +318,6 @@ async function runDefault(flags: ExplainFlags, methodIds: readonly string[], hoo
   const loaded = imageToInput(model, { width: sample.width, height: sample.height, data: sample.rgb });
   try {
     const method = methodIds[0]!;
-    const options = { startLayer: flags.startLayer, rules: flags.rules, steps: flags.steps, samples: flags.samples, noise: flags.noise, seed: flags.seed, gamma: flags.gamma, ntType: flags.ntType, abs: flags.abs, pooler: flags.pooler };
     const [e] = await explain(model, loaded.input, { method, ...options, ...hooks });
     if (flags.report) {
       await writeExplanationReport(flags.report, model, loaded.input, { kind: 'image', name: `task sample (${sample.labelName})`, image: scaleNearest(loaded.view, 4) }, { methods: methodIds, target: 'predicted', options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }, hooks);
@@ -521,8 +507,9 @@ function tokenTable(e: Explanation, loaded: LoadedText, byteLevel: boolean): str
   return `tokens:\n${rows.join('\n')}\n`;
 }
 
-export function explainCommand(): Command {
-  return new Command('explain')
+/** `schema`: the method options whose flags it takes (all of them; a test adds one). */
+export function explainCommand(schema: OptionSchema = METHOD_OPTIONS): Command {
+  const command = new Command('explain')
     .description('Explain one input with one method: print the map as JSON, write an overlay PNG or a text highlight, or show a summary. With no --model and no input: the shipped image model on a generated sample, overlay written to relprop-example.png.')
     .option('--model <dir>', 'model folder: config.json + *.safetensors (timm/HF ViT, DeiT; HF BERT, RoBERTa, DistilBERT; HF GPT-2)')
     .option('--image <file>', 'input image (PNG, JPEG, WebP, …), resized and normalised as the model expects')
@@ -534,18 +521,10 @@ export function explainCommand(): Command {
     .option('--target <k>', 'class to explain (default: the predicted class)', integer('--target'))
     .option('--target-token <text>', 'decoder (gpt2) models: the next token to explain, as text that is one token (e.g. " Paris")')
     .option('--contrast <k>', 'explain logit(target) − logit(k) instead of logit(target) (gradient, attention and occlusion methods; relevance methods with --rules baseline, attnlrp or cp-lrp)', integer('--contrast'))
-    .option('--contrast-token <text>', 'decoder (gpt2) models: the contrast as text that is one token (e.g. " Rome")')
-    .option('--start-layer <n>', 'first layer of rollout-style products (the authors\' start_layer; default 0)', integer('--start-layer'))
-    .option('--rules <id>', 'rule set for relevance methods: paper (Chefer et al.), baseline (their original-LRP baseline), attnlrp or cp-lrp')
-    .option('--steps <n>', 'integration steps for integrated-gradients (default 50)', integer('--steps', 1))
-    .option('--samples <n>', 'noisy copies averaged by smoothgrad (default 16)', integer('--samples', 1))
-    .option('--noise <level>', 'smoothgrad noise σ as a fraction of the input\'s value range (default 0.15 for images, 0.01 for text)', number('--noise', 0))
-    .option('--seed <n>', 'seed of smoothgrad\'s noise (default 0)', integer('--seed', 0))
-    .option('--gamma <g>', 'cp-lrp: LRP-γ on the Linear layers (default 0: LRP-0/ε)', number('--gamma', 0))
-    .addOption(new Option('--nt-type <type>', 'smoothgrad: Captum\'s nt_type (default smoothgrad: the mean)').choices(['smoothgrad', 'smoothgrad_sq', 'vargrad']))
-    .option('--abs <bool>', 'smoothgrad: |gradient| of each noisy copy (true, the default, as Captum\'s Saliency) or the signed gradient (false)', boolean('--abs'))
-    .addOption(new Option('--pooler <rule>', 'cp-lrp: through a text pooler\'s tanh, the plain gradient (gradient, the default, as Ali et al.\'s code) or the identity rule (identity)').choices(['gradient', 'identity']))
-    .option('--occlusion <mode>', 'occlusion: auto, mask, unk, remove (text) or baseline (images)')
+    .option('--contrast-token <text>', 'decoder (gpt2) models: the contrast as text that is one token (e.g. " Rome")');
+  // The method options, from the schema, where --help has always listed them.
+  addMethodOptionFlags(command, schema);
+  return command
     .option('--out <file>', 'write the result: FILE.png (image overlay), FILE.html (text highlight) or FILE.json')
     .option('--report <file>', 'write the report the app exports: FILE.html or FILE.pdf (maps, status, time, ledger charts, per-block relevance); --method may then list several methods, a,b,c')
     .option('--json', 'print one JSON object to stdout: {method, target, logits, map: {shape, data}, ledger, …}')
@@ -556,5 +535,5 @@ export function explainCommand(): Command {
     .option('--progress', 'show progress with an ETA on stderr (default: when stderr is a terminal; env RELPROP_PROGRESS=1)')
     .option('--no-progress', 'no progress line, also on a terminal (env RELPROP_PROGRESS=0)')
     .addOption(new Option('--backend <name>', 'compute backend (env RELPROP_BACKEND)').choices([...BACKEND_CHOICES]))
-    .action(async (flags: ExplainFlags) => run(flags));
+    .action(async (flags: ExplainFlags) => run(flags, schema));
 }

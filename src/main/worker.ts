@@ -44,10 +44,10 @@ import {
   type LayerRelevance,
   type LedgerSummary,
   type MethodCatalogue,
-  type MethodOptionName,
   type OpenedInput,
   type ResultProvenance,
 } from '../shared/api.js';
+import { OPTION_NAMES } from '../core/methods/options.js';
 import type { InputSource, ModelRef, OpenReply, WorkerEvent, WorkerMessage, WorkerReplyValue, WorkerRequest } from './protocol.js';
 
 const port = parentPort;
@@ -297,8 +297,6 @@ function completeness(p: Prepared, ctx: ExplainContext, target: number, sum: num
 }
 
 // A record, so adding an option to the API without passing it on here fails to compile.
-const METHOD_OPTION_SET: Record<MethodOptionName, true> = { startLayer: true, rules: true, steps: true, occlusion: true, samples: true, noise: true, seed: true, ntType: true, abs: true, gamma: true, pooler: true };
-const METHOD_OPTIONS = Object.keys(METHOD_OPTION_SET) as MethodOptionName[];
 
 async function explainOne(
   p: Prepared,
@@ -312,7 +310,7 @@ async function explainOne(
   const method = getMethod(methodId);
   // Each method gets only the options it reads, so one options object can serve a whole compare grid.
   const used: { -readonly [K in keyof MethodOptions]: MethodOptions[K] } = {};
-  for (const name of METHOD_OPTIONS) {
+  for (const name of OPTION_NAMES) {
     if (options[name] !== undefined && method.options.includes(name)) Object.assign(used, { [name]: options[name] });
   }
   const t0 = performance.now();

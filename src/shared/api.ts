@@ -6,6 +6,8 @@
 // Plain data only (no typed arrays, no class instances, no NaN): the same
 // values must survive both structured clone (IPC) and JSON (HTTP).
 
+import { enumValues, type OptionName, type OptionValues } from '../core/methods/options.js';
+
 export interface VersionInfo {
   app: string;
   /** Empty in web mode. */
@@ -33,7 +35,8 @@ export interface ModelInfo {
 
 export type MapSpace = 'patch' | 'pixel' | 'token';
 
-export type MethodOptionName = 'startLayer' | 'rules' | 'steps' | 'occlusion' | 'samples' | 'noise' | 'seed' | 'ntType' | 'abs' | 'gamma' | 'pooler';
+/** The method options, as the schema defines them (core/methods/options.ts). */
+export type MethodOptionName = OptionName;
 
 export interface MethodInfo {
   id: string;
@@ -62,8 +65,8 @@ export const COLORMAP_IDS: readonly ColormapId[] = ['jet', 'viridis', 'inferno',
 /** Colormaps centred on 0, for signed maps. */
 export const DIVERGING_COLORMAPS: readonly ColormapId[] = ['bwr', 'rdbu'];
 
-export type OcclusionModeId = 'auto' | 'mask' | 'unk' | 'remove' | 'baseline';
-export const OCCLUSION_MODES: readonly OcclusionModeId[] = ['auto', 'mask', 'unk', 'remove', 'baseline'];
+export type OcclusionModeId = NonNullable<OptionValues['occlusion']>;
+export const OCCLUSION_MODES: readonly OcclusionModeId[] = enumValues('occlusion');
 
 // --- Inputs ------------------------------------------------------------------
 
@@ -142,22 +145,10 @@ export interface OpenedInput {
 
 // --- Explanations ------------------------------------------------------------
 
-export interface ExplainOptions {
-  startLayer?: number;
-  rules?: string;
-  steps?: number;
-  occlusion?: OcclusionModeId;
-  /** SmoothGrad: noisy copies averaged, noise level σ / (max − min) of the input, and the noise seed. */
-  samples?: number;
-  noise?: number;
-  seed?: number;
-  /** SmoothGrad: Captum's nt_type, and whether each copy's gradient is taken as |·| (Saliency's abs). */
-  ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
-  abs?: boolean;
-  /** CP-LRP: LRP-γ on the Linear layers (0, the default: LRP-0/ε). */
-  gamma?: number;
-  /** CP-LRP through a text pooler's tanh: 'gradient' (the default, Ali et al.'s code) or 'identity'. */
-  pooler?: 'gradient' | 'identity';
+type Settable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The method options (each method reads those it lists; ranges as the CLI's flags) and the app-only settings. */
+export interface ExplainOptions extends Settable<OptionValues> {
   /** Overlay look for `overlayPng` (default: bwr for signed methods, jet otherwise). */
   colormap?: ColormapId;
   /** Overlay opacity 0..1 (default 0.5). */

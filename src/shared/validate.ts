@@ -11,7 +11,6 @@ import {
   COLORMAP_IDS,
   MAX_IMAGE_BYTES,
   MAX_TEXT_CHARS,
-  OCCLUSION_MODES,
   ApiError,
   API_METHODS,
   type ApiMethod,
@@ -33,6 +32,7 @@ import {
   type EvaluateRequest,
   type ReportRequest,
 } from './api.js';
+import { METHOD_OPTIONS, OPTION_NAMES, optionValueProblem, type OptionSpec } from '../core/methods/options.js';
 
 export interface KnownModel {
   readonly kind: InputKind;
@@ -168,26 +168,24 @@ function targetsAndOptions(o: Fields, modelId: string, ctx: ValidationContext): 
   return { ...(t !== undefined ? { target: t } : {}), ...(c !== undefined ? { contrast: c } : {}), ...(opts ? { options: opts } : {}) };
 }
 
+/** A method option's value, checked against the schema (core/methods/options.ts): the ranges the CLI's flags take. */
+function methodOption(spec: OptionSpec, value: unknown, what: string, ctx: ValidationContext): unknown {
+  const problem = optionValueProblem(spec, value, ctx.ruleSetIds);
+  if (problem === null) return value;
+  if (spec.kind === 'enum') oneOf(value, spec.noun, spec.values);
+  if (spec.kind === 'ruleSet') oneOf(value, spec.noun, ctx.ruleSetIds);
+  fail(`${what} ${problem}, got ${typeof value === 'number' ? String(value) : describe(value)}`);
+}
+
+/** The app-only settings (overlay look, the Layers view) beside the method options. */
+const APP_OPTIONS = ['colormap', 'alpha', 'layers'] as const;
+
 function options(value: unknown, ctx: ValidationContext): ExplainOptions | undefined {
   if (value === undefined) return undefined;
-  const o = object(value, 'options', ['startLayer', 'rules', 'steps', 'occlusion', 'samples', 'noise', 'seed', 'gamma', 'colormap', 'alpha', 'layers']);
+  const o = object(value, 'options', [...OPTION_NAMES, ...APP_OPTIONS]);
   const out: ExplainOptions = {};
-  if (o['startLayer'] !== undefined) out.startLayer = integer(o['startLayer'], 'options.startLayer', 0, 1000);
-  if (o['rules'] !== undefined) out.rules = oneOf(o['rules'], 'rule set', ctx.ruleSetIds);
-  if (o['steps'] !== undefined) out.steps = integer(o['steps'], 'options.steps', 1, 1000);
-  if (o['occlusion'] !== undefined) out.occlusion = oneOf(o['occlusion'], 'occlusion mode', OCCLUSION_MODES);
-  if (o['samples'] !== undefined) out.samples = integer(o['samples'], 'options.samples', 1, 1000);
-  if (o['noise'] !== undefined) {
-    const n = o['noise'];
-    if (typeof n !== 'number' || !(n >= 0 && n <= 10)) fail(`options.noise must be a number between 0 and 10, got ${describe(n)}`);
-    out.noise = n;
-  }
-  if (o['seed'] !== undefined) out.seed = integer(o['seed'], 'options.seed', 0, 0xffffffff);
-  if (o['gamma'] !== undefined) {
-    const g = o['gamma'];
-    if (typeof g !== 'number' || !(g >= 0 && g <= 100)) fail(`options.gamma must be a number between 0 and 100, got ${describe(g)}`);
-    out.gamma = g;
-  }
+  const methodOptions = out as Record<string, unknown>;
+  for (const name of OPTION_NAMES) if (o[name] !== undefined) methodOptions[name] = methodOption(METHOD_OPTIONS[name], o[name], `options.${name}`, ctx);
   if (o['colormap'] !== undefined) out.colormap = oneOf(o['colormap'], 'colormap', COLORMAP_IDS);
   if (o['layers'] !== undefined) {
     if (typeof o['layers'] !== 'boolean') fail(`options.layers must be true or false, got ${describe(o['layers'])}`);

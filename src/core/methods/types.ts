@@ -5,31 +5,13 @@
 import type { MapSpace, OcclusionMode } from '../models/types.js';
 import type { ExplainContext } from '../context.js';
 import type { LedgerEntry } from '../relevance/ledger.js';
+import type { OptionName, OptionValues } from './options.js';
 
-/** Every option any method takes. A method lists the ones it reads in `options`. */
-export interface MethodOptions {
-  /** First layer included in a rollout-style product (the authors' `start_layer`). */
-  readonly startLayer?: number;
-  /** Rule set for relevance propagation: 'paper' (Chefer et al.'s rules), 'baseline' (their original-LRP baseline), 'attnlrp' or 'cp-lrp'. */
-  readonly rules?: string;
-  /** Integration steps (integrated gradients). */
-  readonly steps?: number;
-  /** What occlusion puts in a unit's place: 'mask' / 'unk' token, 'remove' it (text), or the 'baseline' (images). */
-  readonly occlusion?: OcclusionMode;
-  /** LRP-γ on the Linear layers (CP-LRP): 0 is LRP-0/ε, larger values favour positive contributions. */
-  readonly gamma?: number;
-  /** CP-LRP through a text pooler's tanh: 'gradient' (the default, as Ali et al.'s code) or 'identity' (the identity rule). */
-  readonly pooler?: 'gradient' | 'identity';
-  /** Noisy copies averaged (SmoothGrad). */
-  readonly samples?: number;
-  /** Noise level σ / (max(x) − min(x)) of the input (SmoothGrad). */
-  readonly noise?: number;
-  /** Seed of the noise (SmoothGrad): the same seed gives the same map. */
-  readonly seed?: number;
-  /** How SmoothGrad combines the noisy copies, by Captum's NoiseTunnel names: 'smoothgrad' (mean, the default), 'smoothgrad_sq' (mean of squares) or 'vargrad' (variance). */
-  readonly ntType?: 'smoothgrad' | 'smoothgrad_sq' | 'vargrad';
-  /** SmoothGrad: |∂y/∂x| of each noisy copy (true, the default: Captum Saliency's abs) or the signed gradient (false). */
-  readonly abs?: boolean;
+/**
+ * Every option any method takes, as options.ts defines them (name, range, default, help); a method
+ * lists the ones it reads in `options`.
+ */
+export interface MethodOptions extends OptionValues {
   /**
    * Called after each pass of a multi-pass method (integrated gradients' steps, SmoothGrad's noisy
    * copies, summed over the targets; occlusion's variants, per target). Not a setting: never recorded with the
@@ -38,7 +20,12 @@ export interface MethodOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-export type OptionName = Exclude<keyof MethodOptions, 'onProgress'>;
+export type { OptionName };
+
+// The schema's occlusion modes are the models' (which act on them): the same set, checked here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Holds<T extends true> = T;
+export type OcclusionModesAgree = Holds<Same<NonNullable<MethodOptions['occlusion']>, OcclusionMode>>;
 
 export interface Explanation {
   readonly method: string;

@@ -3,23 +3,41 @@
 // that is not what the field holds (an older version, a hand edit) is dropped,
 // never trusted.
 
-import { COLORMAP_IDS, OCCLUSION_MODES, type ColormapId, type OcclusionModeId } from '../../../shared/api';
+import { COLORMAP_IDS, type ColormapId, type ExplainOptions } from '../../../shared/api';
+import { METHOD_OPTIONS, OPTION_NAMES, type OptionName, type OptionSpec } from '../../../core/methods/options';
 
 const KEY = 'relprop.view.v1';
 
-/** Method options as the forms hold them; null or '' is the method's own default. */
-export interface OptionValues {
-  startLayer: number | null;
-  rules: string;
-  steps: number | null;
-  occlusion: OcclusionModeId | '';
-  samples: number | null;
-  noise: number | null;
-  seed: number | null;
-  gamma: number | null;
+/** A form field's value, by the option's kind (core/methods/options.ts): null or '' is the method's own default. */
+export type FormValue<S> = S extends { readonly kind: 'integer' | 'number' } ? number | null : S extends { readonly kind: 'boolean' } ? boolean | null : string;
+
+/** Method options as the forms hold them, one field per option of the schema. */
+export type OptionValues = { [K in OptionName]: FormValue<(typeof METHOD_OPTIONS)[K]> };
+
+function emptyValue(spec: OptionSpec): number | boolean | string | null {
+  return spec.kind === 'enum' || spec.kind === 'ruleSet' ? '' : null;
 }
 
-export const EMPTY_OPTIONS: OptionValues = { startLayer: null, rules: '', steps: null, occlusion: '', samples: null, noise: null, seed: null, gamma: null };
+export const EMPTY_OPTIONS: OptionValues = Object.fromEntries(OPTION_NAMES.map((name) => [name, emptyValue(METHOD_OPTIONS[name])])) as OptionValues;
+
+/**
+ * The options a form sets, for a request: empty fields are left out (the method's default). A
+ * number is sent as typed, so one the schema refuses (2.5 steps) comes back as the service's error
+ * instead of silently running at the default; a rule set that is no longer offered is left out.
+ */
+export function optionsFromForm(v: OptionValues, ruleSetIds: readonly string[]): ExplainOptions {
+  const out: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) {
+    const spec: OptionSpec = METHOD_OPTIONS[name];
+    const value: unknown = v[name];
+    if (spec.kind === 'integer' || spec.kind === 'number') {
+      if (typeof value === 'number' && !Number.isNaN(value)) out[name] = value;
+    } else if (spec.kind === 'boolean') {
+      if (typeof value === 'boolean') out[name] = value;
+    } else if (typeof value === 'string' && value !== '' && (spec.kind === 'enum' || ruleSetIds.includes(value))) out[name] = value;
+  }
+  return out as ExplainOptions;
+}
 
 export type TabId = 'explain' | 'compare' | 'layers' | 'evaluate';
 export const TABS: readonly TabId[] = ['explain', 'compare', 'layers', 'evaluate'];
@@ -41,16 +59,16 @@ function num(v: unknown): number | null {
 
 function readOptions(raw: unknown): OptionValues {
   const o = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
-  return {
-    startLayer: num(o['startLayer']),
-    rules: typeof o['rules'] === 'string' ? o['rules'] : '',
-    steps: num(o['steps']),
-    occlusion: typeof o['occlusion'] === 'string' && (OCCLUSION_MODES as readonly string[]).includes(o['occlusion']) ? (o['occlusion'] as OcclusionModeId) : '',
-    samples: num(o['samples']),
-    noise: num(o['noise']),
-    seed: num(o['seed']),
-    gamma: num(o['gamma']),
-  };
+  const out: Record<string, unknown> = {};
+  for (const name of OPTION_NAMES) {
+    const spec: OptionSpec = METHOD_OPTIONS[name];
+    const v = o[name];
+    if (spec.kind === 'integer' || spec.kind === 'number') out[name] = num(v);
+    else if (spec.kind === 'boolean') out[name] = typeof v === 'boolean' ? v : null;
+    else if (spec.kind === 'enum') out[name] = typeof v === 'string' && spec.values.includes(v) ? v : '';
+    else out[name] = typeof v === 'string' ? v : '';
+  }
+  return out as OptionValues;
 }
 
 export function loadSettings(defaults: ViewSettings): ViewSettings {
