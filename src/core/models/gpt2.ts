@@ -16,7 +16,7 @@ import { layerNormEps } from './config-values.js';
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, CAUSAL_MASK_VALUE, mlp, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
+import { attention, CAUSAL_MASK_VALUE, mlp, removalOcclusions, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, NativeForm, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import type { Params } from '../engine/ops.js';
 import { releaseTraced } from '../engine/trace.js';
@@ -275,37 +275,10 @@ export class GPT2Model implements ClassifierModel {
    * The last token counts too: it is a word of the text, not a CLS.
    */
   occlusions(input: ModelInput, b: number, mode: OcclusionMode): Occlusions {
-    const t = this.tokenInput(input);
-    const T = t.ids.shape[1];
     if (mode !== 'auto' && mode !== 'remove') {
       throw new InputError(`occlusion '${mode}' does not apply to '${this.name}': GPT-2 has no [MASK] or [UNK] token; use 'remove'`);
     }
-    const rowOf = (x: Tensor2D) => {
-      const r = tf.slice(x, [b, 0], [1, T]);
-      const values = Array.from(r.dataSync());
-      r.dispose();
-      return values;
-    };
-    const ids = rowOf(t.ids);
-    const mask = rowOf(t.attentionMask);
-    const filler = this.config.eosTokenId ?? 0;
-    const real = mask.flatMap((m, i) => (m ? [i] : []));
-    // A text of one token has nothing left to predict from once it is removed.
-    const positions = real.length > 1 ? real : [];
-    const variants = positions.map((pos) => ({
-      ids: [...ids.slice(0, pos), ...ids.slice(pos + 1), filler],
-      mask: [...mask.slice(0, pos), ...mask.slice(pos + 1), 0],
-    }));
-    const batches: ModelInput[] = [];
-    for (let s = 0; s < variants.length; s += 16) {
-      const group = variants.slice(s, s + 16);
-      batches.push({
-        kind: 'tokens',
-        ids: tf.tensor2d(group.flatMap((v) => v.ids), [group.length, T], 'int32'),
-        attentionMask: tf.tensor2d(group.flatMap((v) => v.mask), [group.length, T], 'int32'),
-      });
-    }
-    return { batches, positions, shape: [T], space: 'token', mode: 'remove' };
+    return removalOcclusions(this.tokenInput(input), b, this.config.eosTokenId ?? 0);
   }
 
   hiddenStates(fwd: ForwardResult): readonly Tensor2D[] {

@@ -6,7 +6,7 @@
 import { tf, type Tensor, type Tensor2D, type Tensor3D, type Tensor4D } from '../tf.js';
 import { normalise, normaliserJvp, type NormaliserName } from '../normalisers.js';
 import { gelu, geluBackward, geluTanh, linear, matmul, matmulBT, type Linear } from '../ops.js';
-import type { TokenInput } from './types.js';
+import type { ModelInput, Occlusions, TokenInput } from './types.js';
 import type { AttentionEdit, AttentionRecord } from './records.js';
 
 export type { AttentionEdit, AttentionRecord } from './records.js';
@@ -261,4 +261,38 @@ function batchedAttentionBackward(layer: Attention, rec: AttentionRecord, dConte
 export function mlpBackward(layer: Mlp, rec: MlpRecord, dOutput: Tensor2D): Tensor2D {
   if (layer.activation === 'gelu-tanh') throw new Error('mlpBackward: only the exact (erf) GELU');
   return tf.tidy(() => matmulBT(geluBackward(rec.hidden, matmulBT(dOutput, layer.fc2.wT)) as Tensor2D, layer.fc1.wT));
+}
+
+/**
+ * Leave-one-out by removal for decoders, which have no [MASK] or [UNK]: each real token of sample b in
+ * turn is cut out and the rest moves up (positions stay contiguous), `filler` padding the end. The
+ * last token counts too: it is a word of the text, not a CLS.
+ */
+export function removalOcclusions(t: TokenInput, b: number, filler: number): Occlusions {
+  const T = t.ids.shape[1];
+  const rowOf = (x: Tensor2D) => {
+    const r = tf.slice(x, [b, 0], [1, T]);
+    const values = Array.from(r.dataSync());
+    r.dispose();
+    return values;
+  };
+  const ids = rowOf(t.ids);
+  const mask = rowOf(t.attentionMask);
+  const real = mask.flatMap((m, i) => (m ? [i] : []));
+  // A text of one token has nothing left to predict from once it is removed.
+  const positions = real.length > 1 ? real : [];
+  const variants = positions.map((pos) => ({
+    ids: [...ids.slice(0, pos), ...ids.slice(pos + 1), filler],
+    mask: [...mask.slice(0, pos), ...mask.slice(pos + 1), 0],
+  }));
+  const batches: ModelInput[] = [];
+  for (let s = 0; s < variants.length; s += 16) {
+    const group = variants.slice(s, s + 16);
+    batches.push({
+      kind: 'tokens',
+      ids: tf.tensor2d(group.flatMap((v) => v.ids), [group.length, T], 'int32'),
+      attentionMask: tf.tensor2d(group.flatMap((v) => v.mask), [group.length, T], 'int32'),
+    });
+  }
+  return { batches, positions, shape: [T], space: 'token', mode: 'remove' };
 }

@@ -14,6 +14,7 @@ import { WeightReader } from './weights.js';
 import { ViTModel, loadViTWeights, parseViTConfig } from './vit.js';
 import { BertModel, loadBertWeights, parseBertConfig } from './bert.js';
 import { GPT2Model, loadGPT2Weights, parseGPT2Config, tokenLabels } from './gpt2.js';
+import { buildLlama, LLAMA_MODEL_TYPES } from './llama.js';
 import { loadBpeTokenizer } from '../text/bpe.js';
 import { loadModelTokenizer } from '../text-inputs.js';
 import type { ClassifierModel } from './types.js';
@@ -30,7 +31,7 @@ export interface LoadOptions {
 }
 
 
-export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'bert', 'roberta', 'distilbert', 'gpt2'] as const;
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'bert', 'roberta', 'distilbert', 'gpt2', ...LLAMA_MODEL_TYPES] as const;
 
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<ClassifierModel> {
   await ensureBackend();
@@ -105,6 +106,13 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
       const gpt2 = new GPT2Model(name, cfg, weights, tokenLabels(tokenizer, cfg.vocabSize));
       gpt2.tokenizer = tokenizer;
       model = gpt2;
+      break;
+    }
+    case 'llama':
+    case 'mistral':
+    case 'qwen2': {
+      // Token texts come with the tokenizer (tokenizer.json); until then the labels are ids.
+      model = buildLlama(name, config, configFile, reader, (vocab) => Array.from({ length: vocab }, (_, id) => `token ${id}`));
       break;
     }
     default:

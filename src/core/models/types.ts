@@ -49,10 +49,15 @@ export interface ForwardOptions {
   readonly attentionEdit?: { readonly layer: number; readonly edit: AttentionEdit };
 }
 
-/** The result of a forward pass: logits plus every layer's attention record. */
+/** What every family's forward records of a layer's attention: the weights A, [B, H, T, T]. */
+export interface AttentionMaps {
+  readonly probs: Tensor4D;
+}
+
+/** The result of a forward pass: logits plus every layer's attention weights (and, in `record`, what the family's relevance pass reads). */
 export interface ForwardResult<R = unknown> {
   readonly logits: Tensor2D;
-  readonly attention: readonly AttentionRecord[];
+  readonly attention: readonly AttentionMaps[];
   /** Family-specific activations that relevance rules need (see the family's file). */
   readonly record: R;
   readonly batch: number;

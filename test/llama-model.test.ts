@@ -1,0 +1,146 @@
+/**
+ * A LlamaForCausalLM folder loaded as an explainable next-token model (models/llama.ts): every pass is
+ * the family table's, so its numbers are those of the table's test against karpathy/llama2.c
+ * (llama-one-definition.test.ts), here through the loader, the context and the methods.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { tf } from '../src/core/tf.js';
+import { loadModel } from '../src/core/models/load.js';
+import { LlamaModel } from '../src/core/models/llama.js';
+import type { TokenInput } from '../src/core/models/types.js';
+import { ExplainContext } from '../src/core/context.js';
+import { explain } from '../src/core/explain.js';
+import { CheckpointError, UsageError } from '../src/core/errors.js';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/core/io/safetensors.js';
+import { inputGradientOnOrt } from '../src/core/onnx/run.js';
+import { ROOT } from './helpers/cli.js';
+
+const DIR = path.join(ROOT, 'test', 'fixtures', 'llama');
+interface Case {
+  ids: number[];
+  target: number;
+  contrast: number;
+  float64: { logits: number[]; gradient: number[] };
+}
+const { cases } = JSON.parse(readFileSync(path.join(DIR, 'reference.json'), 'utf8')) as { cases: Case[] };
+let model: LlamaModel;
+let tmp: string;
+
+beforeAll(async () => {
+  const m = await loadModel(DIR);
+  if (!(m instanceof LlamaModel)) throw new Error('not a LlamaModel');
+  model = m;
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-llama-'));
+});
+afterAll(async () => {
+  model?.dispose();
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+/** Right-padded into one batch, mask 0 on padding. */
+function batchOf(...seqs: number[][]): TokenInput {
+  const T = Math.max(...seqs.map((s) => s.length));
+  return {
+    kind: 'tokens',
+    ids: tf.tensor2d(seqs.flatMap((s) => [...s, ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
+    attentionMask: tf.tensor2d(seqs.flatMap((s) => [...s.map(() => 1), ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
+  };
+}
+const free = (t: TokenInput) => tf.dispose([t.ids, t.attentionMask]);
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+describe('a Llama checkpoint as a next-token model', () => {
+  it('loads config.json + model.safetensors (HF names) and predicts each padded sample\'s next token as llama2.c does', () => {
+    expect(model.family).toBe('llama');
+    expect(model.numClasses).toBe(48);
+    const input = batchOf(cases[0]!.ids, cases[1]!.ids);
+    const expected = [...cases[0]!.float64.logits, ...cases[1]!.float64.logits];
+    const predicted = model.predict(input);
+    const fwd = model.forward(input);
+    expect(maxAbsDiff(predicted.dataSync(), expected)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(fwd.logits.dataSync(), expected)).toBeLessThan(1e-5);
+    // Causal attention with GQA: 4 heads, row i puts nothing on later tokens, rows sum to 1.
+    const probs = fwd.attention[1]!.probs;
+    expect(probs.shape).toEqual([2, 4, 7, 7]);
+    const a = probs.arraySync() as number[][][][];
+    for (const head of a[0]!) head.forEach((row, i) => {
+      expect(row.slice(i + 1).every((p) => p === 0)).toBe(true);
+      expect(row.reduce((s, p) => s + p, 0)).toBeCloseTo(1, 6);
+    });
+    tf.dispose([predicted, fwd.logits, ...fwd.attention.map((x) => x.probs)]);
+    free(input);
+  });
+
+  it('∂(logit(target) − logit(contrast))/∂(token embeddings) from the layers\' own backward equals llama2.c in float64', () => {
+    for (const c of cases) {
+      const input = batchOf(c.ids);
+      const ctx = new ExplainContext(model, input, { contrast: c.contrast });
+      const g = ctx.gradients([c.target]);
+      expect(g.input.shape).toEqual([c.ids.length, 32]);
+      expect(maxAbsDiff(g.input.dataSync(), c.float64.gradient)).toBeLessThan(1e-5);
+      // ∂/∂A for every block, for the gradient-weighted attention methods.
+      expect(g.attention.map((t) => t.shape)).toEqual([
+        [1, 4, c.ids.length, c.ids.length],
+        [1, 4, c.ids.length, c.ids.length],
+      ]);
+      ctx.dispose();
+      free(input);
+    }
+  });
+
+  it('gradient, occlusion and attention methods explain it; the native many-point gradient is the eager one; relevance methods refuse', async () => {
+    const c = cases[0]!;
+    const input = batchOf(c.ids);
+    for (const method of ['saliency', 'gradient-input', 'integrated-gradients', 'smoothgrad', 'occlusion', 'raw-attention', 'rollout', 'attention-gradcam', 'generic-attention']) {
+      const [e] = await explain(model, input, { method, target: c.target, ...(method === 'raw-attention' || method === 'rollout' ? {} : { contrast: c.contrast }) });
+      expect(e!.shape, method).toEqual([c.ids.length]);
+      expect(Array.from(e!.map).every(Number.isFinite), method).toBe(true);
+    }
+    // What IG and SmoothGrad take natively (many points, one graph) is the layers' eager backward at each point.
+    const words = model.gradientInput(input);
+    const x = tf.concat([0.3, 0.7, 1].map((a) => tf.mul(words, a)), 0);
+    const seedRow = Array.from({ length: 48 }, (_, i) => (i === c.target ? 1 : i === c.contrast ? -1 : 0));
+    const native = inputGradientOnOrt(model, input, x, Float32Array.from([...seedRow, ...seedRow, ...seedRow]))!;
+    expect(native).not.toBeNull();
+    [0.3, 0.7, 1].forEach((a, k) => {
+      const point = tf.mul(words, a);
+      const fwd = model.forward(input, { inputValue: point });
+      const g = model.backward(fwd, tf.tensor2d([seedRow]), { attention: false }).input.dataSync();
+      const rows = native.input.dataSync().subarray(k * g.length, (k + 1) * g.length);
+      expect(maxAbsDiff(rows, g), `point ${a}`).toBeLessThan(1e-5);
+    });
+    for (const method of ['lrp', 'transformer-attribution', 'attnlrp', 'cp-lrp']) {
+      await expect(explain(model, input, { method, target: c.target })).rejects.toThrow(/model family 'llama' has no relevance pass/);
+    }
+    await expect(explain(model, input, { method: 'occlusion', target: c.target, occlusion: 'mask' })).rejects.toThrow(/has no \[MASK\] or \[UNK\] token; use 'remove'/);
+    free(input);
+  });
+
+  it('checkpoint errors name the tensor and the file: a wrong shape, an untied head without lm_head, a foreign token id', async () => {
+    const file = await readSafetensors(path.join(DIR, 'model.safetensors'));
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, t] of file.tensors) tensors[name] = { shape: t.shape, data: file.getFloat32(name) };
+    file.close();
+    const config = JSON.parse(readFileSync(path.join(DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const folder = async (name: string, t: Record<string, TensorToWrite>, cfg: Record<string, unknown>) => {
+      const dir = path.join(tmp, name);
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(cfg));
+      await writeSafetensors(path.join(dir, 'model.safetensors'), t);
+      return dir;
+    };
+    const k = 'model.layers.1.self_attn.k_proj.weight';
+    const bad = await folder('bad-shape', { ...tensors, [k]: { shape: [8, 32], data: new Float32Array(256) } }, config);
+    await expect(loadModel(bad)).rejects.toThrow(CheckpointError);
+    await expect(loadModel(bad)).rejects.toThrow(new RegExp(`${k.replace(/\./g, '\\.')}.*\\[8, 32\\].*\\[16, 32\\]|${k.replace(/\./g, '\\.')}.*\\[16, 32\\].*\\[8, 32\\]`));
+    const untied = await folder('untied', tensors, { ...config, tie_word_embeddings: false });
+    await expect(loadModel(untied)).rejects.toThrow(/tie_word_embeddings is false but .* has no 'lm_head\.weight'/);
+    const input = batchOf([1, 99]);
+    expect(() => model.predict(input)).toThrow(/token id 99 is not in model 'llama''s vocabulary \(0\.\.47\)/);
+    free(input);
+    expect(() => model.forward(batchOf([1]), { attentionEdit: { layer: 0, edit: (a) => a } })).toThrow(UsageError);
+  });
+});
