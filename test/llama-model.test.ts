@@ -16,7 +16,7 @@ import { explain } from '../src/core/explain.js';
 import { CheckpointError, UsageError } from '../src/core/errors.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/core/io/safetensors.js';
 import { inputGradientOnOrt } from '../src/core/onnx/run.js';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, relprop } from './helpers/cli.js';
 
 const DIR = path.join(ROOT, 'test', 'fixtures', 'llama');
 interface Case {
@@ -142,5 +142,26 @@ describe('a Llama checkpoint as a next-token model', () => {
     expect(() => model.predict(input)).toThrow(/token id 99 is not in model 'llama''s vocabulary \(0\.\.47\)/);
     free(input);
     expect(() => model.forward(batchOf([1]), { attentionEdit: { layer: 0, edit: (a) => a } })).toThrow(UsageError);
+  });
+});
+
+describe('relprop explain on a Llama folder', () => {
+  it('--ids with --target/--contrast: the --json map is the library\'s gradient × input, with provenance; relevance methods exit 1 with one line', async () => {
+    const c = cases[0]!;
+    const r = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--method', 'gradient-input', '--target', String(c.target), '--contrast', String(c.contrast), '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ method: 'gradient-input', target: c.target, contrast: c.contrast });
+    expect(out.provenance.model.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
+    // Gradient × input summed over the hidden axis, from llama2.c's own gradient and the embeddings.
+    const file = await readSafetensors(path.join(DIR, 'model.safetensors'));
+    const wte = file.getFloat32('model.embed_tokens.weight');
+    file.close();
+    const expected = c.ids.map((id, t) => c.float64.gradient.slice(t * 32, (t + 1) * 32).reduce((s, g, i) => s + g * wte[id * 32 + i]!, 0));
+    expect(maxAbsDiff(out.map.data, expected)).toBeLessThan(1e-5);
+    const lrp = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--method', 'lrp');
+    expect(lrp.code).toBe(1);
+    expect(lrp.stdout).toBe('');
+    expect(lrp.stderr).toMatch(/^relprop: model family 'llama' has no relevance pass yet: .* \(e\.g\. --method gradient-input\)\n$/);
   });
 });

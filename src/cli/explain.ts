@@ -9,11 +9,12 @@ import { imageToInput, loadImageFile, loadTensorFile } from '../core/inputs.js';
 import { fileURLToPath } from 'node:url';
 import { imageTask } from '../core/tasks/index.js';
 import { HELD_OUT_SEED } from '../core/train/data.js';
-import { encodeText, highlightWords, idsToText, singleTokenId, type LoadedText, type TextModel } from '../core/text-inputs.js';
+import { encodeText, highlightWords, idsToText, isDecoder, singleTokenId, type LoadedText, type TextModel } from '../core/text-inputs.js';
 import { readTextFile } from '../core/text/tokenizer.js';
 import { tokenHighlightHtml, type TokenHighlightInput } from '../core/report/token-highlight.js';
 import { BertModel } from '../core/models/bert.js';
 import { GPT2Model } from '../core/models/gpt2.js';
+import { LlamaModel } from '../core/models/llama.js';
 import type { ClassifierModel } from '../core/models/types.js';
 import { disposeInput } from '../core/models/types.js';
 import { loadModel } from '../core/models/load.js';
@@ -161,7 +162,7 @@ function summary(e: Explanation, model: { name: string; family?: string; labels:
   const probs = softmax(e.logits);
   const top = probs.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
   // A decoder's classes are token texts: quoted, so ' Paris' shows its space and '\n' is visible.
-  const nextToken = model.family === 'gpt2';
+  const nextToken = isDecoder({ family: model.family ?? '' });
   const label = (i: number) => (nextToken ? JSON.stringify(model.labels[i]) : model.labels[i]);
   const lines = [
     `model   ${model.name}`,
@@ -238,11 +239,12 @@ async function explainWith(flags: ExplainFlags, options: OptionValues, modelDir:
     if (!(model instanceof ViTModel) && (flags.alpha !== undefined || flags.colormap !== undefined)) {
       throw new UsageError(`${flags.alpha !== undefined ? '--alpha' : '--colormap'} draws an image overlay; model '${model.name}' takes text, whose outputs shade words`);
     }
-    if (!(model instanceof GPT2Model) && (flags.targetToken !== undefined || flags.contrastToken !== undefined)) {
-      throw new UsageError(`--target-token and --contrast-token name next tokens of a decoder (gpt2); model '${model.name}' has classes: use --target K / --contrast K`);
+    const decoder = model instanceof GPT2Model || model instanceof LlamaModel ? model : null;
+    if (!decoder && (flags.targetToken !== undefined || flags.contrastToken !== undefined)) {
+      throw new UsageError(`--target-token and --contrast-token name next tokens of a decoder (gpt2, llama, mistral, qwen2); model '${model.name}' has classes: use --target K / --contrast K`);
     }
     // Tokens given as text (' Paris') resolve to one vocabulary id each, or the command stops here.
-    const tokenId = (text: string | undefined, flag: string) => (text !== undefined && model instanceof GPT2Model ? singleTokenId(model, text, flag) : undefined);
+    const tokenId = (text: string | undefined, flag: string) => (text !== undefined && decoder ? singleTokenId(decoder, text, flag) : undefined);
     const target = tokenId(flags.targetToken, '--target-token') ?? flags.target;
     const contrast = tokenId(flags.contrastToken, '--contrast-token') ?? flags.contrast;
     const request = {
@@ -255,7 +257,7 @@ async function explainWith(flags: ExplainFlags, options: OptionValues, modelDir:
       ? { methods: methodIds, target: request.target, ...(contrast !== undefined ? { contrast } : {}), options, ...(flags.colormap ? { colormap: flags.colormap } : {}), alpha: flags.alpha ?? 0.5 }
       : null;
     if (model instanceof ViTModel) await explainImage(model, flags, request, method.signed, report, hooks);
-    else if (model instanceof BertModel || model instanceof GPT2Model) await explainText(model, flags, request, warn, report, hooks);
+    else if (model instanceof BertModel || decoder) await explainText(decoder ?? (model as BertModel), flags, request, warn, report, hooks);
     else throw new UsageError(`model '${model.name}' is of a family the CLI does not handle`);
   } finally {
     model.dispose();
@@ -430,7 +432,7 @@ async function explainText(model: TextModel, flags: ExplainFlags, request: Reque
       else await writeOut(flags.out, tokenHighlightHtml({ ...highlightInput(e, model, loaded), provenance: json.provenance! }));
     }
     if (flags.json) process.stdout.write(JSON.stringify(json) + '\n');
-    else process.stdout.write(summary(e, model) + tokenTable(e, loaded, model.family === 'gpt2') + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));
+    else process.stdout.write(summary(e, model) + tokenTable(e, loaded, isDecoder(model)) + (flags.out ? `wrote ${flags.out}\n` : '') + (report ? `wrote ${flags.report}\n` : ''));
   } finally {
     disposeInput(loaded.input);
   }

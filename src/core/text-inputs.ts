@@ -11,6 +11,7 @@ import { InputError, UsageError } from './errors.js';
 import type { TokenInput } from './models/types.js';
 import type { BertModel } from './models/bert.js';
 import type { GPT2Model } from './models/gpt2.js';
+import type { LlamaModel } from './models/llama.js';
 import { loadTokenizer, wordRelevance, type Encoding, type Tokenizer } from './text/tokenizer.js';
 import type { HighlightWord } from './report/token-highlight.js';
 
@@ -30,8 +31,14 @@ export async function loadModelTokenizer(dir: string): Promise<Tokenizer | null>
   return loadTokenizer(dir);
 }
 
-/** The text models: BERT-style classifiers and GPT-2-style decoders. */
-export type TextModel = BertModel | GPT2Model;
+/** The text models: BERT-style classifiers and decoders (GPT-2, the Llama family). */
+export type TextModel = BertModel | GPT2Model | LlamaModel;
+export type DecoderModel = GPT2Model | LlamaModel;
+
+/** Decoders predict the next token: no segments, no padding id, a too-long text keeps its end. */
+export function isDecoder(model: { readonly family: string }): boolean {
+  return model.family === 'gpt2' || model.family === 'llama';
+}
 
 /** GPT-2 takes no segment ids: HF adds wte rows for token_type_ids when they are passed at all. */
 function toInput(model: TextModel, ids: number[], mask: number[]): TokenInput {
@@ -39,21 +46,21 @@ function toInput(model: TextModel, ids: number[], mask: number[]): TokenInput {
     kind: 'tokens',
     ids: tf.tensor2d(ids, [1, ids.length], 'int32'),
     attentionMask: tf.tensor2d(mask, [1, mask.length], 'int32'),
-    ...(model.family === 'gpt2' ? {} : { typeIds: tf.zeros([1, ids.length], 'int32') as Tensor2D }),
+    ...(isDecoder(model) ? {} : { typeIds: tf.zeros([1, ids.length], 'int32') as Tensor2D }),
   };
 }
 
 /** Longest sequence the model takes (RoBERTa's positions start after the padding index). */
 export function maxTokens(model: TextModel): number {
-  if (model.family === 'gpt2') return model.config.maxPositions;
+  if (model.family !== 'bert') return model.config.maxPositions;
   const c = model.config;
   return c.maxPositions - (c.flavour === 'roberta' ? c.padTokenId + 1 : 0);
 }
 
 export function encodeText(model: TextModel, text: string, onWarning?: (message: string) => void): LoadedText {
   let encoding: Encoding;
-  if (model.family === 'gpt2') {
-    if (!model.tokenizer) throw new InputError(`model '${model.name}' has no tokenizer (vocab.json + merges.txt, or tokenizer.json); pass token ids with --ids instead`);
+  if (model.family !== 'bert') {
+    if (!model.tokenizer) throw new InputError(`model '${model.name}' has no tokenizer (${model.family === 'gpt2' ? 'vocab.json + merges.txt, or tokenizer.json' : 'tokenizer.json'}); pass token ids with --ids instead`);
     encoding = model.tokenizer.encode(text, { maxLength: maxTokens(model), truncation: 'left', onWarning });
   } else {
     if (!model.tokenizer) throw new InputError(`model '${model.name}' has no tokenizer (tokenizer.json or vocab.txt); pass token ids with --ids instead`);
@@ -74,7 +81,7 @@ export function idsToText(model: TextModel, ids: readonly number[]): LoadedText 
       throw new InputError(`token id ${id} is not in the model's vocabulary (0..${model.config.vocabSize - 1})`);
     }
   }
-  const pad = model.family === 'gpt2' ? null : model.config.padTokenId;
+  const pad = model.family === 'bert' ? model.config.padTokenId : null;
   const mask = ids.map((id) => (id === pad ? 0 : 1));
   const tokens = ids.map((id) => (model.tokenizer && id < model.tokenizer.vocabSize ? model.tokenizer.idToToken(id) : String(id)));
   return { input: toInput(model, [...ids], mask), encoding: null, text: null, tokens };
@@ -84,7 +91,7 @@ export function idsToText(model: TextModel, ids: readonly number[]): LoadedText 
  * The vocabulary id of a text that is exactly one token for a decoder (e.g. ' Paris', with its
  * space: GPT-2's tokens carry the space before a word). `what` names the option in errors.
  */
-export function singleTokenId(model: GPT2Model, text: string, what: string): number {
+export function singleTokenId(model: DecoderModel, text: string, what: string): number {
   if (!model.tokenizer) throw new UsageError(`${what} needs the model's tokenizer (vocab.json + merges.txt in '${model.name}'); give the id instead`);
   const e = model.tokenizer.encode(text);
   if (e.ids.length !== 1) {

@@ -22,6 +22,7 @@ import type { Network } from '../nn/network.js';
 import { llamaInputs, llamaNetwork, llamaShapeFromConfig, type LlamaShape } from '../families/llama/llama.js';
 import { removalOcclusions, tokenAttributionMaps, tokenSampleOf } from './layers.js';
 import type { WeightReader } from './weights.js';
+import type { BpeTokenizer } from '../text/bpe.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, NativeForm, OcclusionMode, Occlusions, TokenInput } from './types.js';
 
 /** What backward reads: each layer's record, the pass inputs, and each block's output (hidden states). */
@@ -42,6 +43,10 @@ export class LlamaModel implements ClassifierModel {
   /** As GPT-2's: the prediction is read from the last real token's row; Ā + I row-normalised. */
   readonly conventions: MethodConventions = { attributionRolloutRowNormalise: true, gradcam: 'cls-row', explainedToken: 'last' };
   readonly network: Network;
+  /** What text inputs need (text-inputs.ts): the vocabulary and the longest input. */
+  readonly config: { readonly vocabSize: number; readonly maxPositions: number };
+  /** The folder's tokenizer.json tokenizer, when one is wired in; token ids (--ids) otherwise. */
+  tokenizer: BpeTokenizer | null = null;
   private native?: NativeForm;
 
   constructor(
@@ -54,9 +59,11 @@ export class LlamaModel implements ClassifierModel {
     readonly labels: readonly string[],
     /** Filler of removed tokens in occlusion (eos_token_id). */
     readonly eosTokenId: number | null,
+    maxPositions: number,
   ) {
     this.network = llamaNetwork(shape);
     this.numClasses = params.get('embed_tokens.weight')!.shape[0]!;
+    this.config = { vocabSize: this.numClasses, maxPositions };
     this.depth = shape.depth;
     this.heads = shape.heads;
   }
@@ -245,5 +252,6 @@ export function buildLlama(name: string, config: Record<string, unknown>, config
   if (typeof vocab !== 'number') throw new CheckpointError(`'vocab_size' is missing and no embed_tokens weight gives it`, configFile);
   const params = loadLlamaWeights(shape, reader, vocab, configFile);
   const eos = config['eos_token_id'];
-  return new LlamaModel(name, String(config['model_type']), shape, params, labels(vocab), typeof eos === 'number' ? eos : Array.isArray(eos) && typeof eos[0] === 'number' ? eos[0] : null);
+  const maxPositions = typeof config['max_position_embeddings'] === 'number' ? config['max_position_embeddings'] : 2048;
+  return new LlamaModel(name, String(config['model_type']), shape, params, labels(vocab), typeof eos === 'number' ? eos : Array.isArray(eos) && typeof eos[0] === 'number' ? eos[0] : null, maxPositions);
 }

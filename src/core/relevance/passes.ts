@@ -19,7 +19,7 @@ const PASSES: Readonly<Record<string, Pass>> = { vit: vitRelevance, bert: bertRe
 /** The family's relevance pass under `rules`, starting from the target logits (or target − contrast). */
 export function relevancePass(model: ClassifierModel, fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
   const pass = PASSES[model.family];
-  if (!pass) throw new UsageError(`model family '${model.family}' has no relevance pass: the relevance methods (lrp, transformer-attribution, …) do not apply to it`);
+  if (!pass) throw new UsageError(`model family '${model.family}' has no relevance pass yet: the relevance methods (lrp, transformer-attribution, attnlrp, cp-lrp) do not apply to it; the gradient, occlusion and attention methods do (e.g. --method gradient-input)`);
   return pass(model as never, fwd as never, targets, rules, options);
 }
 
