@@ -119,7 +119,7 @@ describe('a Llama checkpoint as a next-token model', () => {
     free(input);
   });
 
-  it('checkpoint errors name the tensor and the file: a wrong shape, an untied head without lm_head, a foreign token id', async () => {
+  it('checkpoint errors name the tensor and the file: a wrong shape, an untied head without lm_head, a shard index that disagrees, a foreign token id; sharded folders load', async () => {
     const file = await readSafetensors(path.join(DIR, 'model.safetensors'));
     const tensors: Record<string, TensorToWrite> = {};
     for (const [name, t] of file.tensors) tensors[name] = { shape: t.shape, data: file.getFloat32(name) };
@@ -138,6 +138,31 @@ describe('a Llama checkpoint as a next-token model', () => {
     await expect(loadModel(bad)).rejects.toThrow(new RegExp(`${k.replace(/\./g, '\\.')}.*\\[8, 32\\].*\\[16, 32\\]|${k.replace(/\./g, '\\.')}.*\\[16, 32\\].*\\[8, 32\\]`));
     const untied = await folder('untied', tensors, { ...config, tie_word_embeddings: false });
     await expect(loadModel(untied)).rejects.toThrow(/tie_word_embeddings is false but .* has no 'lm_head\.weight'/);
+    // Sharded as HF saves big checkpoints: two files and model.safetensors.index.json.
+    const names = Object.keys(tensors).sort();
+    const half = Math.floor(names.length / 2);
+    const shards = [names.slice(0, half), names.slice(half)];
+    const sharded = path.join(tmp, 'sharded');
+    await fs.mkdir(sharded);
+    await fs.writeFile(path.join(sharded, 'config.json'), JSON.stringify(config));
+    const weightMap: Record<string, string> = {};
+    for (const [i, group] of shards.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await writeSafetensors(path.join(sharded, file), Object.fromEntries(group.map((n) => [n, tensors[n]!])));
+      for (const n of group) weightMap[n] = file;
+    }
+    const writeIndex = (map: Record<string, string>) => fs.writeFile(path.join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: map }));
+    await writeIndex(weightMap);
+    const fromShards = await loadModel(sharded);
+    const probe = batchOf(cases[0]!.ids);
+    expect(maxAbsDiff(fromShards.predict(probe).dataSync(), cases[0]!.float64.logits)).toBeLessThan(1e-5);
+    fromShards.dispose();
+    free(probe);
+    await writeIndex({ ...weightMap, [names[0]!]: 'model-00002-of-00002.safetensors' });
+    await expect(loadModel(sharded)).rejects.toThrow(new RegExp(`model\.safetensors\.index\.json: lists tensor '${names[0]!.replace(/\./g, '\\.')}' in model-00002-of-00002\.safetensors, which does not hold it`));
+    await writeIndex({ ...weightMap, [names[0]!]: 'model-00003-of-00003.safetensors' });
+    await expect(loadModel(sharded)).rejects.toThrow(/in shard "model-00003-of-00003\.safetensors", which is not in the folder/);
+
     const input = batchOf([1, 99]);
     expect(() => model.predict(input)).toThrow(/token id 99 is not in model 'llama''s vocabulary \(0\.\.47\)/);
     free(input);

@@ -51,6 +51,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   let reader: WeightReader;
   try {
     for (const f of entries) files.push(await readSafetensors(path.join(dir, f)));
+    await checkShardIndex(dir, entries, files);
     reader = new WeightReader(files, configFile);
   } catch (err) {
     for (const f of files) f.close();
@@ -60,6 +61,25 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     return await build(dir, config, configFile, entries, reader, options);
   } finally {
     reader.close();
+  }
+}
+
+/**
+ * A sharded checkpoint's `model.safetensors.index.json` (HF's `weight_map`: tensor → shard) must
+ * agree with the shards present: a missing shard, or a tensor in another shard than the index
+ * says, means the folder was copied incompletely or mixes two checkpoints.
+ */
+async function checkShardIndex(dir: string, entries: readonly string[], files: readonly SafetensorsFile[]): Promise<void> {
+  const indexFile = path.join(dir, 'model.safetensors.index.json');
+  const index = await readJson(indexFile, false);
+  if (!index) return;
+  const map = index['weight_map'];
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new CheckpointError("has no 'weight_map' object", indexFile);
+  const byFile = new Map(entries.map((e, i) => [e, files[i]!]));
+  for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
+    const file = typeof shard === 'string' ? byFile.get(shard) : undefined;
+    if (!file) throw new CheckpointError(`lists tensor '${tensor}' in shard ${JSON.stringify(shard)}, which is not in the folder`, indexFile);
+    if (!file.tensors.has(tensor)) throw new CheckpointError(`lists tensor '${tensor}' in ${String(shard)}, which does not hold it`, indexFile);
   }
 }
 
