@@ -16,6 +16,7 @@ import { explain } from '../src/core/explain.js';
 import { CheckpointError, UsageError } from '../src/core/errors.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/core/io/safetensors.js';
 import { inputGradientOnOrt } from '../src/core/onnx/run.js';
+import { conservationViolations } from '../src/core/relevance/ledger.js';
 import { ROOT, relprop } from './helpers/cli.js';
 
 const DIR = path.join(ROOT, 'test', 'fixtures', 'llama');
@@ -112,11 +113,38 @@ describe('a Llama checkpoint as a next-token model', () => {
       const rows = native.input.dataSync().subarray(k * g.length, (k + 1) * g.length);
       expect(maxAbsDiff(rows, g), `point ${a}`).toBeLessThan(1e-5);
     });
-    for (const method of ['lrp', 'transformer-attribution', 'attnlrp', 'cp-lrp']) {
-      await expect(explain(model, input, { method, target: c.target })).rejects.toThrow(/model family 'llama' has no relevance pass/);
+    for (const method of ['lrp', 'transformer-attribution', 'partial-lrp']) {
+      await expect(explain(model, input, { method, target: c.target })).rejects.toThrow(/rule set '(paper|baseline)' is not defined for llama decoders: use attnlrp or cp-lrp/);
     }
     await expect(explain(model, input, { method: 'occlusion', target: c.target, occlusion: 'mask' })).rejects.toThrow(/has no \[MASK\] or \[UNK\] token; use 'remove'/);
     free(input);
+  });
+
+  it('AttnLRP and CP-LRP equal LXT\'s rule functions on llama2.c (float64), token by token; CP-LRP conserves at every module, AttnLRP drifts only in the blocks (the softmax)', async () => {
+    for (const c of cases as Array<Case & Record<'attnlrp' | 'cp-lrp', { tokens: number[] }>>) {
+      const input = batchOf(c.ids);
+      const diff = c.float64.logits[c.target]! - c.float64.logits[c.contrast]!;
+      for (const method of ['attnlrp', 'cp-lrp'] as const) {
+        const [e] = await explain(model, input, { method, target: c.target, contrast: c.contrast });
+        const expected = c[method].tokens;
+        expect(Math.max(...expected.map(Math.abs)), method).toBeGreaterThan(0.01);
+        expect(maxAbsDiff(e!.map, expected), method).toBeLessThan(1e-5);
+        const ledger = e!.ledger!;
+        expect(ledger.map((r) => r.layer)).toEqual(['lm_head', 'model.norm', 'model.explained', 'model.layers.1', 'model.layers.0']);
+        expect(ledger[0]!.relevanceIn).toBeCloseTo(diff, 5);
+        expect(conservationViolations(ledger, 1e-5)).toEqual([]);
+        const sum = Array.from(e!.map).reduce((a, v) => a + v, 0);
+        if (method === 'cp-lrp') {
+          // Bias-free: everything that starts at the logits reaches the tokens.
+          expect(ledger.some((r) => r.expectedDrift)).toBe(false);
+          expect(Math.abs(sum - diff)).toBeLessThan(1e-5 * Math.max(1, Math.abs(diff)));
+        } else {
+          expect(ledger.filter((r) => r.expectedDrift).map((r) => r.layer)).toEqual(['model.layers.1', 'model.layers.0']);
+          expect(Math.abs(sum - diff)).toBeGreaterThan(1e-3);
+        }
+      }
+      free(input);
+    }
   });
 
   it('checkpoint errors name the tensor and the file: a wrong shape, an untied head without lm_head, a shard index that disagrees, a foreign token id; sharded folders load', async () => {
@@ -171,7 +199,7 @@ describe('a Llama checkpoint as a next-token model', () => {
 });
 
 describe('relprop explain on a Llama folder', () => {
-  it('--ids with --target/--contrast: the --json map is the library\'s gradient × input, with provenance; relevance methods exit 1 with one line', async () => {
+  it('--ids with --target/--contrast: gradient × input and AttnLRP as llama2.c and LXT give them, with provenance; the paper\'s rules exit 1 with one line', async () => {
     const c = cases[0]!;
     const r = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--method', 'gradient-input', '--target', String(c.target), '--contrast', String(c.contrast), '--json');
     expect(r.code).toBe(0);
@@ -187,6 +215,9 @@ describe('relprop explain on a Llama folder', () => {
     const lrp = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--method', 'lrp');
     expect(lrp.code).toBe(1);
     expect(lrp.stdout).toBe('');
-    expect(lrp.stderr).toMatch(/^relprop: model family 'llama' has no relevance pass yet: .* \(e\.g\. --method gradient-input\)\n$/);
+    expect(lrp.stderr).toMatch(/^relprop: rule set 'paper' is not defined for llama decoders: use attnlrp or cp-lrp .*\n$/);
+    const attn = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--method', 'attnlrp', '--target', String(c.target), '--contrast', String(c.contrast), '--json');
+    expect(attn.code).toBe(0);
+    expect(maxAbsDiff(JSON.parse(attn.stdout).map.data, (c as Case & { attnlrp: { tokens: number[] } }).attnlrp.tokens)).toBeLessThan(1e-5);
   });
 });

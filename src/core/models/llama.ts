@@ -25,9 +25,10 @@ import type { WeightReader } from './weights.js';
 import type { BpeTokenizer } from '../text/bpe.js';
 import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, NativeForm, OcclusionMode, Occlusions, TokenInput } from './types.js';
 
-/** What backward reads: each layer's record, the pass inputs, and each block's output (hidden states). */
+/** What backward reads: each layer's record and input (inputs[i] for layer i; the logits last), the pass inputs, and each block's output. */
 export interface LlamaRecord {
   readonly pass: Recorded<Tensor>;
+  readonly inputs: readonly Tensor[];
   readonly feeds: Record<string, Tensor>;
   readonly hidden: readonly Tensor2D[];
 }
@@ -106,15 +107,17 @@ export class LlamaModel implements ClassifierModel {
         const words = options.inputValue ? tf.reshape(options.inputValue, [B0 * copies, T, D]) : layers[0]!.forward(o, feeds['ids']!).y;
         const recs: unknown[] = [];
         const hidden: Tensor2D[] = [];
+        const inputs: Tensor[] = [];
         let h = words;
         for (let i = 1; i < layers.length; i++) {
+          inputs[i] = h;
           const f = layers[i]!.forward(o, h);
           recs[i] = f.rec;
           h = f.y;
           if (i <= this.depth) hidden.push(tf.reshape(h, [-1, D]) as Tensor2D);
         }
         const probs = recs.slice(1, this.depth + 1).map((r) => ({ probs: (r as { attn: { probs: Tensor4D } }).attn.probs }));
-        const record: LlamaRecord = { pass: { y: h, recs }, feeds, hidden };
+        const record: LlamaRecord = { pass: { y: h, recs }, inputs, feeds, hidden };
         return { logits: h as Tensor2D, attention: probs, record, batch: B0 * copies };
       });
     });
@@ -126,7 +129,7 @@ export class LlamaModel implements ClassifierModel {
     return tidy(() =>
       withEager(this.params, r.feeds, (o) => {
         const dProbs: Tensor[] = [];
-        const dx = backwardPass(o, this.network, r.pass, seed, 1, options.attention ? (_layer, d) => dProbs.unshift(d) : undefined);
+        const dx = backwardPass(o, this.network, r.pass, seed, 1, options.attention ? { sink: (_layer, d) => dProbs.unshift(d) } : undefined);
         return { input: tf.reshape(dx, [-1, this.shape.dim]), attention: dProbs as Tensor4D[] };
       }),
     );

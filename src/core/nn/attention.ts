@@ -7,6 +7,7 @@ import { linear, linearBack, type LinearSpec } from './linear.js';
 import { normalise, normaliseBack } from './normalisers.js';
 import type { NormaliserName } from '../normalisers.js';
 import { rope, ropeBack, type RopeInputs } from './rope.js';
+import type { BackwardRules } from './layer.js';
 
 export interface AttentionSpec {
   /** One fused q | k | v projection (timm), or three (HuggingFace). */
@@ -96,13 +97,23 @@ export function attention<V>(o: Ops<V>, a: AttentionSpec, x: V, options: { queri
 }
 
 /** The input gradient, and ∂/∂A ([B, H, queries, T]) for the gradient-weighted methods. */
-export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<V>, dy: V): { dx: V; dProbs: V } {
+export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<V>, dy: V, rules?: BackwardRules): { dx: V; dProbs: V } {
   const dContext = split(o, a, linearBack(o, a.proj, dy));
   const dProbs = o.matmul(dContext, rec.v, { transB: true });
-  const dv = o.matmul(rec.probs, dContext, { transA: true });
+  let dv = o.matmul(rec.probs, dContext, { transA: true });
+  const rule = rules?.attention ?? 'gradient';
+  if (rule === 'values-only') {
+    // CP-LRP: A is a constant, so q and k get nothing.
+    if (fused(a.qkv)) throw new Error(`CP-LRP through a fused qkv projection has no form yet (rule set ${rules!.id})`);
+    return { dx: linearBack(o, a.qkv.v, merge(o, a, repeatKvBack(o, a, dv))), dProbs };
+  }
+  // AttnLRP's uniform rule on Q·Kᵀ (½ to each) under the softmax's gradient, and on A·V (½ to v),
+  // as LXT divides q and k by 4 and v by 2 at the attention function's inputs.
+  if (rule === 'uniform') dv = o.mul(dv, o.scalar(0.5));
   const dScores = o.mul(normaliseBack(o, a.normaliser ?? 'softmax', rec.probs, dProbs), o.scalar(scaleOf(a)));
   let dq = o.matmul(dScores, rec.k);
-  const dk = o.matmul(dScores, rec.q, { transA: true });
+  let dk = o.matmul(dScores, rec.q, { transA: true });
+  if (rule === 'uniform') [dq, dk] = [o.mul(dq, o.scalar(0.25)), o.mul(dk, o.scalar(0.25))];
   // Rows that did not ask have no gradient through q.
   const T = o.shape(rec.k)[2]!;
   if (rec.queries !== undefined) dq = o.pad(dq, 2, 0, T - rec.queries);

@@ -6,7 +6,7 @@
 import type { Ops } from '../engine/ops.js';
 import { attention, attentionBack, type AttentionRec, type AttentionSpec } from './attention.js';
 import { layerNorm, type LayerNormSpec } from './layernorm.js';
-import type { GradientSink, Layer } from './layer.js';
+import type { BackwardContext, BackwardRules, Layer } from './layer.js';
 import { gatedMlp, gatedMlpBack, mlp, mlpBack, type GatedMlpRec, type GatedMlpSpec, type MlpRec, type MlpSpec } from './mlp.js';
 import { rmsNorm, type RmsNormSpec } from './rmsnorm.js';
 
@@ -20,8 +20,8 @@ const isGated = (m: AnyMlpSpec): m is GatedMlpSpec => 'gate' in m;
 function anyMlp<V>(o: Ops<V>, m: AnyMlpSpec, x: V): { y: V; rec: MlpRec<V> | GatedMlpRec<V> } {
   return isGated(m) ? gatedMlp(o, m, x) : mlp(o, m, x);
 }
-function anyMlpBack<V>(o: Ops<V>, m: AnyMlpSpec, rec: MlpRec<V> | GatedMlpRec<V>, dy: V): V {
-  return isGated(m) ? gatedMlpBack(o, m, rec as GatedMlpRec<V>, dy) : mlpBack(o, m, rec, dy);
+function anyMlpBack<V>(o: Ops<V>, m: AnyMlpSpec, rec: MlpRec<V> | GatedMlpRec<V>, dy: V, rules?: BackwardRules): V {
+  return isGated(m) ? gatedMlpBack(o, m, rec as GatedMlpRec<V>, dy, rules) : mlpBack(o, m, rec, dy, rules);
 }
 
 export interface PreLnBlockSpec {
@@ -60,12 +60,13 @@ export function preLnBlock(spec: PreLnBlockSpec): Layer {
       const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
       return { y: o.add(mid, m.y), rec };
     },
-    backward<V>(o: Ops<V>, rec: unknown, dy: V, sink?: GradientSink<V>): V {
+    backward<V>(o: Ops<V>, rec: unknown, dy: V, ctx?: BackwardContext<V>): V {
       const r = rec as BlockRec<V>;
-      const dMid = o.add(dy, ln2.backward(o, r.norm2, anyMlpBack(o, spec.mlp, r.mlp, dy)));
-      const back = attentionBack(o, spec.attn, r.attn, dMid);
-      sink?.(spec.name, back.dProbs);
-      const dIn = ln1.backward(o, r.norm1, back.dx);
+      // The residual Adds pass dy to both branches: the ε-rule on a sum, in Gradient × Input form.
+      const dMid = o.add(dy, ln2.backward(o, r.norm2, anyMlpBack(o, spec.mlp, r.mlp, dy, ctx?.rules), ctx));
+      const back = attentionBack(o, spec.attn, r.attn, dMid, ctx?.rules);
+      ctx?.sink?.(spec.name, back.dProbs);
+      const dIn = ln1.backward(o, r.norm1, back.dx, ctx);
       return o.add(r.rows === undefined ? dMid : o.pad(dMid, 1, 0, r.tokens - r.rows), dIn);
     },
   };
@@ -97,12 +98,12 @@ export function postLnBlock(spec: PostLnBlockSpec): Layer {
       const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
       return { y: n2.y, rec };
     },
-    backward<V>(o: Ops<V>, rec: unknown, dy: V, sink?: GradientSink<V>): V {
+    backward<V>(o: Ops<V>, rec: unknown, dy: V, ctx?: BackwardContext<V>): V {
       const r = rec as BlockRec<V>;
-      const dNorm2In = ln2.backward(o, r.norm2, dy);
-      const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp as MlpRec<V>, dNorm2In)));
-      const back = attentionBack(o, spec.attn, r.attn, dNorm1In);
-      sink?.(spec.name, back.dProbs);
+      const dNorm2In = ln2.backward(o, r.norm2, dy, ctx);
+      const dNorm1In = ln1.backward(o, r.norm1, o.add(dNorm2In, mlpBack(o, spec.mlp, r.mlp as MlpRec<V>, dNorm2In, ctx?.rules)), ctx);
+      const back = attentionBack(o, spec.attn, r.attn, dNorm1In, ctx?.rules);
+      ctx?.sink?.(spec.name, back.dProbs);
       const dx = back.dx;
       return o.add(dx, r.rows === undefined ? dNorm1In : o.pad(dNorm1In, 1, 0, r.tokens - r.rows));
     },

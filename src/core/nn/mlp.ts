@@ -2,6 +2,7 @@
 import type { Ops } from '../engine/ops.js';
 import { activate, activateBack, type Activation } from './activations.js';
 import { linear, linearBack, type LinearSpec } from './linear.js';
+import type { BackwardRules } from './layer.js';
 
 export interface MlpSpec {
   readonly fc1: LinearSpec;
@@ -19,7 +20,8 @@ export function mlp<V>(o: Ops<V>, m: MlpSpec, x: V): { y: V; rec: MlpRec<V> } {
   return { y: linear(o, m.fc2, activate(o, m.activation, pre)), rec: { pre } };
 }
 
-export function mlpBack<V>(o: Ops<V>, m: MlpSpec, rec: MlpRec<V>, dy: V): V {
+export function mlpBack<V>(o: Ops<V>, m: MlpSpec, rec: MlpRec<V>, dy: V, rules?: BackwardRules): V {
+  if (rules) throw new Error(`the ungated MLP has no relevance form yet (rule set ${rules.id})`);
   return linearBack(o, m.fc1, activateBack(o, m.activation, rec.pre, linearBack(o, m.fc2, dy)));
 }
 
@@ -43,9 +45,21 @@ export function gatedMlp<V>(o: Ops<V>, m: GatedMlpSpec, x: V): { y: V; rec: Gate
   return { y: linear(o, m.down, o.mul(activate(o, m.activation, pre), up)), rec: { pre, up } };
 }
 
-export function gatedMlpBack<V>(o: Ops<V>, m: GatedMlpSpec, rec: GatedMlpRec<V>, dy: V): V {
+/** LXT's identity_rule_implicit: f(x)/(x + ε) carries dy across f, so x ⊙ dx = f(x) ⊙ dy. */
+const IDENTITY_EPS = 1e-10;
+
+export function gatedMlpBack<V>(o: Ops<V>, m: GatedMlpSpec, rec: GatedMlpRec<V>, dy: V, rules?: BackwardRules): V {
   const dh = linearBack(o, m.down, dy);
+  const act = activate(o, m.activation, rec.pre);
+  const gate = rules?.gate ?? 'gradient';
+  // CP-LRP: the gate is a constant; relevance flows through up alone.
+  if (gate === 'stop') return linearBack(o, m.up, o.mul(dh, act));
+  if (gate === 'identity-uniform') {
+    // gate ⊙ up by the uniform rule (½ to each factor), then f by the identity rule.
+    const half = o.mul(dh, o.scalar(0.5));
+    const dPre = o.mul(o.mul(half, rec.up), o.div(act, o.add(rec.pre, o.scalar(IDENTITY_EPS))));
+    return o.add(linearBack(o, m.gate, dPre), linearBack(o, m.up, o.mul(half, act)));
+  }
   const dPre = activateBack(o, m.activation, rec.pre, o.mul(dh, rec.up));
-  const dUp = o.mul(dh, activate(o, m.activation, rec.pre));
-  return o.add(linearBack(o, m.gate, dPre), linearBack(o, m.up, dUp));
+  return o.add(linearBack(o, m.gate, dPre), linearBack(o, m.up, o.mul(dh, act)));
 }

@@ -3,7 +3,7 @@
  * ε inside the root; Gemma scales by (1 + w). Its input gradient in closed form beside it.
  */
 import type { Ops } from '../engine/ops.js';
-import { sameRows, type Layer } from './layer.js';
+import { sameRows, type BackwardContext, type Layer } from './layer.js';
 
 export interface RmsNormSpec {
   readonly name: string;
@@ -31,10 +31,14 @@ export function rmsNorm(spec: RmsNormSpec): Layer {
       const inv = o.div(o.scalar(1), o.sqrt(o.add(o.mean(o.mul(x, x), -1), o.scalar(spec.eps))));
       return { y: o.mul(o.mul(x, inv), scaleOf(o, spec)), rec: { x, inv } satisfies RmsNormRec<V> };
     },
-    /** With r = 1/√(mean(x²) + ε) and g = dy ⊙ w: dx = r·g − x·r³·mean(g ⊙ x). */
-    backward<V>(o: Ops<V>, rec: unknown, dy: V): V {
+    /**
+     * With r = 1/√(mean(x²) + ε) and g = dy ⊙ w: dx = r·g − x·r³·mean(g ⊙ x). With r held constant
+     * (the identity rule, LXT's rms_norm_forward): r·g, so x ⊙ dx = y ⊙ dy.
+     */
+    backward<V>(o: Ops<V>, rec: unknown, dy: V, ctx?: BackwardContext<V>): V {
       const r = rec as RmsNormRec<V>;
       const g = o.mul(dy, scaleOf(o, spec));
+      if (ctx?.rules?.norm === 'constant-scale') return o.mul(g, r.inv);
       const r3 = o.mul(o.mul(r.inv, r.inv), r.inv);
       return o.sub(o.mul(g, r.inv), o.mul(o.mul(r.x, r3), o.mean(o.mul(g, r.x), -1)));
     },

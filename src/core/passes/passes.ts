@@ -3,7 +3,7 @@
  * is a loop over it. Given to a runner (engine/), a pass runs eagerly or as one traced native graph.
  */
 import type { Ops, Pass } from '../engine/ops.js';
-import type { GradientSink, Layer } from '../nn/layer.js';
+import type { BackwardContext, Layer } from '../nn/layer.js';
 import type { Network } from '../nn/network.js';
 
 export type { Network } from '../nn/network.js';
@@ -46,9 +46,12 @@ export function forward<V>(o: Ops<V>, net: Network, x: V, from = 0, lean = true)
 }
 
 /** ∂(Σ seed ⊙ y)/∂x at layer `to`'s input, layer by layer from the records of `fwd`. */
-export function backward<V>(o: Ops<V>, net: Network, fwd: Recorded<V>, seed: V, to = 0, sink?: GradientSink<V>): V {
+export function backward<V>(o: Ops<V>, net: Network, fwd: Recorded<V>, seed: V, to = 0, ctx?: BackwardContext<V>, onLayer?: (i: number, dIn: V) => void): V {
   let d = seed;
-  for (let i = net.layers.length - 1; i >= to; i--) d = net.layers[i]!.backward(o, fwd.recs[i], d, sink);
+  for (let i = net.layers.length - 1; i >= to; i--) {
+    d = net.layers[i]!.backward(o, fwd.recs[i], d, ctx);
+    onLayer?.(i, d);
+  }
   return d;
 }
 

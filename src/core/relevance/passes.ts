@@ -11,10 +11,11 @@ import { UsageError } from '../errors.js';
 import { vitRelevance } from './vit.js';
 import { bertRelevance } from './bert.js';
 import { gpt2Relevance } from './gpt2.js';
+import { llamaRelevance } from './llama.js';
 
 type Pass = (model: never, fwd: never, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions) => RelevanceResult;
 
-const PASSES: Readonly<Record<string, Pass>> = { vit: vitRelevance, bert: bertRelevance, gpt2: gpt2Relevance };
+const PASSES: Readonly<Record<string, Pass>> = { vit: vitRelevance, bert: bertRelevance, gpt2: gpt2Relevance, llama: llamaRelevance };
 
 /** The family's relevance pass under `rules`, starting from the target logits (or target − contrast). */
 export function relevancePass(model: ClassifierModel, fwd: ForwardResult, targets: readonly number[], rules: RuleSet, options?: RelevanceOptions): RelevanceResult {
