@@ -191,6 +191,24 @@ describe('a Llama checkpoint as a next-token model', () => {
     await writeIndex({ ...weightMap, [names[0]!]: 'model-00003-of-00003.safetensors' });
     await expect(loadModel(sharded)).rejects.toThrow(/in shard "model-00003-of-00003\.safetensors", which is not in the folder/);
 
+    // LlamaForSequenceClassification: `score` read at the last real token. With score = the first
+    // three rows of the tied embedding, its logits are the LM head's first three.
+    const embed = tensors['model.embed_tokens.weight']!;
+    const cls = await folder('classifier', { ...tensors, 'score.weight': { shape: [3, 32], data: (embed.data as Float32Array).slice(0, 96) } }, { ...config, architectures: ['LlamaForSequenceClassification'], id2label: { 0: 'neg', 1: 'neu', 2: 'pos' } });
+    const classifier = await loadModel(cls);
+    expect(classifier.labels).toEqual(['neg', 'neu', 'pos']);
+    const both = batchOf(cases[0]!.ids, cases[1]!.ids);
+    const got = classifier.predict(both).dataSync();
+    expect(maxAbsDiff(got, [...cases[0]!.float64.logits.slice(0, 3), ...cases[1]!.float64.logits.slice(0, 3)])).toBeLessThan(1e-5);
+    const [cp] = await explain(classifier, batchOf(cases[0]!.ids), { method: 'cp-lrp', target: 2 });
+    expect(cp!.ledger![0]!.layer).toBe('score');
+    expect(Array.from(cp!.map).reduce((a, v) => a + v, 0)).toBeCloseTo(cases[0]!.float64.logits[2]!, 4);
+    classifier.dispose();
+    const r = await relprop('explain', '--model', cls, '--ids', cases[0]!.ids.join(','), '--method', 'gradient-input');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/top classes:/);
+    expect(r.stdout).toMatch(/target {2}\d \((neg|neu|pos)\)/);
+
     const input = batchOf([1, 99]);
     expect(() => model.predict(input)).toThrow(/token id 99 is not in model 'llama''s vocabulary \(0\.\.47\)/);
     free(input);

@@ -9,7 +9,7 @@ import { imageToInput, loadImageFile, loadTensorFile } from '../core/inputs.js';
 import { fileURLToPath } from 'node:url';
 import { imageTask } from '../core/tasks/index.js';
 import { HELD_OUT_SEED } from '../core/train/data.js';
-import { encodeText, highlightWords, idsToText, isDecoder, singleTokenId, type LoadedText, type TextModel } from '../core/text-inputs.js';
+import { encodeText, highlightWords, idsToText, isDecoder, predictsNextToken, singleTokenId, type LoadedText, type TextModel } from '../core/text-inputs.js';
 import { readTextFile } from '../core/text/tokenizer.js';
 import { tokenHighlightHtml, type TokenHighlightInput } from '../core/report/token-highlight.js';
 import { BertModel } from '../core/models/bert.js';
@@ -162,7 +162,7 @@ function summary(e: Explanation, model: { name: string; family?: string; labels:
   const probs = softmax(e.logits);
   const top = probs.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
   // A decoder's classes are token texts: quoted, so ' Paris' shows its space and '\n' is visible.
-  const nextToken = isDecoder({ family: model.family ?? '' });
+  const nextToken = predictsNextToken({ family: model.family ?? '', shape: (model as { shape?: unknown }).shape });
   const label = (i: number) => (nextToken ? JSON.stringify(model.labels[i]) : model.labels[i]);
   const lines = [
     `model   ${model.name}`,

@@ -35,9 +35,15 @@ export async function loadModelTokenizer(dir: string): Promise<Tokenizer | null>
 export type TextModel = BertModel | GPT2Model | LlamaModel;
 export type DecoderModel = GPT2Model | LlamaModel;
 
-/** Decoders predict the next token: no segments, no padding id, a too-long text keeps its end. */
+/** Decoders read text left to right: no segments, no padding id, a too-long text keeps its end. */
 export function isDecoder(model: { readonly family: string }): boolean {
   return model.family === 'gpt2' || model.family === 'llama';
+}
+
+/** Whether the model's classes are next tokens (a decoder's LM head), not labels (a classification head). */
+export function predictsNextToken(model: { readonly family: string; readonly shape?: unknown }): boolean {
+  if (model.family === 'gpt2') return true;
+  return model.family === 'llama' && (model.shape as { head?: string } | undefined)?.head === 'lm';
 }
 
 /** GPT-2 takes no segment ids: HF adds wte rows for token_type_ids when they are passed at all. */

@@ -63,8 +63,8 @@ export class LlamaModel implements ClassifierModel {
     maxPositions: number,
   ) {
     this.network = llamaNetwork(shape);
-    this.numClasses = params.get('embed_tokens.weight')!.shape[0]!;
-    this.config = { vocabSize: this.numClasses, maxPositions };
+    this.numClasses = params.get(shape.head === 'score' ? 'score.weight' : 'embed_tokens.weight')!.shape[0]!;
+    this.config = { vocabSize: params.get('embed_tokens.weight')!.shape[0]!, maxPositions };
     this.depth = shape.depth;
     this.heads = shape.heads;
   }
@@ -85,7 +85,8 @@ export class LlamaModel implements ClassifierModel {
         if (!mask[b * T + t]) continue;
         real++;
         const id = ids[b * T + t]!;
-        if (!Number.isInteger(id) || id < 0 || id >= this.numClasses) throw new InputError(`token id ${id} is not in model '${this.name}''s vocabulary (0..${this.numClasses - 1})`);
+        const V = this.config.vocabSize;
+        if (!Number.isInteger(id) || id < 0 || id >= V) throw new InputError(`token id ${id} is not in model '${this.name}''s vocabulary (0..${V - 1})`);
       }
       if (real === 0) throw new InputError(`input ${b} has no tokens (its attention mask is all 0)`);
     }
@@ -239,7 +240,12 @@ export function loadLlamaWeights(shape: LlamaShape, reader: WeightReader, vocabS
     take(`${at}.mlp.down_proj.weight`, [D, inter]);
   }
   take('norm.weight', [D]);
-  if (!shape.tied) {
+  if (shape.head === 'score') {
+    const classes = reader.shapeOf('score.weight')?.[0];
+    if (classes === undefined) throw new CheckpointError(`the config names a …ForSequenceClassification model but ${reader.filesLabel()} has no 'score.weight'`, configFile);
+    params.set('score.weight', { data: reader.read('score.weight', [classes, D]), shape: [classes, D] });
+    reader.skip('lm_head.weight');
+  } else if (!shape.tied) {
     if (!reader.has('lm_head.weight')) throw new CheckpointError(`tie_word_embeddings is false but ${reader.filesLabel()} has no 'lm_head.weight'`, configFile);
     params.set('lm_head.weight', { data: reader.read('lm_head.weight', [vocabSize, D]), shape: [vocabSize, D] });
   } else reader.skip('lm_head.weight');
@@ -248,13 +254,17 @@ export function loadLlamaWeights(shape: LlamaShape, reader: WeightReader, vocabS
   return params;
 }
 
-/** The model from config.json and its weights (the loader's dispatch, models/load.ts). */
-export function buildLlama(name: string, config: Record<string, unknown>, configFile: string, reader: WeightReader, labels: (vocab: number) => string[]): LlamaModel {
+/**
+ * The model from config.json and its weights (the loader's dispatch, models/load.ts). `labels` names
+ * the classes: the vocabulary's tokens for the LM head, id2label for a classification head.
+ */
+export function buildLlama(name: string, config: Record<string, unknown>, configFile: string, reader: WeightReader, labels: (classes: number, head: 'lm' | 'score') => string[]): LlamaModel {
   const shape = llamaShapeFromConfig(config, configFile);
   const vocab = typeof config['vocab_size'] === 'number' ? config['vocab_size'] : reader.shapeOf('model.embed_tokens.weight')?.[0];
   if (typeof vocab !== 'number') throw new CheckpointError(`'vocab_size' is missing and no embed_tokens weight gives it`, configFile);
   const params = loadLlamaWeights(shape, reader, vocab, configFile);
   const eos = config['eos_token_id'];
   const maxPositions = typeof config['max_position_embeddings'] === 'number' ? config['max_position_embeddings'] : 2048;
-  return new LlamaModel(name, String(config['model_type']), shape, params, labels(vocab), typeof eos === 'number' ? eos : Array.isArray(eos) && typeof eos[0] === 'number' ? eos[0] : null, maxPositions);
+  const classes = params.get(shape.head === 'score' ? 'score.weight' : 'embed_tokens.weight')!.shape[0]!;
+  return new LlamaModel(name, String(config['model_type']), shape, params, labels(classes, shape.head), typeof eos === 'number' ? eos : Array.isArray(eos) && typeof eos[0] === 'number' ? eos[0] : null, maxPositions);
 }

@@ -132,7 +132,9 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
     case 'mistral':
     case 'qwen2': {
       // Token texts come with the tokenizer (tokenizer.json); until then the labels are ids.
-      model = buildLlama(name, config, configFile, reader, (vocab) => Array.from({ length: vocab }, (_, id) => `token ${id}`));
+      model = buildLlama(name, config, configFile, reader, (classes, head) =>
+        head === 'score' ? readLabels(config, classes, configFile, reader.filesLabel()) : Array.from({ length: classes }, (_, id) => `token ${id}`),
+      );
       break;
     }
     default:

@@ -45,7 +45,7 @@ export function llamaRelevance(model: LlamaModel, fwd: ForwardResult<LlamaRecord
     // Totals at each top-level boundary: layer i's input is r.inputs[i], its output r.inputs[i + 1] (the logits last).
     const totals = layers.map((_, i) => (i === 0 ? null : perSample(r.inputs[i]!, grads[i]!, B)));
     const logitTotals = perSample(fwd.logits, seed, B);
-    const names = (i: number) => (i <= model.depth ? [`model.layers.${i - 1}`, 'LlamaDecoderLayer'] : i === layers.length - 3 ? ['model.explained', 'Select'] : i === layers.length - 2 ? ['model.norm', 'LlamaRMSNorm'] : ['lm_head', 'Linear']);
+    const names = (i: number) => (i <= model.depth ? [`model.layers.${i - 1}`, 'LlamaDecoderLayer'] : i === layers.length - 3 ? ['model.explained', 'Select'] : i === layers.length - 2 ? ['model.norm', 'LlamaRMSNorm'] : [model.shape.head === 'score' ? 'score' : 'lm_head', 'Linear']);
     const ledger: LedgerEntry[][] = Array.from({ length: B }, (_, b) => {
       const rows: LedgerEntry[] = [];
       for (let i = layers.length - 1; i >= 1; i--) {

@@ -3,7 +3,8 @@
  * pre-RMSNorm blocks with rotary, grouped-query, causal self-attention and a SwiGLU MLP, the explained
  * position's row, the final RMSNorm and the (tied or untied) LM head. Llama 2/3, Mistral and Qwen2 are
  * this table with different config values: q/k/v biases (Qwen2), a sliding window (Mistral), rope
- * scaling (Llama 3.1/3.2's `llama3`, `linear`).
+ * scaling (Llama 3.1/3.2's `llama3`, `linear`). Their …ForSequenceClassification heads are the same
+ * table with `score` in place of the LM head, read at the last real token as HF reads it.
  */
 import type { HostTensor } from '../../engine/ops.js';
 import { preLnBlock } from '../../nn/blocks.js';
@@ -29,6 +30,8 @@ export interface LlamaShape {
   /** q, k and v projections with biases (Qwen2). */
   readonly qkvBias: boolean;
   readonly tied: boolean;
+  /** 'lm': the next-token head (lm_head, or embed_tokens when tied); 'score': …ForSequenceClassification's classes, read at the last real token. */
+  readonly head: 'lm' | 'score';
   readonly ropeTheta: number;
   readonly ropeScaling: RopeScaling;
   /** Mistral: a token attends to the last `slidingWindow` positions only (itself included). */
@@ -61,7 +64,7 @@ export function llamaNetwork(c: LlamaShape): Network {
       ...blocks,
       selectedRow('explained', 'select'),
       rmsNorm({ name: 'norm', eps: c.eps }),
-      tokenHeads('lm_head', [{ w: c.tied ? 'embed_tokens.weight' : 'lm_head.weight' }]),
+      c.head === 'score' ? tokenHeads('score', [{ w: 'score.weight' }]) : tokenHeads('lm_head', [{ w: c.tied ? 'embed_tokens.weight' : 'lm_head.weight' }]),
     ],
   };
 }
@@ -190,6 +193,7 @@ export function llamaShapeFromConfig(json: Json, file: string): LlamaShape {
     eps: num('rms_norm_eps', 1e-6),
     qkvBias: type === 'qwen2' || json['attention_bias'] === true,
     tied: json['tie_word_embeddings'] === true,
+    head: Array.isArray(json['architectures']) && json['architectures'].some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification')) ? 'score' : 'lm',
     ropeTheta,
     ropeScaling,
     slidingWindow: useWindow ? num('sliding_window') : null,
