@@ -492,6 +492,24 @@ describe('explaining the next token', () => {
     free(input);
   });
 
+  it('a chosen position (explainAt, --position): the same maps as the text cut after it, for gradient, relevance, attention and occlusion methods', async () => {
+    const seq = ids("The cat is here. Paris's café");
+    const at = 4;
+    const whole: TokenInput = { ...batchOf(seq), explainAt: [at] };
+    const cut = batchOf(seq.slice(0, at + 1));
+    for (const method of ['gradient-input', 'transformer-attribution', 'attnlrp', 'cp-lrp', 'rollout', 'attention-gradcam', 'occlusion']) {
+      const [a] = await explain(model, whole, { method, target: A });
+      const [b] = await explain(model, cut, { method, target: A });
+      // The same numbers from products of another length: float32 rounding, relative to their size.
+      const scale = (x: ArrayLike<number>) => 1e-5 * Math.max(1, ...Array.from(x, Math.abs));
+      expect(maxAbsDiff(a!.logits, b!.logits), method).toBeLessThan(scale(b!.logits));
+      expect(maxAbsDiff(a!.map.subarray(0, at + 1), b!.map), method).toBeLessThan(scale(b!.map));
+      expect(Array.from(a!.map.subarray(at + 1)).every((v) => v === 0), method).toBe(true);
+    }
+    free(whole);
+    free(cut);
+  });
+
   it('tokens given as text resolve to one id, or say how many tokens they are', () => {
     expect(singleTokenId(model, ' Paris', '--target-token')).toBe(A);
     expect(() => singleTokenId(model, ' here', '--target-token')).toThrow('--target-token " here" is 4 tokens (" " + "he" + "r" + "e"), not one');

@@ -147,6 +147,29 @@ describe('a Llama checkpoint as a next-token model', () => {
     }
   });
 
+  it('--position: explaining the prediction after token 3 of the whole text is explaining the text cut after it (causal attention), for every kind of method', async () => {
+    const c = cases[0]!;
+    const at = 3;
+    const whole: TokenInput = { ...batchOf(c.ids), explainAt: [at] };
+    const cut = batchOf(c.ids.slice(0, at + 1));
+    for (const method of ['gradient-input', 'attnlrp', 'cp-lrp', 'occlusion', 'raw-attention', 'attention-gradcam', 'integrated-gradients']) {
+      const [a] = await explain(model, whole, { method, target: c.target });
+      const [b] = await explain(model, cut, { method, target: c.target });
+      // The same numbers from products of another length: float32 rounding, relative to their size.
+      const scale = (x: ArrayLike<number>) => 1e-5 * Math.max(1, ...Array.from(x, Math.abs));
+      expect(maxAbsDiff(a!.logits, b!.logits), method).toBeLessThan(scale(b!.logits));
+      expect(maxAbsDiff(a!.map.subarray(0, at + 1), b!.map), method).toBeLessThan(scale(b!.map));
+      expect(Array.from(a!.map.subarray(at + 1)).every((v) => v === 0), method).toBe(true);
+    }
+    await expect(explain(model, { ...batchOf(c.ids), explainAt: [9] }, { method: 'saliency', target: 1 })).rejects.toThrow(/position 9 is not a token of input 0 \(its real tokens end at 6\)/);
+    const r = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--position', String(at), '--method', 'attnlrp', '--target', String(c.target), '--json');
+    expect(r.code).toBe(0);
+    const [lib] = await explain(model, cut, { method: 'attnlrp', target: c.target });
+    expect(maxAbsDiff(JSON.parse(r.stdout).map.data.slice(0, at + 1), lib!.map)).toBeLessThan(1e-5);
+    free(whole);
+    free(cut);
+  });
+
   it('checkpoint errors name the tensor and the file: a wrong shape, an untied head without lm_head, a shard index that disagrees, a foreign token id; sharded folders load', async () => {
     const file = await readSafetensors(path.join(DIR, 'model.safetensors'));
     const tensors: Record<string, TensorToWrite> = {};

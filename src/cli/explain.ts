@@ -63,6 +63,7 @@ interface ExplainFlags extends OptionValues {
   method?: string;
   target?: number;
   targetToken?: string;
+  position?: number;
   contrast?: number;
   contrastToken?: string;
   out?: string;
@@ -420,6 +421,13 @@ async function explainText(model: TextModel, flags: ExplainFlags, request: Reque
     const text = flags.text ?? (await readTextFile(flags.textFile!));
     loaded = encodeText(model, text, warn);
   }
+  if (flags.position !== undefined) {
+    if (!isDecoder(model)) {
+      disposeInput(loaded.input);
+      throw new UsageError(`--position picks a decoder's next-token prediction; model '${model.name}' classifies the whole text`);
+    }
+    loaded = { ...loaded, input: { ...loaded.input, explainAt: [flags.position] } };
+  }
   try {
     if (report && (!loaded.encoding || loaded.text === null)) throw new UsageError('--report needs the text (--text or --text-file), not raw --ids: the report shades words');
     const [result] = await explain(model, loaded.input, { ...request, ...hooks });
@@ -513,7 +521,7 @@ function tokenTable(e: Explanation, loaded: LoadedText, byteLevel: boolean): str
 export function explainCommand(schema: OptionSchema = METHOD_OPTIONS): Command {
   const command = new Command('explain')
     .description('Explain one input with one method: print the map as JSON, write an overlay PNG or a text highlight, or show a summary. With no --model and no input: the shipped image model on a generated sample, overlay written to relprop-example.png.')
-    .option('--model <dir>', 'model folder: config.json + *.safetensors (timm/HF ViT, DeiT; HF BERT, RoBERTa, DistilBERT; HF GPT-2)')
+    .option('--model <dir>', 'model folder: config.json + *.safetensors (timm/HF ViT, DeiT; HF BERT, RoBERTa, DistilBERT; HF GPT-2, Llama, Mistral, Qwen2)')
     .option('--image <file>', 'input image (PNG, JPEG, WebP, …), resized and normalised as the model expects')
     .option('--tensor <file>', 'input as a JSON tensor {"dtype","shape","data"} of already-normalised pixels, shape [1,3,H,W]')
     .option('--text <sentence>', 'input sentence for a text model (tokenised with the model folder\'s tokenizer)')
@@ -521,9 +529,10 @@ export function explainCommand(schema: OptionSchema = METHOD_OPTIONS): Command {
     .option('--ids <list>', 'input token ids, comma-separated; positions holding pad_token_id are padding')
     .option('--method <id>', 'explanation method (see --list-methods; default transformer-attribution)')
     .option('--target <k>', 'class to explain (default: the predicted class)', integer('--target'))
-    .option('--target-token <text>', 'decoder (gpt2) models: the next token to explain, as text that is one token (e.g. " Paris")')
+    .option('--target-token <text>', 'decoder models: the next token to explain, as text that is one token (e.g. " Paris")')
+    .option('--position <n>', 'decoder models: explain the prediction after token n (0-based; default the last token), e.g. one token of a generated continuation', integer('--position'))
     .option('--contrast <k>', 'explain logit(target) − logit(k) instead of logit(target) (gradient, attention and occlusion methods; relevance methods with --rules baseline, attnlrp or cp-lrp)', integer('--contrast'))
-    .option('--contrast-token <text>', 'decoder (gpt2) models: the contrast as text that is one token (e.g. " Rome")');
+    .option('--contrast-token <text>', 'decoder models: the contrast as text that is one token (e.g. " Rome")');
   // The method options, from the schema, where --help has always listed them.
   addMethodOptionFlags(command, schema);
   return command

@@ -4,7 +4,7 @@
  * method. Dispose it to free the recorded activations.
  */
 import { tf, type Tensor, type Tensor4D } from './tf.js';
-import { batchSize, disposeInput, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
+import { batchSize, disposeInput, explainedPositions, type ClassifierModel, type ForwardResult, type ModelInput } from './models/types.js';
 import { CancelledError, findNonFinite, NonFiniteError, UsageError } from './errors.js';
 import type { RuleSet } from './relevance/rulesets.js';
 import { disposeRelevance, type RelevanceResult } from './relevance/result.js';
@@ -188,6 +188,8 @@ export class ExplainContext {
    */
   explainedRows(): number[] {
     if ((this.model.conventions.explainedToken ?? 'first') === 'first') return Array(this.batch).fill(0);
+    const input = this.input;
+    if (input.kind === 'tokens' && input.explainAt) return explainedPositions(input, input.attentionMask.dataSync());
     return this.tokenMask().map((m) => m.lastIndexOf(1));
   }
 

@@ -29,6 +29,9 @@ export const attentionGradcam: ExplanationMethod = {
     const wholeMap = model.conventions.gradcam === 'whole-map';
     const explained = ctx.explainedRows();
     const real = ctx.tokenMask();
+    // A decoder's explained row sees only the keys up to itself (causal attention): the head weight
+    // is the mean over those, so a position inside the text weighs as the text cut after it would.
+    const causal = model.conventions.explainedToken === 'last';
     return targets.map((target, b) => {
       const g = grads[b]!;
       const a = probs[b]!;
@@ -48,7 +51,7 @@ export const attentionGradcam: ExplanationMethod = {
         } else {
           let n = 0;
           for (let j = P; j < T; j++) {
-            if (!keys[j]) continue;
+            if (!keys[j] || (causal && j > r)) continue;
             w += g[base + from + j]!;
             n++;
           }

@@ -17,7 +17,7 @@ import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
 import { attention, CAUSAL_MASK_VALUE, mlp, removalOcclusions, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, NativeForm, OcclusionMode, Occlusions, TokenInput } from './types.js';
+import { explainedPositions, type ClassifierModel, type ForwardOptions, type ForwardResult, type MethodConventions, type ModelInput, type NativeForm, type OcclusionMode, type Occlusions, type TokenInput } from './types.js';
 import type { Params } from '../engine/ops.js';
 import { releaseTraced } from '../engine/trace.js';
 import { predictOnOrt } from '../onnx/run.js';
@@ -259,7 +259,7 @@ export class GPT2Model implements ClassifierModel {
       if (last < 0) throw new InputError(`input ${b} has no tokens (its attention mask is all 0)`);
       explained.push(last);
     }
-    return { explained, positionIds };
+    return { explained: tokens.explainAt ? explainedPositions(tokens, mask) : explained, positionIds };
   }
 
   private tokenInput(input: ModelInput): TokenInput {

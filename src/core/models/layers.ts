@@ -174,7 +174,7 @@ export interface PreLnBlockRecord {
 /** Sample b of a batch of token inputs, as a batch of one (ids, mask and, where present, segment ids). */
 export function tokenSampleOf(t: TokenInput, b: number): TokenInput {
   const row = (x: Tensor2D) => tf.slice(x, [b, 0], [1, x.shape[1]]) as Tensor2D;
-  return { kind: 'tokens', ids: row(t.ids), attentionMask: row(t.attentionMask), ...(t.typeIds ? { typeIds: row(t.typeIds) } : {}) };
+  return { kind: 'tokens', ids: row(t.ids), attentionMask: row(t.attentionMask), ...(t.typeIds ? { typeIds: row(t.typeIds) } : {}), ...(t.explainAt ? { explainAt: [t.explainAt[b]!] } : {}) };
 }
 
 /**
@@ -279,11 +279,16 @@ export function removalOcclusions(t: TokenInput, b: number, filler: number): Occ
   const ids = rowOf(t.ids);
   const mask = rowOf(t.attentionMask);
   const real = mask.flatMap((m, i) => (m ? [i] : []));
+  // The explained position moves up with the tokens when one at or before it is removed; a token
+  // after it cannot change the prediction (causal attention) and scores 0 without a pass.
+  const at = t.explainAt?.[b];
+  const kept = at === undefined ? real : real.filter((pos) => pos <= at);
   // A text of one token has nothing left to predict from once it is removed.
-  const positions = real.length > 1 ? real : [];
+  const positions = kept.length > 1 ? kept : [];
   const variants = positions.map((pos) => ({
     ids: [...ids.slice(0, pos), ...ids.slice(pos + 1), filler],
     mask: [...mask.slice(0, pos), ...mask.slice(pos + 1), 0],
+    ...(at === undefined ? {} : { explainAt: at - 1 }),
   }));
   const batches: ModelInput[] = [];
   for (let s = 0; s < variants.length; s += 16) {
@@ -292,6 +297,7 @@ export function removalOcclusions(t: TokenInput, b: number, filler: number): Occ
       kind: 'tokens',
       ids: tf.tensor2d(group.flatMap((v) => v.ids), [group.length, T], 'int32'),
       attentionMask: tf.tensor2d(group.flatMap((v) => v.mask), [group.length, T], 'int32'),
+      ...(at === undefined ? {} : { explainAt: group.map((v) => v.explainAt!) }),
     });
   }
   return { batches, positions, shape: [T], space: 'token', mode: 'remove' };

@@ -23,7 +23,7 @@ import { llamaInputs, llamaNetwork, llamaShapeFromConfig, type LlamaShape } from
 import { removalOcclusions, tokenAttributionMaps, tokenSampleOf } from './layers.js';
 import type { WeightReader } from './weights.js';
 import type { BpeTokenizer } from '../text/bpe.js';
-import type { ClassifierModel, ForwardOptions, ForwardResult, MethodConventions, ModelInput, NativeForm, OcclusionMode, Occlusions, TokenInput } from './types.js';
+import { explainedPositions, type ClassifierModel, type ForwardOptions, type ForwardResult, type MethodConventions, type ModelInput, type NativeForm, type OcclusionMode, type Occlusions, type TokenInput } from './types.js';
 
 /** What backward reads: each layer's record and input (inputs[i] for layer i; the logits last), the pass inputs, and each block's output. */
 export interface LlamaRecord {
@@ -90,7 +90,7 @@ export class LlamaModel implements ClassifierModel {
       }
       if (real === 0) throw new InputError(`input ${b} has no tokens (its attention mask is all 0)`);
     }
-    return llamaInputs(this.shape, ids, mask, [B, T], copies);
+    return llamaInputs(this.shape, ids, mask, [B, T], copies, tokens.explainAt ? explainedPositions(tokens, mask) : undefined);
   }
 
   forward(input: ModelInput, options: ForwardOptions = {}): ForwardResult<LlamaRecord> {

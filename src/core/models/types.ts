@@ -8,6 +8,7 @@ import type { AttentionEdit, AttentionRecord } from './records.js';
 import type { ModelSource } from '../provenance.js';
 import type { HostTensor, Params } from '../engine/ops.js';
 import type { Network } from '../nn/network.js';
+import { UsageError } from '../errors.js';
 
 /** Images, already preprocessed: [B, C, H, W], normalised as the model expects. */
 export interface ImageInput {
@@ -21,6 +22,25 @@ export interface TokenInput {
   readonly ids: Tensor2D;
   readonly attentionMask: Tensor2D;
   readonly typeIds?: Tensor2D;
+  /**
+   * Decoders: per sample, the position whose next-token prediction is explained (default: the last
+   * real token). Causal attention makes the tokens after it irrelevant, so one forward pass serves
+   * every position of a generated continuation.
+   */
+  readonly explainAt?: readonly number[];
+}
+
+/** Per sample, the decoder's explained position: explainAt, checked against the real tokens, else the last real token. */
+export function explainedPositions(tokens: TokenInput, mask: ArrayLike<number>): number[] {
+  const [B, T] = tokens.ids.shape;
+  return Array.from({ length: B }, (_, b) => {
+    let last = -1;
+    for (let t = 0; t < T; t++) if (mask[b * T + t]) last = t;
+    const at = tokens.explainAt?.[b];
+    if (at === undefined) return last;
+    if (!Number.isInteger(at) || at < 0 || at > last || !mask[b * T + at]) throw new UsageError(`position ${at} is not a token of input ${b} (its real tokens end at ${last})`);
+    return at;
+  });
 }
 
 export type ModelInput = ImageInput | TokenInput;
