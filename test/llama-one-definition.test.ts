@@ -123,8 +123,9 @@ describe('one definition, two interpreters: a Llama decoder with grouped-query a
   });
 
   it('the sliding window hides keys more than window − 1 positions back, as well as later ones and padding', () => {
-    const s = { ...llamaShapeFromConfig(config, 'config.json'), slidingWindow: 2 };
-    const m = llamaInputs(s, [5, 6, 7, 8], [1, 1, 1, 0], [1, 4])['mask']!.data;
+    const s = { ...llamaShapeFromConfig({ ...config, model_type: 'mistral', sliding_window: 2 }, 'config.json') };
+    expect(s.layerTypes).toEqual(['sliding', 'sliding']);
+    const m = llamaInputs(s, [5, 6, 7, 8], [1, 1, 1, 0], [1, 4])['mask_local']!.data;
     const open = (i: number, j: number) => m[i * 4 + j] === 0;
     expect([0, 1, 2, 3].map((i) => [0, 1, 2, 3].filter((j) => open(i, j)))).toEqual([[0], [0, 1], [1, 2], [2]]);
   });

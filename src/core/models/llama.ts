@@ -33,6 +33,9 @@ export interface LlamaRecord {
   readonly hidden: readonly Tensor2D[];
 }
 
+/** The decoder blocks among the table's layers (layers.N). */
+export const isBlock = (l: { readonly name: string }): boolean => /^layers\.\d+$/.test(l.name);
+
 export class LlamaModel implements ClassifierModel {
   source?: ModelSource;
   inferred?: readonly string[];
@@ -115,9 +118,9 @@ export class LlamaModel implements ClassifierModel {
           const f = layers[i]!.forward(o, h);
           recs[i] = f.rec;
           h = f.y;
-          if (i <= this.depth) hidden.push(tf.reshape(h, [-1, D]) as Tensor2D);
+          if (isBlock(layers[i]!)) hidden.push(tf.reshape(h, [-1, D]) as Tensor2D);
         }
-        const probs = recs.slice(1, this.depth + 1).map((r) => ({ probs: (r as { attn: { probs: Tensor4D } }).attn.probs }));
+        const probs = layers.flatMap((l, i) => (isBlock(l) ? [{ probs: (recs[i] as { attn: { probs: Tensor4D } }).attn.probs }] : []));
         const record: LlamaRecord = { pass: { y: h, recs }, inputs, feeds, hidden };
         return { logits: h as Tensor2D, attention: probs, record, batch: B0 * copies };
       });
@@ -209,7 +212,7 @@ export class LlamaModel implements ClassifierModel {
   }
 }
 
-export const LLAMA_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
+export const LLAMA_MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'gemma2', 'gemma3_text'] as const;
 
 /**
  * The weights of a Llama-family checkpoint under the table's names, each checked against the shape
@@ -229,6 +232,8 @@ export function loadLlamaWeights(shape: LlamaShape, reader: WeightReader, vocabS
   for (let l = 0; l < shape.depth; l++) {
     const at = `layers.${l}`;
     take(`${at}.input_layernorm.weight`, [D]);
+    if (shape.gemma) for (const n of ['pre_feedforward_layernorm', 'post_feedforward_layernorm']) take(`${at}.${n}.weight`, [D]);
+    if (shape.qkNorm) for (const n of ['q_norm', 'k_norm']) take(`${at}.self_attn.${n}.weight`, [hd]);
     for (const [p, rows] of [['q', H * hd], ['k', KV * hd], ['v', KV * hd]] as const) {
       take(`${at}.self_attn.${p}_proj.weight`, [rows, D]);
       if (shape.qkvBias) take(`${at}.self_attn.${p}_proj.bias`, [rows]);

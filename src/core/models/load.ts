@@ -130,13 +130,17 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
     }
     case 'llama':
     case 'mistral':
-    case 'qwen2': {
+    case 'qwen2':
+    case 'gemma2':
+    case 'gemma3_text': {
       // Token texts come with the tokenizer (tokenizer.json); until then the labels are ids.
       model = buildLlama(name, config, configFile, reader, (classes, head) =>
         head === 'score' ? readLabels(config, classes, configFile, reader.filesLabel()) : Array.from({ length: classes }, (_, id) => `token ${id}`),
       );
       break;
     }
+    case 'gemma3':
+      throw new CheckpointError(`model_type 'gemma3' is the multimodal Gemma 3 (text_config, vision tower): relprop reads its text model, Gemma3ForCausalLM with model_type 'gemma3_text'`, configFile);
     default:
       throw new CheckpointError(
         `unknown model_type '${modelType}' (supported: ${SUPPORTED_MODEL_TYPES.join(', ')})`,

@@ -8,6 +8,8 @@ import { normalise, normaliseBack } from './normalisers.js';
 import type { NormaliserName } from '../normalisers.js';
 import { rope, ropeBack, type RopeInputs } from './rope.js';
 import type { BackwardRules } from './layer.js';
+import { rmsNorm, type RmsNormSpec } from './rmsnorm.js';
+import { softcap, softcapBack } from './scale.js';
 
 export interface AttentionSpec {
   /** One fused q | k | v projection (timm), or three (HuggingFace). */
@@ -26,6 +28,10 @@ export interface AttentionSpec {
   readonly kvHeads?: number;
   /** Rotary embeddings on q and k (Llama-style decoders). */
   readonly rope?: RopeInputs;
+  /** Per-head RMSNorm of q and of k over the head's features, before RoPE (Gemma 3, Qwen3). */
+  readonly qkNorm?: { readonly q: RmsNormSpec; readonly k: RmsNormSpec };
+  /** Soft-capped scores, c·tanh(s/c), before the mask (Gemma 2). */
+  readonly softcap?: number;
 }
 
 export interface AttentionRec<V> {
@@ -37,6 +43,10 @@ export interface AttentionRec<V> {
   readonly probs: V;
   /** Only the first `queries` tokens asked (see attention's `queries`). */
   readonly queries?: number;
+  /** The q and k norms' records, and the soft cap's tanh. */
+  readonly qNorm?: unknown;
+  readonly kNorm?: unknown;
+  readonly capped?: V;
 }
 
 const fused = (s: AttentionSpec['qkv']): s is LinearSpec => 'w' in s;
@@ -87,13 +97,20 @@ export function attention<V>(o: Ops<V>, a: AttentionSpec, x: V, options: { queri
     const kv = kvHeadsOf(a);
     [q, k, v] = [split(o, a, linear(o, s.q, x)), split(o, a, linear(o, s.k, x), kv), split(o, a, linear(o, s.v, x), kv)];
   }
+  let qNorm: unknown, kNorm: unknown;
+  if (a.qkNorm) {
+    const [nq, nk] = [rmsNorm(a.qkNorm.q).forward(o, q), rmsNorm(a.qkNorm.k).forward(o, k)];
+    [q, k, qNorm, kNorm] = [nq.y, nk.y, nq.rec, nk.rec];
+  }
   if (a.rope) [q, k] = [rope(o, a.rope, q), rope(o, a.rope, k)];
   [k, v] = [repeatKv(o, a, k), repeatKv(o, a, v)];
   if (options.queries !== undefined) q = o.slice(q, 2, 0, options.queries);
-  const scores = o.matmul(o.mul(q, o.scalar(scaleOf(a))), k, { transB: true });
+  let scores = o.matmul(o.mul(q, o.scalar(scaleOf(a))), k, { transB: true });
+  let capped: V | undefined;
+  if (a.softcap !== undefined) ({ y: scores, t: capped } = softcap(o, a.softcap, scores));
   const probs = normalise(o, a.normaliser ?? 'softmax', options.mask ? o.add(scores, options.mask) : scores);
   const y = linear(o, a.proj, merge(o, a, o.matmul(probs, v)));
-  return { y, rec: { q, k, v, probs, ...(options.queries !== undefined ? { queries: options.queries } : {}) } };
+  return { y, rec: { q, k, v, probs, ...(options.queries !== undefined ? { queries: options.queries } : {}), ...(a.qkNorm ? { qNorm, kNorm } : {}), ...(capped ? { capped } : {}) } };
 }
 
 /** The input gradient, and ∂/∂A ([B, H, queries, T]) for the gradient-weighted methods. */
@@ -110,7 +127,12 @@ export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<
   // AttnLRP's uniform rule on Q·Kᵀ (½ to each) under the softmax's gradient, and on A·V (½ to v),
   // as LXT divides q and k by 4 and v by 2 at the attention function's inputs.
   if (rule === 'uniform') dv = o.mul(dv, o.scalar(0.5));
-  const dScores = o.mul(normaliseBack(o, a.normaliser ?? 'softmax', rec.probs, dProbs), o.scalar(scaleOf(a)));
+  let dCapped = normaliseBack(o, a.normaliser ?? 'softmax', rec.probs, dProbs);
+  if (rec.capped) {
+    if (rules) throw new Error(`soft-capped attention has no '${rules.id}' form (LXT defines none)`);
+    dCapped = softcapBack(o, rec.capped, dCapped);
+  }
+  const dScores = o.mul(dCapped, o.scalar(scaleOf(a)));
   let dq = o.matmul(dScores, rec.k);
   let dk = o.matmul(dScores, rec.q, { transA: true });
   if (rule === 'uniform') [dq, dk] = [o.mul(dq, o.scalar(0.25)), o.mul(dk, o.scalar(0.25))];
@@ -119,6 +141,10 @@ export function attentionBack<V>(o: Ops<V>, a: AttentionSpec, rec: AttentionRec<
   if (rec.queries !== undefined) dq = o.pad(dq, 2, 0, T - rec.queries);
   let [dkKv, dvKv] = [repeatKvBack(o, a, dk), repeatKvBack(o, a, dv)];
   if (a.rope) [dq, dkKv] = [ropeBack(o, a.rope, dq), ropeBack(o, a.rope, dkKv)];
+  if (a.qkNorm) {
+    const ctx = rules ? { rules } : undefined;
+    [dq, dkKv] = [rmsNorm(a.qkNorm.q).backward(o, rec.qNorm, dq, ctx), rmsNorm(a.qkNorm.k).backward(o, rec.kNorm, dkKv, ctx)];
+  }
   const [gq, gk, gv] = [dq, dkKv, dvKv].map((t) => merge(o, a, t)) as [V, V, V];
   if (fused(a.qkv)) return { dx: linearBack(o, a.qkv, o.concat([gq, gk, gv], -1)), dProbs };
   const s = a.qkv;

@@ -30,6 +30,9 @@ export interface PreLnBlockSpec {
   readonly attn: AttentionSpec;
   readonly norm2: NormSpec;
   readonly mlp: AnyMlpSpec;
+  /** Gemma 2/3's sandwich: a norm after the attention and one after the MLP, each before its residual add. */
+  readonly postNorm1?: NormSpec;
+  readonly postNorm2?: NormSpec;
   /** The pass input holding the additive attention mask (GPT-2: causal + padded keys, [B, 1, T, T]). */
   readonly mask?: string;
 }
@@ -39,6 +42,8 @@ interface BlockRec<V> {
   readonly attn: AttentionRec<V>;
   readonly norm2: unknown;
   readonly mlp: MlpRec<V> | GatedMlpRec<V>;
+  readonly post1?: unknown;
+  readonly post2?: unknown;
   /** Token rows this block computed (all, or the first `rows`). */
   readonly rows?: number;
   readonly tokens: number;
@@ -46,6 +51,7 @@ interface BlockRec<V> {
 
 export function preLnBlock(spec: PreLnBlockSpec): Layer {
   const [ln1, ln2] = [normLayer(spec.norm1), normLayer(spec.norm2)];
+  const [post1, post2] = [spec.postNorm1 && normLayer(spec.postNorm1), spec.postNorm2 && normLayer(spec.postNorm2)];
   return {
     name: spec.name,
     // Keys and values read every token.
@@ -54,17 +60,21 @@ export function preLnBlock(spec: PreLnBlockSpec): Layer {
       const tokens = o.shape(x)[1]!;
       const n1 = ln1.forward(o, x);
       const a = attention(o, spec.attn, n1.y, { ...(rows === undefined ? {} : { queries: rows }), ...(spec.mask ? { mask: o.input(spec.mask) } : {}) });
-      const mid = o.add(rows === undefined ? x : o.slice(x, 1, 0, rows), a.y);
+      const p1 = post1?.forward(o, a.y);
+      const mid = o.add(rows === undefined ? x : o.slice(x, 1, 0, rows), p1 ? p1.y : a.y);
       const n2 = ln2.forward(o, mid);
       const m = anyMlp(o, spec.mlp, n2.y);
-      const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }) };
-      return { y: o.add(mid, m.y), rec };
+      const p2 = post2?.forward(o, m.y);
+      const rec: BlockRec<V> = { norm1: n1.rec, attn: a.rec, norm2: n2.rec, mlp: m.rec, tokens, ...(rows === undefined ? {} : { rows }), ...(p1 ? { post1: p1.rec } : {}), ...(p2 ? { post2: p2.rec } : {}) };
+      return { y: o.add(mid, p2 ? p2.y : m.y), rec };
     },
     backward<V>(o: Ops<V>, rec: unknown, dy: V, ctx?: BackwardContext<V>): V {
       const r = rec as BlockRec<V>;
       // The residual Adds pass dy to both branches: the ε-rule on a sum, in Gradient × Input form.
-      const dMid = o.add(dy, ln2.backward(o, r.norm2, anyMlpBack(o, spec.mlp, r.mlp, dy, ctx?.rules), ctx));
-      const back = attentionBack(o, spec.attn, r.attn, dMid, ctx?.rules);
+      const dMlp = post2 ? post2.backward(o, r.post2, dy, ctx) : dy;
+      const dMid = o.add(dy, ln2.backward(o, r.norm2, anyMlpBack(o, spec.mlp, r.mlp, dMlp, ctx?.rules), ctx));
+      const dAttn = post1 ? post1.backward(o, r.post1, dMid, ctx) : dMid;
+      const back = attentionBack(o, spec.attn, r.attn, dAttn, ctx?.rules);
       ctx?.sink?.(spec.name, back.dProbs);
       const dIn = ln1.backward(o, r.norm1, back.dx, ctx);
       return o.add(r.rows === undefined ? dMid : o.pad(dMid, 1, 0, r.tokens - r.rows), dIn);

@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { withEager } from '../engine/eager.js';
 import { backward } from '../passes/passes.js';
 import type { BackwardRules } from '../nn/layer.js';
-import type { LlamaModel, LlamaRecord } from '../models/llama.js';
+import { isBlock, type LlamaModel, type LlamaRecord } from '../models/llama.js';
 import type { ForwardResult } from '../models/types.js';
 import { targetWeights } from '../targets.js';
 import type { LedgerEntry } from './ledger.js';
@@ -31,6 +31,9 @@ function perSample(x: Tensor, g: Tensor, batch: number): number[] {
 
 export function llamaRelevance(model: LlamaModel, fwd: ForwardResult<LlamaRecord>, targets: readonly number[], rules: RuleSet, options: RelevanceOptions = {}): RelevanceResult {
   const backwardRules = RULES[rules.id];
+  if (backwardRules && (model.shape.attnSoftcap !== null || model.shape.finalSoftcap !== null)) {
+    throw new UsageError(`rule set '${rules.id}' is not defined for ${model.modelType}'s soft-capped attention and logits (LXT defines no rule for them; Gemma 3 has none): use a gradient, occlusion or attention method`);
+  }
   if (!backwardRules) {
     throw new UsageError(`rule set '${rules.id}' is not defined for ${model.modelType} decoders: use attnlrp or cp-lrp (the paper's rules and their baseline are written for ViT, BERT and GPT-2)`);
   }
@@ -45,13 +48,22 @@ export function llamaRelevance(model: LlamaModel, fwd: ForwardResult<LlamaRecord
     // Totals at each top-level boundary: layer i's input is r.inputs[i], its output r.inputs[i + 1] (the logits last).
     const totals = layers.map((_, i) => (i === 0 ? null : perSample(r.inputs[i]!, grads[i]!, B)));
     const logitTotals = perSample(fwd.logits, seed, B);
-    const names = (i: number) => (i <= model.depth ? [`model.layers.${i - 1}`, 'LlamaDecoderLayer'] : i === layers.length - 3 ? ['model.explained', 'Select'] : i === layers.length - 2 ? ['model.norm', 'LlamaRMSNorm'] : [model.shape.head === 'score' ? 'score' : 'lm_head', 'Linear']);
+    // HF's module names; the explained-row selection and the embedding scale are relprop's own boundaries.
+    const KINDS: Record<string, [string, string]> = {
+      embed_scale: ['model.embed_scale', 'Scale'],
+      explained: ['model.explained', 'Select'],
+      norm: ['model.norm', 'RMSNorm'],
+      lm_head: ['lm_head', 'Linear'],
+      score: ['score', 'Linear'],
+      softcap: ['final_logit_softcapping', 'Softcap'],
+    };
+    const names = (i: number): [string, string] => (isBlock(layers[i]!) ? [`model.${layers[i]!.name}`, 'DecoderLayer'] : KINDS[layers[i]!.name]!);
     const ledger: LedgerEntry[][] = Array.from({ length: B }, (_, b) => {
       const rows: LedgerEntry[] = [];
       for (let i = layers.length - 1; i >= 1; i--) {
-        const [layer, kind] = names(i) as [string, string];
+        const [layer, kind] = names(i);
         const relevanceIn = i === layers.length - 1 ? logitTotals[b]! : totals[i + 1]![b]!;
-        rows.push({ layer, kind, depth: 0, relevanceIn, relevanceOut: totals[i]![b]!, ...(rules.id === 'attnlrp' && i <= model.depth ? { expectedDrift: true as const } : {}) });
+        rows.push({ layer, kind, depth: 0, relevanceIn, relevanceOut: totals[i]![b]!, ...(rules.id === 'attnlrp' && isBlock(layers[i]!) ? { expectedDrift: true as const } : {}) });
       }
       return rows;
     });
