@@ -16,6 +16,7 @@ import { ExplainContext } from '../src/core/context.js';
 import { explain } from '../src/core/explain.js';
 import { conservationViolations } from '../src/core/relevance/ledger.js';
 import { ROOT } from './helpers/cli.js';
+import { maxAbsDiff, maxAbs } from './helpers/tokens.js';
 
 interface Case {
   ids: number[];
@@ -27,8 +28,6 @@ interface Case {
 }
 const dirOf = (name: string) => path.join(ROOT, 'test', 'fixtures', 'gemma', name);
 const casesOf = (name: string) => (JSON.parse(readFileSync(path.join(dirOf(name), 'reference.json'), 'utf8')) as { cases: Case[] }).cases;
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const one = (ids: number[]): TokenInput => ({ kind: 'tokens', ids: tf.tensor2d([ids], [1, ids.length], 'int32'), attentionMask: tf.tensor2d([ids.map(() => 1)], [1, ids.length], 'int32') });
 const models: LlamaModel[] = [];
 afterAll(() => models.forEach((m) => m.dispose()));

@@ -20,6 +20,7 @@ import type { HostTensor } from '../src/core/engine/ops.js';
 import { inputGradientPass, predictPass } from '../src/core/passes/passes.js';
 import { predictOnOrt, inputGradientOnOrt } from '../src/core/onnx/run.js';
 import { referenceLogits, tinyGpt2, writeGpt2Folder, type TinyGpt2 } from './helpers/gpt2-reference.js';
+import { batchOf, free, maxAbsDiff, maxAbs } from './helpers/tokens.js';
 
 let tmp: string;
 let tiny: TinyGpt2;
@@ -44,17 +45,6 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-function batchOf(...seqs: number[][]): TokenInput {
-  const T = Math.max(...seqs.map((s) => s.length));
-  return {
-    kind: 'tokens',
-    ids: tf.tensor2d(seqs.flatMap((s) => [...s, ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
-    attentionMask: tf.tensor2d(seqs.flatMap((s) => [...s.map(() => 1), ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
-  };
-}
-const free = (t: TokenInput) => tf.dispose([t.ids, t.attentionMask]);
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const ids = (text: string) => model.tokenizer!.encode(text).ids;
 
 /** The model class's tfjs forward (per-head attention), logits [B, V]. */

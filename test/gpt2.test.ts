@@ -16,6 +16,7 @@ import { encodeText, singleTokenId } from '../src/core/text-inputs.js';
 import type { TensorToWrite } from '../src/core/io/safetensors.js';
 import { referenceLogits, sym, tinyGpt2, writeGpt2Folder, type TinyGpt2 } from './helpers/gpt2-reference.js';
 import { relprop } from './helpers/cli.js';
+import { batchOf, free, maxAbsDiff, maxAbs } from './helpers/tokens.js';
 
 let tmp: string;
 let tiny: TinyGpt2;
@@ -39,18 +40,6 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-/** Sequences right-padded into one batch (mask 0 on padding). */
-function batchOf(...seqs: number[][]): TokenInput {
-  const T = Math.max(...seqs.map((s) => s.length));
-  return {
-    kind: 'tokens',
-    ids: tf.tensor2d(seqs.flatMap((s) => [...s, ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
-    attentionMask: tf.tensor2d(seqs.flatMap((s) => [...s.map(() => 1), ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
-  };
-}
-const free = (t: TokenInput) => tf.dispose([t.ids, t.attentionMask]);
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const ids = (text: string) => tok.encode(text).ids;
 
 describe('GPT-2 byte-level BPE', () => {

@@ -18,6 +18,7 @@ import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/co
 import { inputGradientOnOrt } from '../src/core/onnx/run.js';
 import { conservationViolations } from '../src/core/relevance/ledger.js';
 import { ROOT, relprop } from './helpers/cli.js';
+import { batchOf, free, maxAbsDiff } from './helpers/tokens.js';
 
 const DIR = path.join(ROOT, 'test', 'fixtures', 'llama');
 interface Case {
@@ -41,17 +42,6 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-/** Right-padded into one batch, mask 0 on padding. */
-function batchOf(...seqs: number[][]): TokenInput {
-  const T = Math.max(...seqs.map((s) => s.length));
-  return {
-    kind: 'tokens',
-    ids: tf.tensor2d(seqs.flatMap((s) => [...s, ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
-    attentionMask: tf.tensor2d(seqs.flatMap((s) => [...s.map(() => 1), ...Array(T - s.length).fill(0)]), [seqs.length, T], 'int32'),
-  };
-}
-const free = (t: TokenInput) => tf.dispose([t.ids, t.attentionMask]);
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('a Llama checkpoint as a next-token model', () => {
   it('loads config.json + model.safetensors (HF names) and predicts each padded sample\'s next token as llama2.c does', () => {

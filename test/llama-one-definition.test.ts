@@ -17,6 +17,7 @@ import { inputGradientPass, predictPass } from '../src/core/passes/passes.js';
 import { llamaInputs, llamaNetwork, llamaShapeFromConfig, ropeInverseFrequencies, type LlamaShape } from '../src/core/families/llama/llama.js';
 import { CheckpointError } from '../src/core/errors.js';
 import { ROOT } from './helpers/cli.js';
+import { maxAbsDiff, maxAbs } from './helpers/tokens.js';
 
 const DIR = path.join(ROOT, 'test', 'fixtures', 'llama');
 interface Case {
@@ -39,8 +40,6 @@ beforeAll(async () => {
   file.close();
 });
 
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 function feedsOf(c: Case): Record<string, HostTensor> {
   const T = c.ids.length;
