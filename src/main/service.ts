@@ -85,7 +85,7 @@ const MAX_JOBS_QUEUED = 16;
 const ETA_AFTER_MS = 300;
 
 const IMAGE_FAMILIES = new Set(['vit', 'deit']);
-const TEXT_FAMILIES = new Set(['bert', 'roberta', 'distilbert', 'gpt2']);
+const TEXT_FAMILIES = new Set(['bert', 'roberta', 'distilbert', 'gpt2', 'llama', 'mistral', 'qwen2', 'gemma2', 'gemma3_text']);
 
 /** `$RELPROP_SETTINGS`, else `$XDG_CONFIG_HOME/relprop/settings.json`, else `~/.config/relprop/settings.json`. */
 export function settingsPath(env: NodeJS.ProcessEnv = process.env): string {

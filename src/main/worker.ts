@@ -21,6 +21,7 @@ import { getMethod, listMethods } from '../core/methods/registry.js';
 import type { MethodOptions } from '../core/methods/types.js';
 import { BertModel } from '../core/models/bert.js';
 import { GPT2Model } from '../core/models/gpt2.js';
+import { LlamaModel } from '../core/models/llama.js';
 import { loadModel } from '../core/models/load.js';
 import { disposeInput, type ClassifierModel, type ModelInput } from '../core/models/types.js';
 import { ViTModel } from '../core/models/vit.js';
@@ -193,7 +194,7 @@ async function prepare(inputId: string, ref: ModelRef): Promise<Prepared> {
     base = fitWithin(loaded.original ?? loaded.view, MAX_PREVIEW_SIDE);
     preview = { kind: 'image', png: await pngDataUrl(base), width: base.width, height: base.height, originalWidth: img.width, originalHeight: img.height };
   } else {
-    if (!(model instanceof BertModel || model instanceof GPT2Model)) throw new RelpropError(`model '${ref.id}' takes images, not text`);
+    if (!(model instanceof BertModel || model instanceof GPT2Model || model instanceof LlamaModel)) throw new RelpropError(`model '${ref.id}' takes images, not text`);
     const loaded = encodeText(model, source.text, (w) => warnings.push(w));
     input = loaded.input;
     encoding = loaded.encoding!;
