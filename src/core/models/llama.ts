@@ -33,6 +33,8 @@ export interface LlamaRecord {
   readonly hidden: readonly Tensor2D[];
 }
 
+const EAGER_WEIGHT_LIMIT = 2 * 2 ** 30;
+
 /** The decoder blocks among the table's layers (layers.N). */
 export const isBlock = (l: { readonly name: string }): boolean => /^layers\.\d+$/.test(l.name);
 
@@ -96,7 +98,24 @@ export class LlamaModel implements ClassifierModel {
     return llamaInputs(this.shape, ids, mask, [B, T], copies, tokens.explainAt ? explainedPositions(tokens, mask) : undefined);
   }
 
+  /**
+   * The eager passes (every method but predict) hold the weights as tfjs tensors, in a WebAssembly
+   * heap of at most 4 GiB: a model much over 2 GiB of float32 weights would abort it, so it is
+   * refused first, with the reason.
+   */
+  private checkEager(): void {
+    let bytes = 0;
+    for (const p of this.params.values()) bytes += p.data.byteLength;
+    if (bytes > EAGER_WEIGHT_LIMIT) {
+      throw new UsageError(
+        `model '${this.name}' holds ${(bytes / 2 ** 30).toFixed(1)} GiB of float32 weights; its explanations run on tfjs, whose WebAssembly heap holds at most 4 GiB, ` +
+          `so only its next-token prediction runs (on ONNX Runtime). Models up to ${EAGER_WEIGHT_LIMIT / 2 ** 30} GiB of weights (about 500M parameters) explain`,
+      );
+    }
+  }
+
   forward(input: ModelInput, options: ForwardOptions = {}): ForwardResult<LlamaRecord> {
+    this.checkEager();
     if (options.attentionEdit || options.probes) throw new UsageError(`model '${this.name}' (${this.modelType}) takes no attention edits or probes: its ∂/∂A comes from backward()`);
     const tokens = this.tokenInput(input);
     const [B0, T] = tokens.ids.shape;
@@ -186,10 +205,17 @@ export class LlamaModel implements ClassifierModel {
     return { data, shape: [data.length], space: 'token' as const };
   }
 
+  /** The token embeddings [B·T, D], read from the host table (a big vocabulary's table never enters tfjs). */
   gradientInput(input: ModelInput): Tensor {
-    const ids = this.tokenInput(input).ids;
+    const ids = this.tokenInput(input).ids.dataSync();
     const table = this.params.get('embed_tokens.weight')!;
-    return tf.tidy(() => tf.gather(tf.tensor2d(table.data, table.shape as [number, number]), tf.reshape(ids, [-1])));
+    const D = this.shape.dim;
+    const out = new Float32Array(ids.length * D);
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= table.shape[0]!) throw new InputError(`token id ${id} is not in model '${this.name}''s vocabulary (0..${table.shape[0]! - 1})`);
+      out.set(table.data.subarray(id * D, (id + 1) * D), i * D);
+    });
+    return tf.tensor2d(out, [ids.length, D]);
   }
 
   /** Zero token embeddings (Captum's default baseline). */
