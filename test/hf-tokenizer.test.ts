@@ -214,6 +214,8 @@ describe('errors name the file', () => {
       [model({ type: 'BPE', vocab: { a: -1 }, merges: [] }), /not a token id/],
       [model({ type: 'Unigram', vocab: [['a', 'x']] }), /not a \[piece, score\] pair/],
       [model({ type: 'Unigram' }), /model.vocab must be/],
+      [JSON.stringify({ model: { type: 'Unigram', vocab: [['a', -1]] }, normalizer: { type: 'Foo' } }), /cannot be loaded: .*Foo/],
+      [JSON.stringify({ model: { type: 'Unigram', vocab: [['a', -1]] }, pre_tokenizer: { type: 'Bar' } }), /cannot be loaded: .*Bar/],
     ];
     for (const [text, message] of cases) {
       let err: unknown;
