@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HfTokenizer, hfTokenizerFromFiles, loadHfTokenizer } from '../src/core/text/hf-tokenizer.js';
-import { tokenizerFromFiles, type Encoding } from '../src/core/text/tokenizer.js';
+import type { Encoding } from '../src/core/text/tokenizer.js';
 import { loadModelTokenizer } from '../src/core/text-inputs.js';
 import { CheckpointError } from '../src/core/errors.js';
 import { loadModel } from '../src/core/models/load.js';
@@ -252,10 +252,18 @@ describe('model folders with only tokenizer.json', () => {
     }
   });
 
-  it('tokenizerFromFiles (the renderer\'s path) takes a BPE tokenizer.json', () => {
-    const text = readFileSync(path.join(FIX, 'roberta', 'tokenizer.json'), 'utf8');
-    const tok = tokenizerFromFiles({ tokenizerJson: { path: 'tokenizer.json', text } });
-    expect(tok.encode('hi world').ids).toEqual([0, 260, 265, 2]);
+  it('a WordPiece tokenizer.json still goes to relprop\'s WordPiece; a broken BPE one is an error naming it', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'relprop-hf-tok-'));
+    try {
+      await fs.writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'WordPiece', unk_token: '[UNK]', vocab: { '[PAD]': 0, '[UNK]': 1, '[CLS]': 2, '[SEP]': 3, hi: 4 } }, pre_tokenizer: { type: 'BertPreTokenizer' }, added_tokens: [] }));
+      const wp = await loadModelTokenizer(dir);
+      expect(wp).not.toBeInstanceOf(HfTokenizer);
+      expect(wp!.encode('hi').ids).toEqual([2, 4, 3]);
+      await fs.writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE', vocab: { a: 0 } }, added_tokens: [] }));
+      await expect(loadModelTokenizer(dir)).rejects.toThrow(new RegExp(`${path.join(dir, 'tokenizer.json')}: model.merges must be a list`));
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('loadModel: a RoBERTa checkpoint with only tokenizer.json explains text (encodeText gives <s> … </s>)', async () => {

@@ -670,8 +670,11 @@ export function hfTokenizerFromFiles(files: { tokenizerJson: TokenizerFile; toke
   return new HfTokenizer(json, config, files.tokenizerJson.path);
 }
 
-/** A model folder's tokenizer.json (+ tokenizer_config.json); null when it has no tokenizer.json. */
-export async function loadHfTokenizer(dir: string): Promise<HfTokenizer | null> {
+/**
+ * A model folder's tokenizer.json (+ tokenizer_config.json, special_tokens_map.json); null when it
+ * has no tokenizer.json, or when its model type is one of `except` (for a caller with its own reader).
+ */
+export async function loadHfTokenizer(dir: string, options: { except?: readonly string[] } = {}): Promise<HfTokenizer | null> {
   const fs = await import('node:fs/promises');
   const { join } = await import('node:path');
   const read = async (name: string): Promise<TokenizerFile | undefined> => {
@@ -685,5 +688,9 @@ export async function loadHfTokenizer(dir: string): Promise<HfTokenizer | null> 
   };
   const [tokenizerJson, tokenizerConfig, specialTokensMap] = await Promise.all(['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'].map(read));
   if (!tokenizerJson) return null;
+  if (options.except?.length) {
+    const model = parseJsonFile(tokenizerJson)['model'];
+    if (isObject(model) && typeof model['type'] === 'string' && options.except.includes(model['type'])) return null;
+  }
   return hfTokenizerFromFiles({ tokenizerJson, tokenizerConfig, specialTokensMap });
 }

@@ -13,7 +13,6 @@
  * this module and build a tokenizer from file contents with tokenizerFromFiles.
  */
 import { CheckpointError, InputError, UsageError } from '../errors.js';
-import { hfTokenizerFromFiles } from './hf-tokenizer.js';
 
 /** A pre-tokenised word (whitespace/punctuation split) located in the original text. */
 export interface Word {
@@ -902,16 +901,6 @@ export function tokenizerFromVocab(
  * system): tokenizer.json if given, else vocab.txt with tokenizer_config.json's flags.
  */
 export function tokenizerFromFiles(files: TokenizerFiles): Tokenizer {
-  if (files.tokenizerJson) {
-    const model = parseJson(files.tokenizerJson).model;
-    // BPE (RoBERTa) and Unigram files go to the tokenizer.json reader; `special` checks the roles an
-    // encoder classifier needs ([CLS]/[SEP] equivalents, pad, unk) now rather than at first use.
-    if (isObject(model) && model.type !== undefined && model.type !== 'WordPiece') {
-      const tok = hfTokenizerFromFiles({ tokenizerJson: files.tokenizerJson, tokenizerConfig: files.tokenizerConfig, specialTokensMap: files.specialTokensMap });
-      void tok.special;
-      return tok;
-    }
-  }
   const config = readFolderConfig(files);
   if (files.tokenizerJson) return new WordPieceTokenizer(specFromTokenizerJson(files.tokenizerJson, config));
   if (!files.vocabTxt) throw new CheckpointError('no tokenizer.json or vocab.txt given');
