@@ -13,6 +13,7 @@ import type { BertModel } from './models/bert.js';
 import type { GPT2Model } from './models/gpt2.js';
 import type { LlamaModel } from './models/llama.js';
 import { loadTokenizer, wordRelevance, type Encoding, type Tokenizer } from './text/tokenizer.js';
+import { loadHfTokenizer } from './text/hf-tokenizer.js';
 import type { HighlightWord } from './report/token-highlight.js';
 
 export interface LoadedText {
@@ -24,10 +25,21 @@ export interface LoadedText {
   readonly tokens: string[];
 }
 
-/** The folder's tokenizer, if it has one (tokenizer.json or vocab.txt). */
+/**
+ * The folder's tokenizer, if it has one (tokenizer.json or vocab.txt). A tokenizer.json whose model
+ * is not WordPiece (RoBERTa's byte-level BPE, Unigram) is read by hf-tokenizer; `special` checks
+ * the roles an encoder classifier needs now rather than at first use.
+ */
 export async function loadModelTokenizer(dir: string): Promise<Tokenizer | null> {
   const has = async (f: string) => fs.access(path.join(dir, f)).then(() => true, () => false);
   if (!(await has('tokenizer.json')) && !(await has('vocab.txt'))) return null;
+  if (await has('tokenizer.json')) {
+    const hf = await loadHfTokenizer(dir, { except: ['WordPiece'] });
+    if (hf) {
+      void hf.special;
+      return hf;
+    }
+  }
   return loadTokenizer(dir);
 }
 
