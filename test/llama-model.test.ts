@@ -13,6 +13,7 @@ import { LlamaModel } from '../src/core/models/llama.js';
 import type { TokenInput } from '../src/core/models/types.js';
 import { ExplainContext } from '../src/core/context.js';
 import { explain } from '../src/core/explain.js';
+import { encodeText, singleTokenId } from '../src/core/text-inputs.js';
 import { CheckpointError, UsageError } from '../src/core/errors.js';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/core/io/safetensors.js';
 import { inputGradientOnOrt } from '../src/core/onnx/run.js';
@@ -250,5 +251,33 @@ describe('relprop explain on a Llama folder', () => {
     const attn = await relprop('explain', '--model', DIR, '--ids', c.ids.join(','), '--method', 'attnlrp', '--target', String(c.target), '--contrast', String(c.contrast), '--json');
     expect(attn.code).toBe(0);
     expect(maxAbsDiff(JSON.parse(attn.stdout).map.data, (c as Case & { attnlrp: { tokens: number[] } }).attnlrp.tokens)).toBeLessThan(1e-5);
+  });
+});
+
+describe('a Llama folder with a tokenizer.json', () => {
+  it('--text and --target-token: words come back with their relevance, classes are the tokenizer\'s texts, maps equal the library\'s on the encoded ids', async () => {
+    const dir = path.join(tmp, 'with-tokenizer');
+    await fs.mkdir(dir);
+    for (const f of ['config.json', 'model.safetensors']) await fs.copyFile(path.join(DIR, f), path.join(dir, f));
+    // A tiny Unigram tokenizer (ids 0–10) inside the fixture's 48-token vocabulary.
+    await fs.copyFile(path.join(ROOT, 'test', 'fixtures', 'tokenizers', 'unigram', 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+    const m = (await loadModel(dir)) as LlamaModel;
+    expect(m.tokenizer).not.toBeNull();
+    expect(m.labels[4]).toBe(m.tokenizer!.decode([4]));
+    const { input, encoding } = encodeText(m, 'ab tc');
+    expect(encoding!.words.map((w) => w.text)).toEqual(['ab', 'tc']);
+    // Unigram's best split of 'ab' is ▁a + b (−3 beats ▁ab's −5): two tokens, refused; 'a' is ▁a.
+    expect(() => singleTokenId(m, 'ab', '--target-token')).toThrow(/--target-token "ab" is 2 tokens/);
+    const target = singleTokenId(m, 'a', '--target-token');
+    expect(target).toBe(4);
+    const [lib] = await explain(m, input, { method: 'attnlrp', target });
+    const r = await relprop('explain', '--model', dir, '--text', 'ab tc', '--method', 'attnlrp', '--target-token', 'a', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.target).toBe(4);
+    expect(maxAbsDiff(out.map.data, lib!.map)).toBeLessThan(1e-6);
+    expect(out.words.map((w: { text: string }) => w.text)).toEqual(['ab', 'tc']);
+    free(input);
+    m.dispose();
   });
 });

@@ -111,7 +111,8 @@ export function idsToText(model: TextModel, ids: readonly number[]): LoadedText 
  */
 export function singleTokenId(model: DecoderModel, text: string, what: string): number {
   if (!model.tokenizer) throw new UsageError(`${what} needs the model's tokenizer (vocab.json + merges.txt in '${model.name}'); give the id instead`);
-  const e = model.tokenizer.encode(text);
+  // The token itself, without the BOS a Llama-style template adds.
+  const e = model.family === 'gpt2' ? model.tokenizer.encode(text) : (model as LlamaModel).tokenizer!.encode(text, { addSpecialTokens: false });
   if (e.ids.length !== 1) {
     const pieces = e.ids.map((id) => JSON.stringify(model.labels[id] ?? model.tokenizer!.idToToken(id))).join(' + ');
     throw new UsageError(`${what} ${JSON.stringify(text)} is ${e.ids.length} tokens (${pieces}), not one`);

@@ -22,7 +22,7 @@ import type { Network } from '../nn/network.js';
 import { llamaInputs, llamaNetwork, llamaShapeFromConfig, type LlamaShape } from '../families/llama/llama.js';
 import { removalOcclusions, tokenAttributionMaps, tokenSampleOf } from './layers.js';
 import type { WeightReader } from './weights.js';
-import type { BpeTokenizer } from '../text/bpe.js';
+import type { HfTokenizer } from '../text/hf-tokenizer.js';
 import { explainedPositions, type ClassifierModel, type ForwardOptions, type ForwardResult, type MethodConventions, type ModelInput, type NativeForm, type OcclusionMode, type Occlusions, type TokenInput } from './types.js';
 
 /** What backward reads: each layer's record and input (inputs[i] for layer i; the logits last), the pass inputs, and each block's output. */
@@ -51,8 +51,8 @@ export class LlamaModel implements ClassifierModel {
   readonly network: Network;
   /** What text inputs need (text-inputs.ts): the vocabulary and the longest input. */
   readonly config: { readonly vocabSize: number; readonly maxPositions: number };
-  /** The folder's tokenizer.json tokenizer, when one is wired in; token ids (--ids) otherwise. */
-  tokenizer: BpeTokenizer | null = null;
+  /** The folder's tokenizer.json (BOS added as its template says); token ids (--ids) without one. */
+  tokenizer: HfTokenizer | null = null;
   private native?: NativeForm;
 
   constructor(

@@ -16,6 +16,7 @@ import { BertModel, loadBertWeights, parseBertConfig } from './bert.js';
 import { GPT2Model, loadGPT2Weights, parseGPT2Config, tokenLabels } from './gpt2.js';
 import { buildLlama, LLAMA_MODEL_TYPES } from './llama.js';
 import { loadBpeTokenizer } from '../text/bpe.js';
+import { loadHfTokenizer } from '../text/hf-tokenizer.js';
 import { loadModelTokenizer } from '../text-inputs.js';
 import type { ClassifierModel } from './types.js';
 import { modelSource } from '../provenance.js';
@@ -133,10 +134,15 @@ async function build(dir: string, config: Json, configFile: string, entries: rea
     case 'qwen2':
     case 'gemma2':
     case 'gemma3_text': {
-      // Token texts come with the tokenizer (tokenizer.json); until then the labels are ids.
-      model = buildLlama(name, config, configFile, reader, (classes, head) =>
-        head === 'score' ? readLabels(config, classes, configFile, reader.filesLabel()) : Array.from({ length: classes }, (_, id) => `token ${id}`),
+      // Next-token classes are the tokenizer's token texts (decoded, so ' Paris' keeps its space).
+      const tokenizer = await loadHfTokenizer(dir);
+      const llama = buildLlama(name, config, configFile, reader, (classes, head) =>
+        head === 'score'
+          ? readLabels(config, classes, configFile, reader.filesLabel())
+          : Array.from({ length: classes }, (_, id) => (tokenizer && id < tokenizer.vocabSize ? tokenizer.decode([id]) : `token ${id}`)),
       );
+      llama.tokenizer = tokenizer;
+      model = llama;
       break;
     }
     case 'gemma3':
