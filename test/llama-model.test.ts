@@ -98,12 +98,14 @@ describe('a Llama checkpoint as a next-token model', () => {
     const native = inputGradientOnOrt(model, input, x, Float32Array.from([...seedRow, ...seedRow, ...seedRow]))!;
     expect(native).not.toBeNull();
     [0.3, 0.7, 1].forEach((a, k) => {
-      const point = tf.mul(words, a);
-      const fwd = model.forward(input, { inputValue: point });
-      const g = model.backward(fwd, tf.tensor2d([seedRow]), { attention: false }).input.dataSync();
+      const g = tf.tidy(() => {
+        const fwd = model.forward(input, { inputValue: tf.mul(words, a) });
+        return model.backward(fwd, tf.tensor2d([seedRow]), { attention: false }).input.dataSync().slice();
+      });
       const rows = native.input.dataSync().subarray(k * g.length, (k + 1) * g.length);
       expect(maxAbsDiff(rows, g), `point ${a}`).toBeLessThan(1e-5);
     });
+    tf.dispose([words, x, native.input]);
     for (const method of ['lrp', 'transformer-attribution', 'partial-lrp']) {
       await expect(explain(model, input, { method, target: c.target })).rejects.toThrow(/rule set '(paper|baseline)' is not defined for llama decoders: use attnlrp or cp-lrp/);
     }

@@ -9,7 +9,7 @@ import { layerNormEps } from './config-values.js';
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, layerNormBackward, linear, matmulBT, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
+import { attention, attentionBackward, mlp, mlpBackward, tokenAttributionMaps, tokenRow, tokenSampleOf, type Attention, type AttentionRecord, type Mlp, type MlpRecord } from './layers.js';
 import type { ClassifierModel, NativeForm, ClsEntry, ForwardOptions, ForwardResult, MethodConventions, ModelInput, OcclusionMode, Occlusions, TokenInput } from './types.js';
 import { CheckpointError, InputError } from '../errors.js';
 import { ortActive } from '../ort-products.js';
@@ -233,15 +233,9 @@ export class BertModel implements ClassifierModel {
   occlusions(input: ModelInput, b: number, mode: OcclusionMode): Occlusions {
     const t = this.tokenInput(input);
     const T = t.ids.shape[1];
-    const rowOf = (x: Tensor2D) => {
-      const r = tf.slice(x, [b, 0], [1, T]);
-      const values = Array.from(r.dataSync());
-      r.dispose();
-      return values;
-    };
-    const ids = rowOf(t.ids);
-    const mask = rowOf(t.attentionMask);
-    const types = t.typeIds ? rowOf(t.typeIds) : ids.map(() => 0);
+    const ids = tokenRow(t.ids, b);
+    const mask = tokenRow(t.attentionMask, b);
+    const types = t.typeIds ? tokenRow(t.typeIds, b) : ids.map(() => 0);
     const real = mask.reduce((n, m) => n + (m ? 1 : 0), 0);
     if (mode === 'baseline') throw new InputError(`occlusion 'baseline' is for images; text takes 'mask', 'unk' or 'remove'`);
     let used = mode;

@@ -16,7 +16,7 @@ import { layerNormEps } from './config-values.js';
 import { tf, type Tensor, type Tensor1D, type Tensor2D } from '../tf.js';
 import type { ModelSource } from '../provenance.js';
 import { embeddingLookup, layerNorm, matmul, tidy, type LayerNorm, type Linear } from '../ops.js';
-import { attention, CAUSAL_MASK_VALUE, mlp, removalOcclusions, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
+import { attention, CAUSAL_MASK_VALUE, mlp, decoderTokenMap, removalOcclusions, tokenAttributionMaps, tokenSampleOf, type Attention, type AttentionOptions, type AttentionRecord, type Mlp, type MlpRecord, type PreLnBlockRecord } from './layers.js';
 import { explainedPositions, type ClassifierModel, type ForwardOptions, type ForwardResult, type MethodConventions, type ModelInput, type NativeForm, type OcclusionMode, type Occlusions, type TokenInput } from './types.js';
 import type { Params } from '../engine/ops.js';
 import { releaseTraced } from '../engine/trace.js';
@@ -291,8 +291,7 @@ export class GPT2Model implements ClassifierModel {
 
   /** Every position, the explained (last) one included: it is a word of the text, unlike a CLS. */
   tokenRowToMap(row: ArrayLike<number>) {
-    const data = Float32Array.from(row);
-    return { data, shape: [data.length], space: 'token' as const };
+    return decoderTokenMap(row);
   }
 
   gradientInput(input: ModelInput): Tensor {

@@ -270,14 +270,8 @@ export function mlpBackward(layer: Mlp, rec: MlpRecord, dOutput: Tensor2D): Tens
  */
 export function removalOcclusions(t: TokenInput, b: number, filler: number): Occlusions {
   const T = t.ids.shape[1];
-  const rowOf = (x: Tensor2D) => {
-    const r = tf.slice(x, [b, 0], [1, T]);
-    const values = Array.from(r.dataSync());
-    r.dispose();
-    return values;
-  };
-  const ids = rowOf(t.ids);
-  const mask = rowOf(t.attentionMask);
+  const ids = tokenRow(t.ids, b);
+  const mask = tokenRow(t.attentionMask, b);
   const real = mask.flatMap((m, i) => (m ? [i] : []));
   // The explained position moves up with the tokens when one at or before it is removed; a token
   // after it cannot change the prediction (causal attention) and scores 0 without a pass.
@@ -301,4 +295,18 @@ export function removalOcclusions(t: TokenInput, b: number, filler: number): Occ
     });
   }
   return { batches, positions, shape: [T], space: 'token', mode: 'remove' };
+}
+
+/** Row b of a [B, T] token tensor, as numbers. */
+export function tokenRow(x: Tensor2D, b: number): number[] {
+  const r = tf.slice(x, [b, 0], [1, x.shape[1]]);
+  const values = Array.from(r.dataSync());
+  r.dispose();
+  return values;
+}
+
+/** A decoder's map over tokens: every position, the explained one included (it is a word of the text, unlike a CLS). */
+export function decoderTokenMap(row: ArrayLike<number>): { data: Float32Array; shape: number[]; space: 'token' } {
+  const data = Float32Array.from(row);
+  return { data, shape: [data.length], space: 'token' };
 }

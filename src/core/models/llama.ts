@@ -20,7 +20,7 @@ import { predictOnOrt } from '../onnx/run.js';
 import { backward as backwardPass, predictPass, type Recorded } from '../passes/passes.js';
 import type { Network } from '../nn/network.js';
 import { llamaInputs, llamaNetwork, llamaShapeFromConfig, type LlamaShape } from '../families/llama/llama.js';
-import { removalOcclusions, tokenAttributionMaps, tokenSampleOf } from './layers.js';
+import { decoderTokenMap, removalOcclusions, tokenAttributionMaps, tokenSampleOf } from './layers.js';
 import type { WeightReader } from './weights.js';
 import type { HfTokenizer } from '../text/hf-tokenizer.js';
 import { explainedPositions, type ClassifierModel, type ForwardOptions, type ForwardResult, type MethodConventions, type ModelInput, type NativeForm, type OcclusionMode, type Occlusions, type TokenInput } from './types.js';
@@ -201,8 +201,7 @@ export class LlamaModel implements ClassifierModel {
   }
 
   tokenRowToMap(row: ArrayLike<number>) {
-    const data = Float32Array.from(row);
-    return { data, shape: [data.length], space: 'token' as const };
+    return decoderTokenMap(row);
   }
 
   /** The token embeddings [B·T, D], read from the host table (a big vocabulary's table never enters tfjs). */
